@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at link time (-ldflags "-X main.version=v1.2.3"); otherwise it comes from the
+// module's build information.
+var version = ""
+
+// exitError carries an exit status other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+// Global flags that every command shares.
+var (
+	verboseFlag = &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print what each stage does"}
+	quietFlag   = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print errors only"}
+)
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:  "gonixiso",
+		Usage: "assemble bootable NixOS ISO images natively",
+		Description: "gonixiso turns a built NixOS toplevel (config.system.build.toplevel) into a hybrid ISO\n" +
+			"that boots from CD and USB stick, in BIOS and UEFI mode: the work nixpkgs' iso-image.nix\n" +
+			"does with mksquashfs and xorriso, done in parallel, reproducibly and incrementally.",
+		Version:              buildVersion(),
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		HideVersion:          true,
+		EnableBashCompletion: true,
+		Flags:                []cli.Flag{verboseFlag, quietFlag},
+		Before: func(c *cli.Context) error {
+			if c.Bool("verbose") && c.Bool("quiet") {
+				return &exitError{2, errors.New("--verbose and --quiet exclude each other")}
+			}
+			return nil
+		},
+		Commands: []*cli.Command{
+			{
+				Name:  "version",
+				Usage: "print gonixiso's version",
+				Action: func(c *cli.Context) error {
+					_, err := fmt.Fprintf(c.App.Writer, "gonixiso %s\n", c.App.Version)
+					return err
+				},
+			},
+		},
+		// Unknown commands are errors with exit status 2, like flag errors.
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(c.App.ErrWriter, "gonixiso: unknown command %q (see gonixiso --help)\n", name)
+			cli.OsExiter(2)
+		},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return &exitError{2, err}
+		},
+	}
+}
+
+// buildVersion reports the version set at link time, or the module version and VCS revision Go
+// recorded in the binary.
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev != "" && v == "devel" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v += "-" + rev + dirty
+	}
+	return v
+}

@@ -1,0 +1,7 @@
+package boottest
+
+// Hooks for the external tests.
+var (
+	BoottestIsolinux = isolinuxTopLevel
+	BoottestGrub     = grubTopLevel
+)

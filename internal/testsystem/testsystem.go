@@ -132,7 +132,22 @@ func Closure(t testing.TB, toplevel string) []string {
 // version and arguments.
 func BaselineISO(t testing.TB, args ...string) string {
 	t.Helper()
-	Require(t, "mksquashfs", "xorriso", "mkfs.vfat", "mcopy", "faketime", "grub-script-check", "uuidgen")
+	iso, _ := baseline(t, args)
+	return iso
+}
+
+// BaselineParts returns the folder in which scripts/nixpkgs-iso left the parts of the reference
+// ISO: nix-store.squashfs, nix-path-registration, store-paths, efi.img, efiDir/EFI, isolinux.cfg,
+// grub.cfg, loopback.cfg, version.txt and the xorriso pathlist.
+func BaselineParts(t testing.TB) string {
+	t.Helper()
+	_, parts := baseline(t, nil)
+	return parts
+}
+
+func baseline(t testing.TB, args []string) (iso, parts string) {
+	t.Helper()
+	Require(t, "mksquashfs", "xorriso", "mkfs.vfat", "mcopy", "faketime", "grub-script-check", "uuidgen", "jq")
 	top := Toplevel(t)
 	root := Root(t)
 	script := filepath.Join(root, "scripts", "nixpkgs-iso")
@@ -143,22 +158,24 @@ func BaselineISO(t testing.TB, args ...string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%q\x00", top, body, args)
 	key := hex.EncodeToString(h.Sum(nil))[:16]
-	iso := filepath.Join(CacheDir(t), "baseline-"+key+".iso")
+	iso = filepath.Join(CacheDir(t), "baseline-"+key+".iso")
+	parts = filepath.Join(CacheDir(t), "baseline-"+key+".parts")
 	unlock, err := lock(iso + ".lock")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unlock()
 	if _, err := os.Stat(iso); err == nil {
-		return iso
+		return iso, parts
 	}
-	cmd := exec.Command(script, append(append([]string{}, args...), top, iso)...)
+	os.RemoveAll(parts)
+	cmd := exec.Command(script, append(append([]string{"--work", parts}, args...), top, iso)...)
 	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=315532800")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(iso)
 		t.Fatalf("scripts/nixpkgs-iso failed: %v\n%s", err, out)
 	}
-	return iso
+	return iso, parts
 }
 
 // lock takes an exclusive flock on path and returns its release.

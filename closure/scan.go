@@ -1,0 +1,267 @@
+package closure
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"hash"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/gonixiso/gonixiso/closure/nar"
+	"github.com/gonixiso/gonixiso/internal/parallel"
+)
+
+// Candidates are the store paths a reference scan looks for, by hash part.
+type Candidates struct {
+	byHash map[string]string // hash part → store path
+}
+
+// NewCandidates returns the candidates for a set of store paths. Two paths with one hash part
+// are an error, unless one is the other plus a suffix (`.lock`, `.chroot`, `.check`: the files
+// Nix leaves beside a path it builds): then the shorter one is the candidate.
+func NewCandidates(storePaths []string) (*Candidates, error) {
+	sorted := slices.Clone(storePaths)
+	slices.Sort(sorted) // a path sorts before its suffixed siblings
+	c := &Candidates{byHash: make(map[string]string, len(sorted))}
+	for _, p := range sorted {
+		base := p[strings.LastIndexByte(p, '/')+1:]
+		if err := checkBaseName(base); err != nil {
+			return nil, fmt.Errorf("closure: %s: %w", p, err)
+		}
+		h := base[:HashPartLen]
+		if prev, ok := c.byHash[h]; ok && prev != p {
+			if strings.HasPrefix(p, prev+".") {
+				continue
+			}
+			return nil, fmt.Errorf("closure: %s and %s have the same hash part", prev, p)
+		}
+		c.byHash[h] = p
+	}
+	return c, nil
+}
+
+// ReadCandidates returns the candidates of a store directory: every entry whose name is a
+// store path name.
+func ReadCandidates(storeDir string) (*Candidates, error) {
+	storeDir, err := cleanStoreDir(storeDir)
+	if err != nil {
+		return nil, err
+	}
+	d, err := os.Open(storeDir)
+	if err != nil {
+		return nil, fmt.Errorf("closure: %w", err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("closure: %s: %w", storeDir, err)
+	}
+	var paths []string
+	for _, n := range names {
+		if checkBaseName(n) == nil {
+			paths = append(paths, storeDir+"/"+n)
+		}
+	}
+	return NewCandidates(paths)
+}
+
+// Len returns the number of candidates.
+func (c *Candidates) Len() int { return len(c.byHash) }
+
+// isNix32 tells the bytes of Nix32Alphabet.
+var isNix32 = func() (t [256]bool) {
+	for i := range len(Nix32Alphabet) {
+		t[Nix32Alphabet[i]] = true
+	}
+	return t
+}()
+
+// A refScanner finds the candidates whose hash parts occur in the bytes written to it, as
+// Nix's RefScanSink does, hash parts split between writes included.
+type refScanner struct {
+	cands *Candidates
+	found map[string]struct{}
+	// tail holds the last HashPartLen bytes written; seam is scratch for the tail and the
+	// start of the next write.
+	tail    [HashPartLen]byte
+	tailLen int
+	seam    [2 * HashPartLen]byte
+}
+
+func (s *refScanner) write(data []byte) {
+	// A hash part may span the previous write and this one: search the joint.
+	head := min(len(data), HashPartLen)
+	n := copy(s.seam[:], s.tail[:s.tailLen])
+	n += copy(s.seam[n:], data[:head])
+	s.search(s.seam[:n])
+	s.search(data)
+	// Keep the last HashPartLen bytes of everything written.
+	if keep := HashPartLen - head; keep < s.tailLen {
+		copy(s.tail[:], s.tail[s.tailLen-keep:s.tailLen])
+		s.tailLen = keep
+	}
+	s.tailLen += copy(s.tail[s.tailLen:], data[len(data)-head:])
+}
+
+// search looks up every run of HashPartLen Nix32 characters in b. It checks a window from its
+// end, so a byte outside the alphabet skips every window that holds it.
+func (s *refScanner) search(b []byte) {
+	i := 0
+	for i+HashPartLen <= len(b) {
+		j := HashPartLen - 1
+		for j >= 0 && isNix32[b[i+j]] {
+			j--
+		}
+		if j >= 0 {
+			i += j + 1
+			continue
+		}
+		// b[i:i+HashPartLen] is all Nix32; slide along the run one byte at a time.
+		for {
+			if p, ok := s.cands.byHash[string(b[i:i+HashPartLen])]; ok {
+				if s.found == nil {
+					s.found = make(map[string]struct{})
+				}
+				s.found[p] = struct{}{}
+			}
+			i++
+			if i+HashPartLen > len(b) {
+				return
+			}
+			if !isNix32[b[i+HashPartLen-1]] {
+				i += HashPartLen
+				break
+			}
+		}
+	}
+}
+
+// A Hasher takes a store path's NAR serialisation, as a nar.Writer writes it, and gives the
+// path's NAR hash, NAR size and references: the candidates whose hash parts occur anywhere in
+// the NAR, as Nix finds a build output's references. Each byte is read once, for all three.
+type Hasher struct {
+	sha  hash.Hash
+	size uint64
+	refs refScanner
+}
+
+// NewHasher returns a Hasher that finds references among cands.
+func NewHasher(cands *Candidates) *Hasher {
+	return &Hasher{sha: sha256.New(), refs: refScanner{cands: cands}}
+}
+
+// Write adds NAR bytes. It never fails.
+func (h *Hasher) Write(b []byte) (int, error) {
+	h.sha.Write(b)
+	h.size += uint64(len(b))
+	h.refs.write(b)
+	return len(b), nil
+}
+
+// Sum returns storePath's entry from the NAR written so far.
+func (h *Hasher) Sum(storePath string) Path {
+	p := Path{Path: storePath, NarSize: h.size}
+	h.sha.Sum(p.NarHash[:0])
+	for r := range h.refs.found {
+		p.References = append(p.References, r)
+	}
+	slices.Sort(p.References)
+	return p
+}
+
+// HashPath serialises the store path p as a NAR, reading each file once, and returns its NAR
+// hash, NAR size and references among cands.
+func HashPath(p string, cands *Candidates) (Path, error) {
+	h := NewHasher(cands)
+	if err := nar.DumpPath(h, p); err != nil {
+		return Path{}, fmt.Errorf("closure: %w", err)
+	}
+	return h.Sum(p), nil
+}
+
+// fromScan computes the closure of roots natively: it hashes and scans the roots, then every
+// path they refer to that it has not seen, on jobs workers (one per core for 0). The paths go
+// to the workers in a fixed order, breadth first: roots sorted, then the new references of
+// each finished path, sorted, in the order the paths were handed out.
+func fromScan(ctx context.Context, roots []string, storeDir string, jobs int) ([]Path, error) {
+	cands, err := ReadCandidates(storeDir)
+	if err != nil {
+		return nil, err
+	}
+
+	type result struct {
+		path Path
+		err  error
+	}
+	var (
+		mu      sync.Mutex
+		wake    = sync.NewCond(&mu)
+		queue   = slices.Clone(roots) // found, not yet handed out
+		seen    = make(map[string]bool)
+		pending int  // handed out, not yet consumed
+		stop    bool // an error or a cancellation: hand out nothing more
+		paths   []Path
+	)
+	for _, r := range roots {
+		seen[r] = true
+	}
+	stopWaiting := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		stop = true
+		wake.Broadcast()
+		mu.Unlock()
+	})
+	defer stopWaiting()
+
+	produce := func(emit func(string) error) error {
+		for {
+			mu.Lock()
+			for len(queue) == 0 && pending > 0 && !stop {
+				wake.Wait()
+			}
+			if stop || len(queue) == 0 {
+				mu.Unlock()
+				return nil
+			}
+			p := queue[0]
+			queue = queue[1:]
+			pending++
+			mu.Unlock()
+			if err := emit(p); err != nil {
+				return err
+			}
+		}
+	}
+	work := func(p string) (result, error) {
+		info, err := HashPath(p, cands)
+		return result{info, err}, nil
+	}
+	consume := func(r result) error {
+		mu.Lock()
+		defer mu.Unlock()
+		defer wake.Broadcast()
+		pending--
+		if r.err != nil {
+			stop = true
+			return r.err
+		}
+		paths = append(paths, r.path)
+		for _, ref := range r.path.References {
+			if !seen[ref] {
+				seen[ref] = true
+				queue = append(queue, ref)
+			}
+		}
+		return nil
+	}
+	if err := parallel.Ordered(ctx, parallel.Options{Workers: jobs}, produce, work, consume); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return paths, nil
+}

@@ -1,0 +1,19 @@
+//go:build !cgo
+
+package squash
+
+import "fmt"
+
+const cgoAvailable = false
+
+func newZstdC(level, workers int) (compressor, error) {
+	return nil, fmt.Errorf("squash: zstd level %d needs libzstd: %w", level, errNeedCgo)
+}
+
+func newXZC(preset, blockSize int, filters []uint32) (compressor, error) {
+	return nil, fmt.Errorf("squash: xz with liblzma: %w", errNeedCgo)
+}
+
+func xzDecodeC(dst, src []byte) (int, error) {
+	return 0, fmt.Errorf("squash: xz decoding with liblzma: %w", errNeedCgo)
+}

@@ -1,0 +1,515 @@
+package squash
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"runtime"
+)
+
+func parallelDefault() int { return runtime.GOMAXPROCS(0) }
+
+func putU16(b []byte, v uint16) { binary.LittleEndian.PutUint16(b, v) }
+func putU32(b []byte, v uint32) { binary.LittleEndian.PutUint32(b, v) }
+func putU64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
+
+// metaWriter writes a metadata table: a stream cut into MetadataSize pieces, each compressed
+// on its own behind a 2-byte header. A position in the table is the offset of the current
+// block's header from the table's start, and an offset in its uncompressed bytes.
+type metaWriter struct {
+	comp    compressor
+	buf     []byte // uncompressed bytes of the current block (fewer than MetadataSize)
+	out     []byte // the finished blocks
+	total   int64  // uncompressed bytes written
+	scratch []byte
+}
+
+func (m *metaWriter) block() uint64  { return uint64(len(m.out)) }
+func (m *metaWriter) offset() uint16 { return uint16(len(m.buf)) }
+
+func (m *metaWriter) write(p []byte) error {
+	m.buf = append(m.buf, p...)
+	m.total += int64(len(p))
+	for len(m.buf) >= MetadataSize {
+		if err := m.flush(m.buf[:MetadataSize]); err != nil {
+			return err
+		}
+		m.buf = append(m.buf[:0], m.buf[MetadataSize:]...)
+	}
+	return nil
+}
+
+func (m *metaWriter) finish() error {
+	if len(m.buf) == 0 {
+		return nil
+	}
+	err := m.flush(m.buf)
+	m.buf = m.buf[:0]
+	return err
+}
+
+func (m *metaWriter) flush(b []byte) error {
+	out, ok, err := m.comp.compress(m.scratch[:0], b)
+	if err != nil {
+		return fmt.Errorf("squash: compressing metadata: %w", err)
+	}
+	var hdr [metadataHeaderSize]byte
+	if ok {
+		m.scratch = out
+		putU16(hdr[:], uint16(len(out)))
+		m.out = append(append(m.out, hdr[:]...), out...)
+	} else {
+		putU16(hdr[:], uint16(len(b))|metadataUncompressed)
+		m.out = append(append(m.out, hdr[:]...), b...)
+	}
+	return nil
+}
+
+// tableWriter builds the inode, directory, fragment and id tables from the tree.
+type tableWriter struct {
+	w      *Writer
+	inodes metaWriter
+	dirs   metaWriter
+	ids    []uint32
+	idIdx  map[uint32]uint16
+	count  uint32 // inodes numbered
+}
+
+// basicType is the inode type a directory entry records for n.
+func basicType(n *node) uint16 {
+	switch t := n.hdr.Mode.Type(); {
+	case t == fs.ModeDir:
+		return InodeDir
+	case t == fs.ModeSymlink:
+		return InodeSymlink
+	case t == fs.ModeDevice|fs.ModeCharDevice:
+		return InodeCharDev
+	case t == fs.ModeDevice:
+		return InodeBlockDev
+	case t == fs.ModeNamedPipe:
+		return InodeFifo
+	case t == fs.ModeSocket:
+		return InodeSocket
+	}
+	return InodeFile
+}
+
+// squashMode is the 16-bit mode an inode stores: permissions, setuid, setgid and sticky.
+func squashMode(m fs.FileMode) uint16 {
+	v := uint16(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		v |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		v |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		v |= 0o1000
+	}
+	return v
+}
+
+// number gives every inode its number in the order writeDir writes them: for each directory,
+// its subdirectories (recursively), then its other entries, then itself. The root is last.
+func (t *tableWriter) number(d *node) error {
+	for _, c := range d.sorted {
+		if c.isDir() {
+			if err := t.number(c); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range d.sorted {
+		if !c.isDir() {
+			if err := t.assign(c); err != nil {
+				return err
+			}
+		}
+	}
+	return t.assign(d)
+}
+
+func (t *tableWriter) assign(n *node) error {
+	if t.count == maxInodeNumber {
+		return errors.New("squash: more than 2^32-1 inodes")
+	}
+	t.count++
+	n.ino = t.count
+	for _, id := range []uint32{n.hdr.UID, n.hdr.GID} {
+		if _, ok := t.idIdx[id]; !ok {
+			if len(t.ids) == maxIDs {
+				return fmt.Errorf("squash: %s: more than %d distinct uids and gids", n.hdr.Name, maxIDs)
+			}
+			t.idIdx[id] = uint16(len(t.ids))
+			t.ids = append(t.ids, id)
+		}
+	}
+	return nil
+}
+
+// writeDir writes the inodes of d's subtree, d's listing and d's inode.
+func (t *tableWriter) writeDir(d *node) error {
+	for _, c := range d.sorted {
+		if c.isDir() {
+			if err := t.writeDir(c); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range d.sorted {
+		if !c.isDir() {
+			if err := t.writeInode(c); err != nil {
+				return err
+			}
+		}
+	}
+	return t.writeDirInode(d)
+}
+
+// header fills the common inode header.
+func (t *tableWriter) header(b []byte, n *node, typ uint16) {
+	putU16(b[inoType:], typ)
+	putU16(b[inoMode:], squashMode(n.hdr.Mode))
+	putU16(b[inoUID:], t.idIdx[n.hdr.UID])
+	putU16(b[inoGID:], t.idIdx[n.hdr.GID])
+	putU32(b[inoModTime:], uint32(n.hdr.ModTime))
+	putU32(b[inoNumber:], n.ino)
+}
+
+// place records where n's inode goes and writes it.
+func (t *tableWriter) place(n *node, b []byte) error {
+	n.refBlock, n.refOff = t.inodes.block(), t.inodes.offset()
+	if n.refBlock > math.MaxUint32 {
+		return errors.New("squash: inode table larger than 4 GiB")
+	}
+	n.ref = inodeRef(n.refBlock, n.refOff)
+	return t.inodes.write(b)
+}
+
+func (t *tableWriter) writeInode(n *node) error {
+	bs := int64(t.w.blockSize)
+	switch basicType(n) {
+	case InodeFile:
+		size := n.hdr.Size
+		want := size / bs
+		if n.fragment == noFragment && size%bs != 0 {
+			want++
+		}
+		if int64(len(n.blocks)) != want {
+			return fmt.Errorf("squash: internal error: %s has %d blocks, want %d", n.hdr.Name, len(n.blocks), want)
+		}
+		start := uint64(n.start)
+		if size <= math.MaxUint32 && start <= math.MaxUint32 && n.sparse == 0 {
+			b := make([]byte, basicFileSize+4*len(n.blocks))
+			t.header(b, n, InodeFile)
+			putU32(b[fileStartBlock:], uint32(start))
+			putU32(b[fileFragment:], n.fragment)
+			putU32(b[fileOffset:], n.fragOff)
+			putU32(b[fileSize:], uint32(size))
+			for i, s := range n.blocks {
+				putU32(b[basicFileSize+4*i:], s)
+			}
+			return t.place(n, b)
+		}
+		b := make([]byte, extFileSize+4*len(n.blocks))
+		t.header(b, n, InodeExtFile)
+		putU64(b[xfileStartBlock:], start)
+		putU64(b[xfileSize:], uint64(size))
+		putU64(b[xfileSparse:], uint64(n.sparse))
+		putU32(b[xfileLinkCount:], 1)
+		putU32(b[xfileFragment:], n.fragment)
+		putU32(b[xfileOffset:], n.fragOff)
+		putU32(b[xfileXattr:], noXattr)
+		for i, s := range n.blocks {
+			putU32(b[extFileSize+4*i:], s)
+		}
+		return t.place(n, b)
+	case InodeSymlink:
+		b := make([]byte, symlinkSize+len(n.hdr.Linkname))
+		t.header(b, n, InodeSymlink)
+		putU32(b[symLinkCount:], 1)
+		putU32(b[symTargetSize:], uint32(len(n.hdr.Linkname)))
+		copy(b[symlinkSize:], n.hdr.Linkname)
+		return t.place(n, b)
+	case InodeBlockDev, InodeCharDev:
+		b := make([]byte, deviceSize)
+		t.header(b, n, basicType(n))
+		putU32(b[devLinkCount:], 1)
+		putU32(b[devRdev:], encodeDev(n.hdr.Devmajor, n.hdr.Devminor))
+		return t.place(n, b)
+	default: // fifo, socket
+		b := make([]byte, ipcSize)
+		t.header(b, n, basicType(n))
+		putU32(b[ipcLinkCount:], 1)
+		return t.place(n, b)
+	}
+}
+
+type dirIndex struct {
+	index uint32 // offset of a header in the listing
+	start uint32 // directory table offset of its metadata block
+	name  string // its first entry's name
+}
+
+// writeDirInode writes d's listing to the directory table, then d's inode.
+//
+// A listing is cut into headers of at most 256 entries whose inodes share a metadata block and
+// lie within ±32767 inode numbers of the header's base; a header also ends where its next
+// entry would cross into another directory-table metadata block, so that each header starts an
+// index entry for the lookups of large directories.
+func (t *tableWriter) writeDirInode(d *node) error {
+	startBlock, startOff := t.dirs.block(), t.dirs.offset()
+	var size uint32
+	var index []dirIndex
+	kids := d.sorted
+	for i := 0; i < len(kids); {
+		first := kids[i]
+		hdrBlock := t.dirs.block()
+		hdrPos := t.dirs.total
+		if hdrBlock != startBlock && (len(index) == 0 || index[len(index)-1].start != uint32(hdrBlock)) {
+			index = append(index, dirIndex{index: size, start: uint32(hdrBlock), name: first.name})
+		}
+		j := i
+		length := int64(dirHeaderSize)
+		for j < len(kids) {
+			c := kids[j]
+			delta := int64(c.ino) - int64(first.ino)
+			entryLen := int64(dirEntrySize + len(c.name))
+			if j > i && (j-i == maxDirEntries || c.refBlock != first.refBlock || delta < math.MinInt16 || delta > math.MaxInt16 ||
+				(hdrPos+length+entryLen-1)/MetadataSize != hdrPos/MetadataSize) {
+				break
+			}
+			length += entryLen
+			j++
+		}
+		b := make([]byte, 0, length)
+		var h [dirHeaderSize]byte
+		putU32(h[dhCount:], uint32(j-i-1))
+		putU32(h[dhStart:], uint32(first.refBlock))
+		putU32(h[dhInodeNumber:], first.ino)
+		b = append(b, h[:]...)
+		for _, c := range kids[i:j] {
+			var e [dirEntrySize]byte
+			putU16(e[deOffset:], c.refOff)
+			putU16(e[deInodeDelta:], uint16(int16(int64(c.ino)-int64(first.ino))))
+			putU16(e[deType:], basicType(c))
+			putU16(e[deNameSize:], uint16(len(c.name)-1))
+			b = append(append(b, e[:]...), c.name...)
+		}
+		if int64(size)+int64(len(b)) > math.MaxUint32-3 {
+			return fmt.Errorf("squash: %s: directory listing larger than 4 GiB", d.path())
+		}
+		size += uint32(len(b))
+		if err := t.dirs.write(b); err != nil {
+			return err
+		}
+		i = j
+	}
+	if startBlock > math.MaxUint32 {
+		return errors.New("squash: directory table larger than 4 GiB")
+	}
+
+	nlink := uint32(2)
+	for _, c := range d.sorted {
+		if c.isDir() {
+			nlink++
+		}
+	}
+	parent := t.count + 1 // the root's parent, by mksquashfs's convention
+	if d.parent != nil {
+		parent = d.parent.ino
+	}
+	fileSize := size + 3 // the listing and the "." and ".." it does not store
+	if len(index) == 0 && fileSize <= math.MaxUint16 {
+		b := make([]byte, basicDirSize)
+		t.header(b, d, InodeDir)
+		putU32(b[dirStartBlock:], uint32(startBlock))
+		putU32(b[dirLinkCount:], nlink)
+		putU16(b[dirFileSize:], uint16(fileSize))
+		putU16(b[dirOffset:], startOff)
+		putU32(b[dirParentInode:], parent)
+		return t.place(d, b)
+	}
+	if len(index) > math.MaxUint16 {
+		return fmt.Errorf("squash: %s: directory too large for its index", d.path())
+	}
+	b := make([]byte, extDirSize, extDirSize+len(index)*(dirIndexHeader+16))
+	t.header(b, d, InodeExtDir)
+	putU32(b[xdirLinkCount:], nlink)
+	putU32(b[xdirFileSize:], fileSize)
+	putU32(b[xdirStartBlock:], uint32(startBlock))
+	putU32(b[xdirParentInode:], parent)
+	putU16(b[xdirIndexCount:], uint16(len(index)))
+	putU16(b[xdirOffset:], startOff)
+	putU32(b[xdirXattr:], noXattr)
+	for _, ix := range index {
+		var e [dirIndexHeader]byte
+		putU32(e[dindexIndex:], ix.index)
+		putU32(e[dindexStart:], ix.start)
+		putU32(e[dindexNameSize:], uint32(len(ix.name)-1))
+		b = append(append(b, e[:]...), ix.name...)
+	}
+	return t.place(d, b)
+}
+
+// lookupTable writes entries of fixed size as metadata blocks at pos, then the index of those
+// blocks (their absolute offsets, as u64), and returns the index's offset and the bytes.
+func lookupTable(comp compressor, pos int64, entries []byte) (indexAt int64, out []byte, err error) {
+	m := metaWriter{comp: comp}
+	var starts []uint64
+	for off := 0; off < len(entries); off += MetadataSize {
+		starts = append(starts, uint64(pos)+m.block())
+		if err := m.write(entries[off:min(off+MetadataSize, len(entries))]); err != nil {
+			return 0, nil, err
+		}
+		if err := m.finish(); err != nil {
+			return 0, nil, err
+		}
+	}
+	out = m.out
+	indexAt = pos + int64(len(out))
+	for _, s := range starts {
+		out = binary.LittleEndian.AppendUint64(out, s)
+	}
+	return indexAt, out, nil
+}
+
+// writeTables writes everything after the data: the tables, then the superblock.
+func (w *Writer) writeTables() error {
+	sortTree(w.root)
+	t := &tableWriter{w: w, inodes: metaWriter{comp: w.comp}, dirs: metaWriter{comp: w.comp}, idIdx: map[uint32]uint16{}}
+	if err := t.number(w.root); err != nil {
+		return err
+	}
+	if err := t.writeDir(w.root); err != nil {
+		return err
+	}
+	if err := t.inodes.finish(); err != nil {
+		return err
+	}
+	if err := t.dirs.finish(); err != nil {
+		return err
+	}
+
+	var sb [SuperblockSize]byte
+	pos := w.pos
+	inodeAt := pos
+	pos += int64(len(t.inodes.out))
+	dirAt := pos
+	pos += int64(len(t.dirs.out))
+	tables := [][]byte{t.inodes.out, t.dirs.out}
+
+	fragAt := uint64(tableAbsent)
+	if len(w.fragments) > 0 {
+		entries := make([]byte, fragmentEntrySize*len(w.fragments))
+		for i, f := range w.fragments {
+			e := entries[i*fragmentEntrySize:]
+			putU64(e[fragStart:], uint64(f.start))
+			putU32(e[fragSize:], f.size)
+		}
+		at, out, err := lookupTable(w.comp, pos, entries)
+		if err != nil {
+			return err
+		}
+		fragAt = uint64(at)
+		pos += int64(len(out))
+		tables = append(tables, out)
+	}
+	ids := make([]byte, 4*len(t.ids))
+	for i, id := range t.ids {
+		putU32(ids[4*i:], id)
+	}
+	idAt, idOut, err := lookupTable(w.comp, pos, ids)
+	if err != nil {
+		return err
+	}
+	pos += int64(len(idOut))
+	tables = append(tables, idOut)
+	bytesUsed := pos
+
+	if _, err := w.out.Seek(w.pos, io.SeekStart); err != nil {
+		return fmt.Errorf("squash: %w", err)
+	}
+	for _, b := range tables {
+		if _, err := w.out.Write(b); err != nil {
+			return fmt.Errorf("squash: writing tables: %w", err)
+		}
+	}
+	// Pad to 4 KiB, as mksquashfs does, for block devices.
+	if pad := (4096 - bytesUsed%4096) % 4096; pad > 0 {
+		if _, err := w.out.Write(make([]byte, pad)); err != nil {
+			return fmt.Errorf("squash: %w", err)
+		}
+		pos += pad
+	}
+	if w.maxEnd > pos {
+		tr, ok := w.out.(interface{ Truncate(int64) error })
+		if !ok {
+			return fmt.Errorf("squash: output has %d stale bytes past the image and cannot be truncated", w.maxEnd-pos)
+		}
+		if err := tr.Truncate(pos); err != nil {
+			return fmt.Errorf("squash: %w", err)
+		}
+	}
+
+	flags := uint16(FlagNoXattrs)
+	if w.opts.NoFragments {
+		flags |= FlagNoFragments
+	} else {
+		flags |= FlagAlwaysFragments
+	}
+	if !w.opts.NoDedup {
+		flags |= FlagDuplicates
+	}
+	opts := w.comp.options()
+	if opts != nil {
+		flags |= FlagCompressorOptions
+	}
+	putU32(sb[sbMagic:], Magic)
+	putU32(sb[sbInodeCount:], t.count)
+	putU32(sb[sbModTime:], uint32(w.opts.ModTime))
+	putU32(sb[sbBlockSize:], uint32(w.blockSize))
+	putU32(sb[sbFragmentCount:], uint32(len(w.fragments)))
+	putU16(sb[sbCompression:], w.comp.id())
+	putU16(sb[sbBlockLog:], uint16(log2(w.blockSize)))
+	putU16(sb[sbFlags:], flags)
+	putU16(sb[sbIDCount:], uint16(len(t.ids)))
+	putU16(sb[sbVersionMajor:], VersionMajor)
+	putU16(sb[sbVersionMinor:], VersionMinor)
+	putU64(sb[sbRootInode:], w.root.ref)
+	putU64(sb[sbBytesUsed:], uint64(bytesUsed))
+	putU64(sb[sbIDTable:], uint64(idAt))
+	putU64(sb[sbXattrTable:], tableAbsent)
+	putU64(sb[sbInodeTable:], uint64(inodeAt))
+	putU64(sb[sbDirectoryTable:], uint64(dirAt))
+	putU64(sb[sbFragmentTable:], fragAt)
+	putU64(sb[sbExportTable:], tableAbsent)
+	head := sb[:]
+	if opts != nil {
+		var h [metadataHeaderSize]byte
+		putU16(h[:], uint16(len(opts))|metadataUncompressed)
+		head = append(append(head, h[:]...), opts...)
+	}
+	if _, err := w.out.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("squash: %w", err)
+	}
+	if _, err := w.out.Write(head); err != nil {
+		return fmt.Errorf("squash: writing the superblock: %w", err)
+	}
+	if _, err := w.out.Seek(pos, io.SeekStart); err != nil {
+		return fmt.Errorf("squash: %w", err)
+	}
+	return nil
+}
+
+func log2(n int) int {
+	l := 0
+	for n > 1 {
+		n >>= 1
+		l++
+	}
+	return l
+}

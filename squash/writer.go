@@ -1,0 +1,677 @@
+// Package squash writes SquashFS 4.0 images as the Linux kernel reads them, in parallel on every
+// core and with bytes that do not depend on the number of workers.
+//
+// A Writer is used like archive/tar's: WriteHeader for each entry, Write for a regular file's
+// contents, Close to write the tables. AddTree adds a directory tree from disk. The order in which
+// entries are added is the order of their data in the image; directory listings are sorted.
+//
+// # How the work is split
+//
+// The caller's goroutine reads the files, hashes them and decides the whole layout of the data
+// area: which bytes form each block, which tails are packed into which fragment block and where,
+// which files are duplicates of earlier ones. Blocks then go through internal/parallel.Ordered:
+// workers compress them, and one consumer writes them in the order the producer fixed. Since
+// every decision was taken before the work was spread out, the image is byte-identical for 1, 2
+// or 16 workers. Memory is bounded by the pipeline's window: a few blocks per worker.
+//
+// # Segments
+//
+// Flush ends a segment of the data area: fragment blocks are not shared across segments and
+// duplicate files are found only within a segment, so a segment's bytes depend on its own files
+// alone and can be stored aside (Options.OnSegment) and placed again later with AddSegment,
+// byte for byte, by a later build. gonixiso makes each store path a segment, which is what lets
+// an incremental rebuild copy unchanged store paths instead of compressing them again.
+//
+// # What is written
+//
+// Superblock, compressor options, data blocks and fragment blocks, inode table (basic inodes, and
+// extended ones for files of 4 GiB or more, sparse files and large directories), directory table
+// with directory indexes, fragment table and id table. All-zero blocks are sparse. Blocks that do
+// not shrink are stored as they are. There are no xattrs, no export table and no hard links (each
+// name gets its own inode; identical contents are stored once).
+package squash
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"sync"
+
+	"github.com/gonixiso/gonixiso/internal/parallel"
+)
+
+// Options configure a Writer.
+type Options struct {
+	// BlockSize is the data block size: a power of two from 4 KiB to 1 MiB (default 1 MiB).
+	BlockSize int
+	// Compression chooses the compressor (default zstd at level 19, as NixOS).
+	Compression Compression
+	// Workers is the number of compressing goroutines (default GOMAXPROCS). The output does
+	// not depend on it.
+	Workers int
+	// ModTime is the image's creation time in seconds since the epoch (SOURCE_DATE_EPOCH),
+	// also given to directories made implicitly for entries whose parents were not added.
+	ModTime int64
+	// NoFragments stores the tail of every file as a short block of its own instead of packing
+	// tails into shared fragment blocks.
+	NoFragments bool
+	// NoDedup stores every file's contents, even when identical to an earlier file's.
+	NoDedup bool
+	// OnSegment, if set, is called with each segment once its data is in the image: on the
+	// writer's consumer goroutine, in segment order. It must not call the Writer.
+	OnSegment func(*Segment) error
+}
+
+// ErrWriteTooLong is returned when more bytes are written than a header's Size.
+var ErrWriteTooLong = errors.New("squash: write too long")
+
+// Writer writes a SquashFS image. Its methods must be called from one goroutine.
+type Writer struct {
+	out       io.WriteSeeker
+	opts      Options
+	comp      compressor
+	blockSize int
+	dataStart int64
+	root      *node
+	rootSet   bool
+	closed    bool
+	err       error // sticky
+
+	// Producer state: the caller's goroutine.
+	file      *fileState
+	frag      []byte // the fragment block being packed, nil when none
+	fragIdx   uint32 // its index
+	fragCount uint32 // fragment indexes handed out
+	dups      map[[sha256.Size]byte]*node
+	seg       *Segment
+	segNodes  []*node
+
+	// The pipeline.
+	jobs    chan *job
+	done    chan struct{}
+	pipeErr error
+	bufs    sync.Pool // block-sized buffers
+
+	// Consumer state: the pipeline's goroutine until done is closed.
+	pos       int64 // next data offset
+	maxEnd    int64 // furthest byte written
+	segStart  int64
+	fragments []fragEntry
+}
+
+type fragEntry struct {
+	start int64
+	size  uint32 // with dataUncompressed
+}
+
+// fileState is the regular file being written.
+type fileState struct {
+	n       *node
+	buf     []byte // the block being filled
+	written int64
+	hash    hash.Hash
+	blocks  int // block jobs sent
+}
+
+type jobKind uint8
+
+const (
+	jobBlock    jobKind = iota // a data block of a file
+	jobFragment                // a full fragment block
+	jobDup                     // a file turned out identical to an earlier one
+	jobSegment                 // the end of a segment
+	jobRaw                     // a stored segment placed as it is
+)
+
+type job struct {
+	kind  jobKind
+	n     *node
+	first bool
+	data  []byte
+	frag  uint32
+	orig  *node
+	seg   *Segment
+	nodes []*node   // jobSegment, jobRaw: the segment's entries
+	raw   io.Reader // jobRaw
+
+	// Results, from the worker.
+	out    []byte // bytes to write
+	size   uint32 // on-disk size word
+	sparse bool
+}
+
+// NewWriter returns a Writer that writes an image to out, from its current offset 0 (the
+// superblock is written last, with a seek to the start). out is typically an *os.File; if it has
+// a Truncate method, stale bytes past the image's end are cut off at Close.
+func NewWriter(out io.WriteSeeker, opts Options) (*Writer, error) {
+	if opts.BlockSize == 0 {
+		opts.BlockSize = DefaultBlockSize
+	}
+	bs := opts.BlockSize
+	if bs < MinBlockSize || bs > MaxBlockSize || bs&(bs-1) != 0 {
+		return nil, fmt.Errorf("squash: block size %d: want a power of two from %d to %d", bs, MinBlockSize, MaxBlockSize)
+	}
+	if opts.ModTime < 0 || opts.ModTime > math.MaxUint32 {
+		return nil, fmt.Errorf("squash: creation time %d outside 0..2^32-1", opts.ModTime)
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = parallelDefault()
+	}
+	comp, err := opts.Compression.resolve(bs, workers)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{
+		out:       out,
+		opts:      opts,
+		comp:      comp,
+		blockSize: bs,
+		root: &node{hdr: Header{Name: ".", Mode: fs.ModeDir | 0o755, ModTime: opts.ModTime},
+			children: map[string]*node{}, fragment: noFragment},
+		dups: map[[sha256.Size]byte]*node{},
+		jobs: make(chan *job),
+		done: make(chan struct{}),
+	}
+	w.bufs.New = func() any { b := make([]byte, 0, bs); return &b }
+	w.dataStart = SuperblockSize
+	if o := comp.options(); o != nil {
+		w.dataStart += metadataHeaderSize + int64(len(o))
+	}
+	if _, err := out.Seek(w.dataStart, io.SeekStart); err != nil {
+		comp.close()
+		return nil, fmt.Errorf("squash: %w", err)
+	}
+	w.pos, w.segStart, w.maxEnd = w.dataStart, w.dataStart, w.dataStart
+	w.startSegment()
+	go w.run(workers)
+	return w, nil
+}
+
+func (w *Writer) run(workers int) {
+	defer close(w.done)
+	scratch := sync.Pool{New: func() any { b := make([]byte, 0, w.blockSize+w.blockSize/16+64); return &b }}
+	w.pipeErr = parallel.Ordered(context.Background(), parallel.Options{Workers: workers},
+		func(emit func(*job) error) error {
+			for j := range w.jobs {
+				if err := emit(j); err != nil {
+					for range w.jobs { // unblock the producer, which will see done
+					}
+					return err
+				}
+			}
+			return nil
+		},
+		func(j *job) (*job, error) { return w.work(j, &scratch) },
+		w.consume)
+}
+
+// send hands a job to the pipeline; it fails once the pipeline has failed.
+func (w *Writer) send(j *job) error {
+	select {
+	case w.jobs <- j:
+		return nil
+	case <-w.done:
+		if w.pipeErr != nil {
+			return w.pipeErr
+		}
+		return errors.New("squash: writer pipeline stopped")
+	}
+}
+
+// work compresses a block: runs on the workers.
+func (w *Writer) work(j *job, scratch *sync.Pool) (*job, error) {
+	if j.kind != jobBlock && j.kind != jobFragment {
+		return j, nil
+	}
+	if j.kind == jobBlock && isZero(j.data) {
+		j.sparse = true
+		return j, nil
+	}
+	raw := func() { j.out, j.size = j.data, uint32(len(j.data))|dataUncompressed }
+	if w.comp.slow() {
+		s := scratch.Get().(*[]byte)
+		skip := incompressible(j.data, *s)
+		scratch.Put(s)
+		if skip {
+			raw()
+			return j, nil
+		}
+	}
+	dst := w.getBuf()
+	out, ok, err := w.comp.compress(dst, j.data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", j.where(), err)
+	}
+	if !ok {
+		w.putBuf(dst)
+		raw()
+		return j, nil
+	}
+	j.out, j.size = out, uint32(len(out))
+	return j, nil
+}
+
+func (j *job) where() string {
+	if j.n != nil {
+		return j.n.hdr.Name
+	}
+	return fmt.Sprintf("fragment block %d", j.frag)
+}
+
+func (w *Writer) getBuf() []byte { return (*w.bufs.Get().(*[]byte))[:0] }
+func (w *Writer) putBuf(b []byte) {
+	if cap(b) >= w.blockSize {
+		b = b[:0]
+		w.bufs.Put(&b)
+	}
+}
+
+// consume writes results in the producer's order: runs on the pipeline's goroutine.
+func (w *Writer) consume(j *job) error {
+	switch j.kind {
+	case jobBlock:
+		n := j.n
+		if j.first {
+			n.start = w.pos
+		}
+		if j.sparse {
+			n.blocks = append(n.blocks, 0)
+			n.sparse += int64(len(j.data))
+		} else {
+			if err := w.writeData(j.out); err != nil {
+				return err
+			}
+			n.blocks = append(n.blocks, j.size)
+		}
+		w.release(j)
+	case jobFragment:
+		if uint32(len(w.fragments)) != j.frag {
+			return fmt.Errorf("squash: internal error: fragment %d out of order", j.frag)
+		}
+		w.fragments = append(w.fragments, fragEntry{start: w.pos, size: j.size})
+		if err := w.writeData(j.out); err != nil {
+			return err
+		}
+		w.release(j)
+	case jobDup:
+		// The file's blocks, just written, repeat an earlier file's: drop them.
+		n, o := j.n, j.orig
+		if len(n.blocks) > 0 {
+			w.pos = n.start
+			if _, err := w.out.Seek(w.pos, io.SeekStart); err != nil {
+				return fmt.Errorf("squash: %w", err)
+			}
+		}
+		n.start, n.blocks, n.sparse = o.start, o.blocks, o.sparse
+		n.fragment, n.fragOff = o.fragment, o.fragOff
+	case jobSegment:
+		seg := j.seg
+		seg.Start, seg.End = w.segStart, w.pos
+		w.segStart = w.pos
+		seg.describe(j.nodes, w.fragments[seg.FragmentBase:])
+		if w.opts.OnSegment != nil {
+			if err := w.opts.OnSegment(seg); err != nil {
+				return err
+			}
+		}
+	case jobRaw:
+		return w.placeSegment(j)
+	}
+	return nil
+}
+
+func (w *Writer) release(j *job) {
+	if len(j.out) > 0 && &j.out[0] != &j.data[0] {
+		w.putBuf(j.out)
+	}
+	w.putBuf(j.data)
+	j.data, j.out = nil, nil
+}
+
+func (w *Writer) writeData(b []byte) error {
+	if _, err := w.out.Write(b); err != nil {
+		return fmt.Errorf("squash: writing data: %w", err)
+	}
+	w.pos += int64(len(b))
+	w.maxEnd = max(w.maxEnd, w.pos)
+	return nil
+}
+
+// WriteHeader adds an entry. For a regular file, its Size bytes of contents follow with Write.
+// Parent directories that were not added are made with mode 0755, owner 0 and the image's time.
+func (w *Writer) WriteHeader(hdr *Header) error {
+	if err := w.ready(); err != nil {
+		return err
+	}
+	if err := w.finishFile(); err != nil {
+		return w.fail(err)
+	}
+	n, err := w.addNode(hdr)
+	if err != nil {
+		return err // a bad header leaves the image as it was
+	}
+	w.segNodes = append(w.segNodes, n)
+	if n.hdr.Mode.IsRegular() {
+		w.file = &fileState{n: n, hash: sha256.New(), buf: w.getBuf()}
+	}
+	return nil
+}
+
+func (w *Writer) ready() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return errors.New("squash: writer is closed")
+	}
+	return nil
+}
+
+func (w *Writer) fail(err error) error {
+	if w.err == nil {
+		w.err = err
+	}
+	return err
+}
+
+// Write writes contents of the current regular file.
+func (w *Writer) Write(p []byte) (int, error) {
+	if err := w.ready(); err != nil {
+		return 0, err
+	}
+	f := w.file
+	if f == nil {
+		return 0, errors.New("squash: Write without a regular file's header")
+	}
+	if int64(len(p)) > f.n.hdr.Size-f.written {
+		return 0, fmt.Errorf("%w: %s: more than its %d bytes", ErrWriteTooLong, f.n.hdr.Name, f.n.hdr.Size)
+	}
+	written := 0
+	for len(p) > 0 {
+		k := min(len(p), w.blockSize-len(f.buf))
+		f.buf = append(f.buf, p[:k]...)
+		p = p[k:]
+		written += k
+		if len(f.buf) == w.blockSize {
+			if err := w.flushBlock(f); err != nil {
+				return written, w.fail(err)
+			}
+		}
+	}
+	return written, nil
+}
+
+// ReadFrom reads the current regular file's contents from r until EOF or Size bytes, straight
+// into block buffers.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	if err := w.ready(); err != nil {
+		return 0, err
+	}
+	f := w.file
+	if f == nil {
+		return 0, errors.New("squash: ReadFrom without a regular file's header")
+	}
+	var total int64
+	for f.written+int64(len(f.buf)) < f.n.hdr.Size {
+		want := min(int64(w.blockSize-len(f.buf)), f.n.hdr.Size-f.written-int64(len(f.buf)))
+		k, err := io.ReadFull(r, f.buf[len(f.buf):len(f.buf)+int(want)])
+		f.buf = f.buf[:len(f.buf)+k]
+		total += int64(k)
+		if len(f.buf) == w.blockSize {
+			if err := w.flushBlock(f); err != nil {
+				return total, w.fail(err)
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, fmt.Errorf("squash: %s: %w", f.n.hdr.Name, err)
+		}
+	}
+	// More than Size bytes available is an error, as a Write of them would be.
+	var one [1]byte
+	if k, _ := r.Read(one[:]); k > 0 {
+		return total, fmt.Errorf("%w: %s: more than its %d bytes", ErrWriteTooLong, f.n.hdr.Name, f.n.hdr.Size)
+	}
+	return total, nil
+}
+
+// flushBlock sends the file's full block to the pipeline.
+func (w *Writer) flushBlock(f *fileState) error {
+	f.hash.Write(f.buf)
+	f.written += int64(len(f.buf))
+	j := &job{kind: jobBlock, n: f.n, first: f.blocks == 0, data: f.buf}
+	f.blocks++
+	f.buf = w.getBuf()
+	return w.send(j)
+}
+
+// finishFile ends the current regular file: checks its length, finds whether it repeats an
+// earlier file, and places its tail.
+func (w *Writer) finishFile() error {
+	f := w.file
+	if f == nil {
+		return nil
+	}
+	w.file = nil
+	n := f.n
+	tail := f.buf
+	f.hash.Write(tail)
+	if got := f.written + int64(len(tail)); got != n.hdr.Size {
+		return fmt.Errorf("squash: %s: %d bytes written, header says %d", n.hdr.Name, got, n.hdr.Size)
+	}
+	if n.hdr.Size == 0 {
+		w.putBuf(tail)
+		return nil
+	}
+	if !w.opts.NoDedup {
+		var sum [sha256.Size]byte
+		f.hash.Sum(sum[:0])
+		if orig := w.dups[sum]; orig != nil && orig.hdr.Size == n.hdr.Size {
+			w.putBuf(tail)
+			if f.blocks == 0 && orig.fragment != noFragment {
+				// A small file whose original is all in a fragment: the producer placed
+				// that fragment and knows where.
+				n.fragment, n.fragOff = orig.fragment, orig.fragOff
+				return nil
+			}
+			// Blocks are the consumer's to know: it drops this file's and copies the
+			// original's.
+			return w.send(&job{kind: jobDup, n: n, orig: orig})
+		}
+		w.dups[sum] = n
+	}
+	if len(tail) == 0 {
+		w.putBuf(tail)
+		return nil
+	}
+	if w.opts.NoFragments || isZero(tail) {
+		// An all-zero tail becomes a sparse block: nothing stored.
+		j := &job{kind: jobBlock, n: n, first: f.blocks == 0, data: tail}
+		f.blocks++
+		return w.send(j)
+	}
+	idx, off, err := w.addFragment(tail)
+	w.putBuf(tail)
+	if err != nil {
+		return fmt.Errorf("squash: %s: %w", n.hdr.Name, err)
+	}
+	n.fragment, n.fragOff = idx, off
+	return nil
+}
+
+// addFragment packs a tail into the current fragment block, starting a new one when it does
+// not fit, and returns where it went.
+func (w *Writer) addFragment(tail []byte) (uint32, uint32, error) {
+	if w.frag != nil && len(w.frag)+len(tail) > w.blockSize {
+		if err := w.flushFragment(); err != nil {
+			return 0, 0, err
+		}
+	}
+	if w.frag == nil {
+		if w.fragCount == maxFragmentEntries {
+			return 0, 0, errors.New("too many fragment blocks")
+		}
+		w.frag = w.getBuf()
+		w.fragIdx = w.fragCount
+		w.fragCount++
+	}
+	off := uint32(len(w.frag))
+	w.frag = append(w.frag, tail...)
+	return w.fragIdx, off, nil
+}
+
+func (w *Writer) flushFragment() error {
+	if w.frag == nil {
+		return nil
+	}
+	j := &job{kind: jobFragment, frag: w.fragIdx, data: w.frag}
+	w.frag = nil
+	return w.send(j)
+}
+
+// Flush ends the current segment of the data area (see the package documentation): the file
+// being written is finished, the fragment block being packed is written, and later files share
+// neither fragment blocks nor duplicate detection with earlier ones. An empty segment is not
+// counted.
+func (w *Writer) Flush() error {
+	if err := w.ready(); err != nil {
+		return err
+	}
+	return w.fail(w.endSegment())
+}
+
+func (w *Writer) startSegment() {
+	w.seg = &Segment{FragmentBase: w.fragCount}
+	w.segNodes = nil
+	clear(w.dups)
+}
+
+func (w *Writer) endSegment() error {
+	if err := w.finishFile(); err != nil {
+		return err
+	}
+	if err := w.flushFragment(); err != nil {
+		return err
+	}
+	if len(w.segNodes) == 0 && w.fragCount == w.seg.FragmentBase {
+		return nil
+	}
+	if err := w.send(&job{kind: jobSegment, seg: w.seg, nodes: w.segNodes}); err != nil {
+		return err
+	}
+	w.startSegment()
+	return nil
+}
+
+// AddTree adds the directory tree at dir under name (the root for "." or ""), in sorted order:
+// a directory, then its entries by name, recursively, as NAR and mksquashfs walk a tree. Modes,
+// times, owners, symlink targets and device numbers come from the files; fix, if not nil, may
+// change each header first (for example to make every owner root).
+func (w *Writer) AddTree(name, dir string, fix func(*Header)) error {
+	if err := w.ready(); err != nil {
+		return err
+	}
+	return w.addTree(name, dir, fix)
+}
+
+func (w *Writer) addTree(name, p string, fix func(*Header)) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return fmt.Errorf("squash: %w", err)
+	}
+	hdr, err := headerFromFile(name, p, fi)
+	if err != nil {
+		return err
+	}
+	if fix != nil {
+		fix(hdr)
+	}
+	if err := w.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("%w (from %s)", err, p)
+	}
+	switch {
+	case fi.Mode().IsRegular():
+		f, err := os.Open(p)
+		if err != nil {
+			return w.fail(fmt.Errorf("squash: %w", err))
+		}
+		n, err := w.ReadFrom(f)
+		f.Close()
+		if err != nil {
+			return w.fail(fmt.Errorf("squash: %s: %w", p, err))
+		}
+		if n != hdr.Size {
+			return w.fail(fmt.Errorf("squash: %s: read %d bytes, expected %d (did it change while being read?)", p, n, hdr.Size))
+		}
+	case fi.IsDir():
+		entries, err := os.ReadDir(p) // sorted by name
+		if err != nil {
+			return w.fail(fmt.Errorf("squash: %w", err))
+		}
+		for _, e := range entries {
+			child := e.Name()
+			if name != "" && name != "." {
+				child = name + "/" + child
+			}
+			if err := w.addTree(child, p+"/"+e.Name(), fix); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Close finishes the image: the last file, the last fragment block, then the inode, directory,
+// fragment and id tables and the superblock. It does not close the underlying writer.
+func (w *Writer) Close() error {
+	if w.closed {
+		return w.err
+	}
+	var err error
+	if w.err == nil {
+		err = w.endSegment()
+	} else {
+		err = w.err
+	}
+	w.closed = true
+	close(w.jobs)
+	<-w.done
+	defer w.comp.close()
+	if err == nil {
+		err = w.pipeErr
+	}
+	if err != nil {
+		w.err = err
+		return err
+	}
+	if err := w.writeTables(); err != nil {
+		w.err = err
+		return err
+	}
+	return nil
+}
+
+// isZero reports whether b holds only zero bytes.
+func isZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,395 @@
+package iso9660
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"time"
+)
+
+// Walk calls fn for every entry of the primary tree, the root first, then depth first in
+// directory order. Names, modes, owners, times and link targets come from Rock Ridge where the
+// image has it. A multi-extent file is one Entry with several Extents. Relocated directories
+// (Rock Ridge RE/CL) are followed to their place in the Rock Ridge tree.
+func (im *Image) Walk(fn func(*Entry) error) error {
+	return im.walk(im.Primary, false, fn)
+}
+
+// WalkJoliet is Walk for the Joliet tree.
+func (im *Image) WalkJoliet(fn func(*Entry) error) error {
+	if im.Joliet == nil {
+		return errors.New("iso9660: the image has no Joliet tree")
+	}
+	return im.walk(im.Joliet, true, fn)
+}
+
+// Open returns a reader of a regular file's data.
+func (im *Image) Open(e *Entry) (io.Reader, error) {
+	if !e.Mode.IsRegular() {
+		return nil, fmt.Errorf("iso9660: %s: not a regular file", e.Path)
+	}
+	var rs []io.Reader
+	for _, x := range e.Extents {
+		off, n := int64(x.LBA)*SectorSize, int64(x.Size)
+		if off > im.size || n > im.size-off {
+			return nil, formatErr("%s: extent of %d bytes at sector %d is beyond the end of the image", e.Path, n, x.LBA)
+		}
+		rs = append(rs, io.NewSectionReader(im.r, off, n))
+	}
+	return io.MultiReader(rs...), nil
+}
+
+type walker struct {
+	im      *Image
+	joliet  bool
+	rr      bool
+	visited map[uint32]bool
+	count   int
+	fn      func(*Entry) error
+}
+
+func (im *Image) walk(v *Volume, joliet bool, fn func(*Entry) error) error {
+	w := &walker{im: im, joliet: joliet, rr: !joliet && im.RockRidge, visited: map[uint32]bool{}, fn: fn}
+	root := &Entry{Path: "/", Mode: fs.ModeDir | 0o555, Size: int64(v.Root.Size), Extents: []Extent{v.Root}, Nlink: 1}
+	// The root's attributes are in its "." record.
+	if v.Root.Size > 0 {
+		if b, err := im.read(int64(v.Root.LBA)*SectorSize, min(int64(v.Root.Size), SectorSize)); err == nil {
+			if rec, ok := nextRecord(b, 0); ok {
+				root.ModTime = parseShortDate(rec[drRecordingDate:])
+				if w.rr {
+					if _, err := w.susp(systemUse(rec), root); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	root.Name, root.Path = "", "/"
+	if err := fn(root); err != nil {
+		return err
+	}
+	return w.dir(root, v.Root, 1)
+}
+
+// rrInfo is what a record's Rock Ridge entries say beyond the Entry fields.
+type rrInfo struct {
+	relocated bool   // RE: the entry is shown elsewhere
+	childLink uint32 // CL: the directory's real place
+	hasChild  bool
+}
+
+func (w *walker) dir(parent *Entry, ext Extent, depth int) error {
+	if depth > maxWalkDepth {
+		return formatErr("%s: directories nested deeper than %d", parent.Path, maxWalkDepth)
+	}
+	if ext.Size > maxDirBytes {
+		return formatErr("%s: directory of %d bytes", parent.Path, ext.Size)
+	}
+	if w.visited[ext.LBA] {
+		return formatErr("%s: directory loop at sector %d", parent.Path, ext.LBA)
+	}
+	w.visited[ext.LBA] = true
+	b, err := w.im.read(int64(ext.LBA)*SectorSize, int64(ext.Size))
+	if err != nil {
+		return fmt.Errorf("iso9660: %s: %w", parent.Path, err)
+	}
+	var pending *Entry // a multi-extent file whose last record is still to come
+	var pendingInfo rrInfo
+	for off := 0; off < len(b); {
+		if b[off] == 0 { // the rest of the sector is padding
+			off = (off/SectorSize + 1) * SectorSize
+			continue
+		}
+		rec, ok := nextRecord(b, off)
+		if !ok {
+			return formatErr("%s: bad directory record at byte %d of sector %d", parent.Path, off%SectorSize, int(ext.LBA)+off/SectorSize)
+		}
+		off += len(rec)
+		id := rec[drFileID : drFileID+int(rec[drFileIDLength])]
+		if len(id) == 1 && (id[0] == 0 || id[0] == 1) {
+			continue // "." and ".."
+		}
+		flags := rec[drFileFlags]
+		x := Extent{LBA: binary.LittleEndian.Uint32(rec[drExtentLBA:]), Size: binary.LittleEndian.Uint32(rec[drDataLength:])}
+		var e *Entry
+		var info rrInfo
+		if pending != nil {
+			if pending.ISOName != w.idString(id) {
+				return formatErr("%s: multi-extent file %s ends without its last record", parent.Path, pending.Path)
+			}
+			e, info = pending, pendingInfo
+			e.Extents = append(e.Extents, x)
+			e.Size += int64(x.Size)
+		} else {
+			e, info, err = w.entry(parent, rec, id, x)
+			if err != nil {
+				return err
+			}
+		}
+		if flags&flagMultiExtent != 0 && flags&flagDirectory == 0 {
+			pending, pendingInfo = e, info
+			continue
+		}
+		pending = nil
+		if info.relocated {
+			continue
+		}
+		w.count++
+		if w.count > maxEntries {
+			return formatErr("more than %d entries", maxEntries)
+		}
+		if err := w.fn(e); err != nil {
+			return err
+		}
+		if e.Mode.IsDir() {
+			sub := e.Extents[0]
+			if info.hasChild {
+				if sub, err = w.childExtent(info.childLink); err != nil {
+					return fmt.Errorf("iso9660: %s: %w", e.Path, err)
+				}
+			}
+			if err := w.dir(e, sub, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	if pending != nil {
+		return formatErr("%s: multi-extent file %s ends without its last record", parent.Path, pending.Path)
+	}
+	return nil
+}
+
+// childExtent reads the extent of a relocated directory from its "." record.
+func (w *walker) childExtent(lba uint32) (Extent, error) {
+	b, err := w.im.read(int64(lba)*SectorSize, SectorSize)
+	if err != nil {
+		return Extent{}, err
+	}
+	rec, ok := nextRecord(b, 0)
+	if !ok {
+		return Extent{}, formatErr("no directory at sector %d", lba)
+	}
+	return Extent{LBA: lba, Size: binary.LittleEndian.Uint32(rec[drDataLength:])}, nil
+}
+
+func (w *walker) idString(id []byte) string {
+	if w.joliet {
+		return decodeUCS2(id)
+	}
+	return string(id)
+}
+
+// entry builds the Entry of a record.
+func (w *walker) entry(parent *Entry, rec, id []byte, x Extent) (*Entry, rrInfo, error) {
+	flags := rec[drFileFlags]
+	e := &Entry{
+		ISOName: w.idString(id),
+		Size:    int64(x.Size),
+		ModTime: parseShortDate(rec[drRecordingDate:]),
+		Extents: []Extent{x},
+		Mode:    0o444,
+		Nlink:   1,
+	}
+	if flags&flagDirectory != 0 {
+		e.Mode = fs.ModeDir | 0o555
+	}
+	e.Name = e.ISOName
+	if i := strings.LastIndexByte(e.Name, ';'); i >= 0 && flags&flagDirectory == 0 {
+		e.Name = e.Name[:i]
+	}
+	if !w.joliet && flags&flagDirectory == 0 {
+		e.Name = strings.TrimSuffix(e.Name, ".")
+	}
+	var info rrInfo
+	if w.rr {
+		su := systemUse(rec)
+		if len(su) >= w.im.suspSkip {
+			su = su[w.im.suspSkip:]
+		}
+		var err error
+		if info, err = w.susp(su, e); err != nil {
+			return nil, info, err
+		}
+		if info.hasChild {
+			e.Mode = fs.ModeDir | e.Mode.Perm()
+		}
+	}
+	if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\x00") {
+		return nil, info, formatErr("%s: invalid name %q", parent.Path, e.Name)
+	}
+	if parent.Path == "/" {
+		e.Path = "/" + e.Name
+	} else {
+		e.Path = parent.Path + "/" + e.Name
+	}
+	if e.Mode.IsDir() {
+		e.Size = int64(x.Size)
+	} else if e.Mode&fs.ModeSymlink != 0 {
+		e.Size = 0
+	}
+	return e, info, nil
+}
+
+// susp reads the SUSP and Rock Ridge entries of a System Use field, following continuation
+// areas, into e.
+func (w *walker) susp(su []byte, e *Entry) (rrInfo, error) {
+	var info rrInfo
+	var name, link []byte
+	haveName, haveLink, linkSep := false, false, false
+	for hops := 0; ; hops++ {
+		var next *Extent
+		var nextOff uint32
+	entries:
+		for len(su) >= suspHeaderLen {
+			n := int(su[suspLength])
+			if n < suspHeaderLen || n > len(su) {
+				break
+			}
+			body := su[suspHeaderLen:n]
+			switch string(su[:2]) {
+			case "ST":
+				break entries
+			case "CE":
+				if len(body) >= 24 {
+					next = &Extent{LBA: binary.LittleEndian.Uint32(body[0:]), Size: binary.LittleEndian.Uint32(body[16:])}
+					nextOff = binary.LittleEndian.Uint32(body[8:])
+				}
+			case "PX":
+				if len(body) >= 32 {
+					e.Mode = posixMode(binary.LittleEndian.Uint32(body[0:]))
+					e.Nlink = binary.LittleEndian.Uint32(body[8:])
+					e.UID = binary.LittleEndian.Uint32(body[16:])
+					e.GID = binary.LittleEndian.Uint32(body[24:])
+				}
+			case "TF":
+				if t, ok := tfModTime(body); ok {
+					e.ModTime = t
+				}
+			case "NM":
+				if len(body) >= 1 && body[0]&(nmCurrent|nmParent) == 0 {
+					if len(name)+len(body)-1 > maxRRName {
+						return info, formatErr("Rock Ridge name longer than %d bytes", maxRRName)
+					}
+					name = append(name, body[1:]...)
+					haveName = true
+				}
+			case "SL":
+				if len(body) < 1 {
+					break
+				}
+				haveLink = true
+				for c := body[1:]; len(c) >= 2 && 2+int(c[1]) <= len(c); c = c[2+int(c[1]):] {
+					cf, data := c[0], c[2:2+int(c[1])]
+					switch {
+					case cf&slRoot != 0:
+						link, linkSep = append(link[:0], '/'), false
+						continue
+					case cf&slCurrent != 0:
+						data = []byte(".")
+					case cf&slParent != 0:
+						data = []byte("..")
+					}
+					if linkSep {
+						link = append(link, '/')
+					}
+					link = append(link, data...)
+					linkSep = cf&slContinue == 0
+					if len(link) > maxRRName {
+						return info, formatErr("Rock Ridge link target longer than %d bytes", maxRRName)
+					}
+				}
+			case "RE":
+				info.relocated = true
+			case "CL":
+				if len(body) >= 8 {
+					info.childLink, info.hasChild = binary.LittleEndian.Uint32(body[0:]), true
+				}
+			}
+			su = su[n:]
+		}
+		if next == nil {
+			break
+		}
+		if hops >= maxCEHops {
+			return info, formatErr("more than %d continuation areas in one record", maxCEHops)
+		}
+		if next.Size > SectorSize || nextOff >= SectorSize {
+			return info, formatErr("continuation area of %d bytes at offset %d", next.Size, nextOff)
+		}
+		var err error
+		if su, err = w.im.read(int64(next.LBA)*SectorSize+int64(nextOff), int64(next.Size)); err != nil {
+			return info, err
+		}
+	}
+	if haveName {
+		e.Name = string(name)
+	}
+	if haveLink {
+		e.Link = string(link)
+		if e.Mode&fs.ModeType == 0 {
+			e.Mode |= fs.ModeSymlink
+		}
+	}
+	return info, nil
+}
+
+// posixMode converts a Rock Ridge PX mode.
+func posixMode(m uint32) fs.FileMode {
+	mode := fs.FileMode(m & 0o777)
+	switch m & sIFMT {
+	case sIFDIR:
+		mode |= fs.ModeDir
+	case sIFLNK:
+		mode |= fs.ModeSymlink
+	case 0o010000:
+		mode |= fs.ModeNamedPipe
+	case 0o140000:
+		mode |= fs.ModeSocket
+	case 0o020000:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case 0o060000:
+		mode |= fs.ModeDevice
+	}
+	if m&0o4000 != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
+}
+
+// tfModTime returns the modification time of a TF entry's body.
+func tfModTime(body []byte) (time.Time, bool) {
+	if len(body) < 1 {
+		return time.Time{}, false
+	}
+	flags := body[0]
+	size := shortDateLen
+	if flags&tfLongForm != 0 {
+		size = longDateLen
+	}
+	off := 1
+	for bit := byte(1); bit < tfLongForm; bit <<= 1 {
+		if flags&bit == 0 {
+			continue
+		}
+		if off+size > len(body) {
+			return time.Time{}, false
+		}
+		if bit == tfModify {
+			if size == longDateLen {
+				return parseLongDate(body[off : off+size]), true
+			}
+			return parseShortDate(body[off : off+size]), true
+		}
+		off += size
+	}
+	return time.Time{}, false
+}

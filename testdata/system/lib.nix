@@ -100,7 +100,21 @@ let
 
   # A system: what nixpkgs' top-level.nix, kernel.nix, bootspec.nix and specialisation.nix write
   # into a toplevel, for one configuration and its specialisations.
-  nixosSystem = { hostName, volumeID, specialisations ? { }, nixosLabel ? "25.11.20261125.gonixiso" }:
+  #
+  # extraDependencies are more store paths for the closure, listed after grub2_efi in the
+  # toplevel's extra-dependencies file as NixOS's system.extraDependencies are (the benchmark
+  # corpus, testdata/corpus, puts its packages there). checkFiles = false gives stage 2 an empty
+  # manifest, so that no store path but the toplevel depends on etc and sw together (the corpus's
+  # variants differ in exactly the store paths they change). The defaults leave the test system's
+  # store paths as they are.
+  nixosSystem =
+    { hostName
+    , volumeID
+    , specialisations ? { }
+    , nixosLabel ? "25.11.20261125.gonixiso"
+    , extraDependencies ? [ ]
+    , checkFiles ? true
+    }:
     let
       etc = runBusybox "etc" { } ''
         mkdir -p $out/etc
@@ -121,7 +135,7 @@ let
         ln -s ${syslinux}/share/syslinux $out/share/syslinux
         ln -s ${payload}/bin/payload-hello $out/bin/payload-hello
       '';
-      manifest = mkManifest [ busybox kernel initrd syslinux grub2_efi payload etc sw ];
+      manifest = mkManifest (if checkFiles then [ busybox kernel initrd syslinux grub2_efi payload etc sw ] else [ ]);
       baseParams = [ "boot.shell_on_fail" "root=LABEL=${volumeID}" "console=ttyS0,115200" "panic=1" "loglevel=4" ];
 
       # One toplevel. `configName` names it in stage 2's marker; `specs` maps specialisation names
@@ -160,7 +174,7 @@ let
             printf '%s' "$kernelParams" > $out/kernel-params
             printf '%s' "${nixosLabel}" > $out/nixos-version
             printf '%s' "${system}" > $out/system
-            printf '%s' "${grub2_efi}" > $out/extra-dependencies
+            printf '%s' "${toString ([ grub2_efi ] ++ extraDependencies)}" > $out/extra-dependencies
             printf '%s' 1 > $out/init-interface-version
             printf '%s\n' "$bootJson" > $out/boot.json
             for s in $specLinks; do ln -s "''${s#*=}" "$out/specialisation/''${s%%=*}"; done
@@ -193,4 +207,4 @@ let
       };
     };
 in
-{ inherit busybox kernel initrd syslinux grub2_efi payload nixosSystem; }
+{ inherit runBusybox busybox kernel initrd syslinux grub2_efi payload nixosSystem; }

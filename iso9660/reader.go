@@ -143,8 +143,6 @@ type GPTHeader struct {
 	EntryCount      uint32
 	EntrySize       uint32
 	EntriesCRCValid bool
-
-	entriesCRCStored uint32
 }
 
 // GPTPartition is a used entry of a GPT.
@@ -391,17 +389,18 @@ func (im *Image) readSystemArea() {
 		m.Partitions[i] = mp
 	}
 	im.MBR = m
-	hdr, ok := im.readGPTHeader(1)
+	hdr, crc, ok := im.readGPTHeader(1)
 	if !ok {
 		return
 	}
 	g := &GPT{Header: hdr}
-	if backup, ok := im.readGPTHeader(hdr.AlternateLBA); ok && hdr.AlternateLBA != 1 {
+	backup, backupCRC, ok := im.readGPTHeader(hdr.AlternateLBA)
+	if ok && hdr.AlternateLBA != 1 {
 		g.Backup = &backup
 	}
 	entries, err := im.read(int64(hdr.EntriesLBA)*mbrSectorSize, int64(hdr.EntryCount)*int64(hdr.EntrySize))
 	if err == nil {
-		g.Header.EntriesCRCValid = crc32.ChecksumIEEE(entries) == hdr.entriesCRC()
+		g.Header.EntriesCRCValid = crc32.ChecksumIEEE(entries) == crc
 		for i := 0; i < int(hdr.EntryCount); i++ {
 			e := entries[i*int(hdr.EntrySize):]
 			var p GPTPartition
@@ -424,21 +423,22 @@ func (im *Image) readSystemArea() {
 	}
 	if g.Backup != nil {
 		if entries, err := im.read(int64(g.Backup.EntriesLBA)*mbrSectorSize, int64(g.Backup.EntryCount)*int64(g.Backup.EntrySize)); err == nil {
-			g.Backup.EntriesCRCValid = crc32.ChecksumIEEE(entries) == g.Backup.entriesCRC()
+			g.Backup.EntriesCRCValid = crc32.ChecksumIEEE(entries) == backupCRC
 		}
 	}
 	im.GPT = g
 }
 
-// readGPTHeader reads a GPT header at a 512-byte LBA; ok is false when there is none or its
-// geometry is unusable (entry array too large or entries too small).
-func (im *Image) readGPTHeader(lba uint64) (h GPTHeader, ok bool) {
+// readGPTHeader reads a GPT header at a 512-byte LBA, and the entries' CRC it records; ok is
+// false when there is none or its geometry is unusable (entry array too large or entries too
+// small).
+func (im *Image) readGPTHeader(lba uint64) (h GPTHeader, entriesCRC uint32, ok bool) {
 	if lba > uint64(im.size)/mbrSectorSize {
-		return h, false
+		return h, 0, false
 	}
 	b, err := im.read(int64(lba)*mbrSectorSize, mbrSectorSize)
 	if err != nil || string(b[ghSignature:ghSignature+8]) != gptSignature {
-		return h, false
+		return h, 0, false
 	}
 	h = GPTHeader{
 		Revision:       binary.LittleEndian.Uint32(b[ghRevision:]),
@@ -457,15 +457,13 @@ func (im *Image) readGPTHeader(lba uint64) (h GPTHeader, ok bool) {
 		binary.LittleEndian.PutUint32(c[ghHeaderCRC:], 0)
 		h.HeaderCRCValid = crc32.ChecksumIEEE(c) == binary.LittleEndian.Uint32(b[ghHeaderCRC:])
 	}
-	h.entriesCRCStored = binary.LittleEndian.Uint32(b[ghEntriesCRC:])
+	entriesCRC = binary.LittleEndian.Uint32(b[ghEntriesCRC:])
 	if h.EntrySize < gptEntrySize || h.EntrySize%8 != 0 ||
 		uint64(h.EntryCount)*uint64(h.EntrySize) > maxGPTEntryData || h.EntriesLBA > uint64(im.size)/mbrSectorSize {
-		return h, false
+		return h, entriesCRC, false
 	}
-	return h, true
+	return h, entriesCRC, true
 }
-
-func (h GPTHeader) entriesCRC() uint32 { return h.entriesCRCStored }
 
 // detectRockRidge looks for the SUSP indicator in the root directory's "." record.
 func (im *Image) detectRockRidge() {

@@ -1,0 +1,83 @@
+package fat_test
+
+import (
+	"bytes"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/gonixiso/gonixiso/boot/fat"
+	"github.com/gonixiso/gonixiso/internal/testsystem"
+)
+
+// FuzzReader feeds NewReader and the fs.FS it returns arbitrary bytes. Seeds: small images
+// from this package's Writer (FAT12, with long names and subdirectories) and from mkfs.fat and
+// mtools. Nothing may panic, and reading stays within the image.
+func FuzzReader(f *testing.F) {
+	testsystem.Require(f, "mkfs.fat", "mcopy")
+	seed := func(files tree) {
+		var buf bytes.Buffer
+		w := fat.NewWriter(&buf, fat.Options{Size: 64 << 10, Label: "SEED", VolumeID: 7, ModTime: modTime})
+		for _, name := range keys(files) {
+			if files[name] == nil {
+				w.Mkdir(name)
+				continue
+			}
+			fw, _ := w.Create(name)
+			fw.Write(files[name])
+		}
+		if err := w.Close(); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(buf.Bytes())
+	}
+	seed(tree{"EFI/BOOT/BOOTX64.EFI": randomBytes(1, 3000), "EFI/BOOT/grub.cfg": []byte("x\n")})
+	seed(tree{"A Long Name.txt": []byte("long"), "d/e/f": []byte("deep"), "empty": nil, "z": {}})
+
+	dir := f.TempDir()
+	img := filepath.Join(dir, "mkfs.img")
+	if err := os.WriteFile(img, make([]byte, 64<<10), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	src := filepath.Join(dir, "Long Name From mtools.txt")
+	os.WriteFile(src, []byte("mtools\n"), 0o644)
+	for _, c := range [][]string{{"mkfs.fat", "-n", "MKFS", img}, {"mcopy", "-i", img, src, "::/"}} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			f.Fatalf("%v: %v\n%s", c, err, out)
+		}
+	}
+	data, err := os.ReadFile(img)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := fat.NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		visited := 0
+		fs.WalkDir(r, ".", func(path string, d fs.DirEntry, err error) error {
+			if visited++; err != nil || visited > 500 {
+				return fs.SkipAll
+			}
+			if d.IsDir() {
+				return nil
+			}
+			f, err := r.Open(path)
+			if err != nil {
+				return nil
+			}
+			defer f.Close()
+			n, _ := io.Copy(io.Discard, f)
+			if n > int64(len(data)) {
+				t.Fatalf("%s: read %d bytes from an image of %d", path, n, len(data))
+			}
+			return nil
+		})
+	})
+}

@@ -12,8 +12,7 @@ const DefaultDBPath = "/nix/var/nix/db/db.sqlite"
 // of a 160-bit digest: that string is what Nix, and the native scan, search file contents for
 // to find references.
 const (
-	digestSize   = 20 // bytes of a store path's digest
-	HashPartLen  = 32 // Nix32 characters of a store path's digest
+	HashPartLen  = 32 // Nix32 characters of a store path's 160-bit digest
 	maxNameLen   = 211
 	nameChars    = "+-._?=" // besides ASCII letters and digits
 	hashSepChar  = '-'      // between the hash part and the name

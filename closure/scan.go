@@ -19,26 +19,27 @@ type Candidates struct {
 	byHash map[string]string // hash part → store path
 }
 
-// NewCandidates returns the candidates for a set of store paths. Two paths with one hash part
-// are an error, unless one is the other plus a suffix (`.lock`, `.chroot`, `.check`: the files
-// Nix leaves beside a path it builds): then the shorter one is the candidate.
+// NewCandidates returns the candidates for a set of store paths. Of paths that share a hash
+// part, the shortest (then the first in byte order) is the candidate: besides a path it builds,
+// Nix leaves files named after it plus a suffix (.lock, .chroot, .check), and those are never
+// what a reference means.
 func NewCandidates(storePaths []string) (*Candidates, error) {
 	sorted := slices.Clone(storePaths)
-	slices.Sort(sorted) // a path sorts before its suffixed siblings
+	slices.SortFunc(sorted, func(a, b string) int {
+		if len(a) != len(b) {
+			return len(a) - len(b)
+		}
+		return strings.Compare(a, b)
+	})
 	c := &Candidates{byHash: make(map[string]string, len(sorted))}
 	for _, p := range sorted {
 		base := p[strings.LastIndexByte(p, '/')+1:]
 		if err := checkBaseName(base); err != nil {
 			return nil, fmt.Errorf("closure: %s: %w", p, err)
 		}
-		h := base[:HashPartLen]
-		if prev, ok := c.byHash[h]; ok && prev != p {
-			if strings.HasPrefix(p, prev+".") {
-				continue
-			}
-			return nil, fmt.Errorf("closure: %s and %s have the same hash part", prev, p)
+		if _, ok := c.byHash[base[:HashPartLen]]; !ok {
+			c.byHash[base[:HashPartLen]] = p
 		}
-		c.byHash[h] = p
 	}
 	return c, nil
 }
@@ -46,18 +47,26 @@ func NewCandidates(storePaths []string) (*Candidates, error) {
 // ReadCandidates returns the candidates of a store directory: every entry whose name is a
 // store path name.
 func ReadCandidates(storeDir string) (*Candidates, error) {
+	c, err := readCandidates(storeDir)
+	if err != nil {
+		return nil, fmt.Errorf("closure: %w", err)
+	}
+	return c, nil
+}
+
+func readCandidates(storeDir string) (*Candidates, error) {
 	storeDir, err := cleanStoreDir(storeDir)
 	if err != nil {
 		return nil, err
 	}
 	d, err := os.Open(storeDir)
 	if err != nil {
-		return nil, fmt.Errorf("closure: %w", err)
+		return nil, err
 	}
 	defer d.Close()
 	names, err := d.Readdirnames(-1)
 	if err != nil {
-		return nil, fmt.Errorf("closure: %s: %w", storeDir, err)
+		return nil, fmt.Errorf("%s: %w", storeDir, err)
 	}
 	var paths []string
 	for _, n := range names {
@@ -175,9 +184,17 @@ func (h *Hasher) Sum(storePath string) Path {
 // HashPath serialises the store path p as a NAR, reading each file once, and returns its NAR
 // hash, NAR size and references among cands.
 func HashPath(p string, cands *Candidates) (Path, error) {
+	info, err := hashPath(p, cands)
+	if err != nil {
+		return Path{}, fmt.Errorf("closure: %w", err)
+	}
+	return info, nil
+}
+
+func hashPath(p string, cands *Candidates) (Path, error) {
 	h := NewHasher(cands)
 	if err := nar.DumpPath(h, p); err != nil {
-		return Path{}, fmt.Errorf("closure: %w", err)
+		return Path{}, err
 	}
 	return h.Sum(p), nil
 }
@@ -187,7 +204,7 @@ func HashPath(p string, cands *Candidates) (Path, error) {
 // to the workers in a fixed order, breadth first: roots sorted, then the new references of
 // each finished path, sorted, in the order the paths were handed out.
 func fromScan(ctx context.Context, roots []string, storeDir string, jobs int) ([]Path, error) {
-	cands, err := ReadCandidates(storeDir)
+	cands, err := readCandidates(storeDir)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +253,7 @@ func fromScan(ctx context.Context, roots []string, storeDir string, jobs int) ([
 		}
 	}
 	work := func(p string) (result, error) {
-		info, err := HashPath(p, cands)
+		info, err := hashPath(p, cands)
 		return result{info, err}, nil
 	}
 	consume := func(r result) error {

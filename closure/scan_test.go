@@ -189,12 +189,20 @@ func TestComputeErrors(t *testing.T) {
 
 func TestNewCandidates(t *testing.T) {
 	h := strings.Repeat("a", 32)
-	if _, err := closure.NewCandidates([]string{"/s/" + h + "-x", "/s/" + h + "-y"}); err == nil {
-		t.Errorf("two paths with one hash part were accepted")
+	path := "/s/" + h + "-x"
+	cands, err := closure.NewCandidates([]string{path + ".lock", path + ".check", path, path + ".chroot"})
+	if err != nil || cands.Len() != 1 {
+		t.Fatalf("a path and Nix's files beside it: %v, %d candidates", err, cands.Len())
 	}
-	c, err := closure.NewCandidates([]string{"/s/" + h + "-x.lock", "/s/" + h + "-x", "/s/" + h + "-x.chroot"})
-	if err != nil || c.Len() != 1 {
-		t.Errorf("a path and its lock file: %v, %d candidates", err, c.Len())
+	hs := closure.NewHasher(cands)
+	hs.Write([]byte(h))
+	if got := hs.Sum("/s/y").References; !slices.Equal(got, []string{path}) {
+		t.Errorf("a path and its lock file: the hash part means %v, want %s", got, path)
+	}
+	// Only leftovers: still one candidate, chosen the same way every time.
+	cands, err = closure.NewCandidates([]string{path + ".lock", path + ".check"})
+	if err != nil || cands.Len() != 1 {
+		t.Errorf("leftovers only: %v, %d candidates", err, cands.Len())
 	}
 	if _, err := closure.NewCandidates([]string{"/s/" + h}); err == nil {
 		t.Errorf("a store path without a name was accepted")

@@ -119,27 +119,28 @@ func (d *decoder) decode(dst, src []byte) (int, error) {
 
 // inflate decodes a zlib stream (SquashFS's "gzip").
 func (d *decoder) inflate(dst, src []byte) (int, error) {
-	in := bytes.NewReader(src)
+	n, _, err := d.inflateExact(dst, src)
+	return n, err
+}
+
+// inflateExact decodes a zlib stream and also returns the number of bytes after it.
+func (d *decoder) inflateExact(dst, src []byte) (n, left int, err error) {
+	in := bytes.NewReader(src) // an io.ByteReader: the inflater reads no further than the stream
 	var zr io.ReadCloser
 	if v := d.zlib.Get(); v != nil {
 		zr = v.(io.ReadCloser)
 		if err := zr.(zlib.Resetter).Reset(in, nil); err != nil {
-			return 0, fmt.Errorf("gzip: %w", err)
+			return 0, 0, fmt.Errorf("gzip: %w", err)
 		}
-	} else {
-		var err error
-		if zr, err = zlib.NewReader(in); err != nil {
-			return 0, fmt.Errorf("gzip: %w", err)
-		}
+	} else if zr, err = zlib.NewReader(in); err != nil {
+		return 0, 0, fmt.Errorf("gzip: %w", err)
 	}
-	n, err := readAllInto(zr, dst)
-	if err == nil {
-		d.zlib.Put(zr)
-	}
+	n, err = readAllInto(zr, dst)
 	if err != nil {
-		return 0, fmt.Errorf("gzip: %w", err)
+		return 0, 0, fmt.Errorf("gzip: %w", err)
 	}
-	return n, nil
+	d.zlib.Put(zr)
+	return n, in.Len(), nil
 }
 
 // readAllInto reads r to its end into dst; more than len(dst) bytes is an error.

@@ -902,21 +902,23 @@ func (r *Reader) Walk(fn func(name string, e *Entry) error) error {
 	if err != nil {
 		return err
 	}
-	w := walker{r: r, fn: fn, seen: map[uint64]string{}}
-	err = w.dir(root, 0)
+	w := walker{r: r, seen: map[uint64]string{}, visit: func(e, _ *Entry) error { return fn(e.Name, e) }}
+	err = w.dir(root, nil, 0)
 	if err == fs.SkipDir || err == fs.SkipAll {
 		return nil
 	}
 	return err
 }
 
+// walker walks a tree, calling visit for each entry with its parent directory (nil for the
+// root), each directory's listing read before its visit.
 type walker struct {
-	r    *Reader
-	fn   func(string, *Entry) error
-	seen map[uint64]string // directories walked, by inode reference
+	r     *Reader
+	visit func(e, parent *Entry) error
+	seen  map[uint64]string // directories walked, by inode reference
 }
 
-func (w *walker) dir(d *Entry, depth int) error {
+func (w *walker) dir(d, parent *Entry, depth int) error {
 	if first, ok := w.seen[d.Ref]; ok {
 		return fmt.Errorf("squash: %s: directory inode %#x already walked as %s", d.Name, d.Ref, first)
 	}
@@ -928,7 +930,7 @@ func (w *walker) dir(d *Entry, depth int) error {
 	if err != nil {
 		return err
 	}
-	if err := w.fn(d.Name, d); err != nil {
+	if err := w.visit(d, parent); err != nil {
 		if err == fs.SkipDir {
 			return nil
 		}
@@ -940,9 +942,9 @@ func (w *walker) dir(d *Entry, depth int) error {
 			return err
 		}
 		if e.Mode.IsDir() {
-			err = w.dir(e, depth+1)
+			err = w.dir(e, d, depth+1)
 		} else {
-			err = w.fn(e.Name, e)
+			err = w.visit(e, d)
 		}
 		if err == fs.SkipDir {
 			return nil

@@ -356,6 +356,9 @@ func TestReaderRoundTrip(t *testing.T) {
 			for _, p := range pureGo {
 				r := openImage(t, img, p)
 				compareRecords(t, want, imageRecords(t, r))
+				if err := r.Check(); err != nil {
+					t.Errorf("Check (xz in Go %v): %v", p, err)
+				}
 			}
 		})
 	}

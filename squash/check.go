@@ -1,0 +1,547 @@
+package squash
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+
+	"github.com/gonixiso/gonixiso/internal/parallel"
+)
+
+// Check reads the whole image, decoding every metadata block, data block and fragment block,
+// and holds it to the rules the Linux kernel's SquashFS driver depends on, which unsquashfs
+// does not enforce:
+//
+//   - zstd: exactly one frame per block, with no dictionary and a window (for a single-segment
+//     frame, its content size) no larger than max(block size, 8 KiB).
+//   - xz: exactly one stream per block, with no check or CRC32; at most two filters, an optional
+//     BCJ (x86, powerpc, ia64, arm, armthumb, sparc) without a start offset and then LZMA2, whose
+//     dictionary is no larger than the one the kernel allocates: the compressor options' (2^n or
+//     2^n + 2^(n+1)) or max(block size, 8 KiB).
+//   - gzip: a zlib stream with a 32 KiB window or less and no preset dictionary, filling its block.
+//   - lz4: compressor options stored, format version 1.
+//
+// and to the format's own: block lists that match file sizes and fragments, data blocks that
+// decode to exactly a block (a file's last to the rest of the file), uncompressed blocks of
+// exactly that length, tails within their fragment blocks, lookup tables of full metadata
+// blocks, directories sorted bytewise by name with valid names, headers of at most 256 entries,
+// index entries that point at headers whose first name they repeat, inode numbers in range and
+// not shared by two inodes, owners in the id table, entries whose type and inode number match
+// their inodes, and an export table that maps each inode number to its inode.
+//
+// It returns the first problem found, naming the path or table.
+func (r *Reader) Check() error {
+	c := &checker{r: r, inodes: map[uint32]uint64{}, blocks: map[int64]int64{}}
+	if err := c.superblock(); err != nil {
+		return fmt.Errorf("squash: check: %w", err)
+	}
+	for _, t := range []struct {
+		name   string
+		lo, hi int64
+		full   bool // every block but the last holds MetadataSize bytes
+	}{
+		{"inode table", int64(r.sb.InodeTable), int64(r.sb.DirectoryTable), false},
+		// The kernel's directory index lookup assumes full blocks.
+		{"directory table", int64(r.sb.DirectoryTable), r.dirEnd, true},
+	} {
+		if err := c.metadataTable(t.name, t.lo, t.hi, t.full); err != nil {
+			return fmt.Errorf("squash: check: %w", err)
+		}
+	}
+	if err := c.lookupTables(); err != nil {
+		return fmt.Errorf("squash: check: %w", err)
+	}
+	if err := c.fragments(); err != nil {
+		return fmt.Errorf("squash: check: %w", err)
+	}
+	if err := c.tree(); err != nil {
+		return fmt.Errorf("squash: check: %w", err)
+	}
+	if err := c.exportTable(); err != nil {
+		return fmt.Errorf("squash: check: %w", err)
+	}
+	return nil
+}
+
+type checker struct {
+	r         *Reader
+	fragSizes []int             // decoded size of each fragment block
+	inodes    map[uint32]uint64 // inode number → reference
+	blocks    map[int64]int64   // data blocks checked: image offset → decoded length
+}
+
+// kernelDict is the xz dictionary the kernel allocates for the image.
+func (c *checker) kernelDict() int {
+	o := c.r.sb.Options
+	if o.Stored {
+		return o.XZDictSize
+	}
+	return max(c.r.bs, MetadataSize)
+}
+
+func (c *checker) superblock() error {
+	sb := &c.r.sb
+	switch sb.CompressorID {
+	case CompressionLZ4:
+		if !sb.Options.Stored {
+			return errors.New("superblock: lz4 without compressor options (the kernel requires them)")
+		}
+		if sb.Options.LZ4Version != lz4Legacy {
+			return fmt.Errorf("superblock: lz4 format version %d (the kernel reads %d)", sb.Options.LZ4Version, lz4Legacy)
+		}
+	case CompressionXZ:
+		if sb.Options.Stored {
+			d := uint32(sb.Options.XZDictSize)
+			n := bits.TrailingZeros32(d)
+			if d == 0 || (d != 1<<n && d != 1<<n+1<<(n+1)) {
+				return fmt.Errorf("superblock: xz dictionary size %d is not 2^n or 2^n+2^(n+1) (the kernel refuses it)", d)
+			}
+		}
+	}
+	return nil
+}
+
+// metadataTable decodes every metadata block of a table, in order, to the table's end.
+func (c *checker) metadataTable(name string, lo, hi int64, full bool) error {
+	r := c.r
+	pos := lo
+	for i := 0; pos < hi; i++ {
+		if err := c.metadataBlock(name, i, pos, lo, hi); err != nil {
+			return err
+		}
+		mb, err := r.metaBlockAt(pos, lo, hi)
+		if err != nil {
+			return fmt.Errorf("%s block %d: %w", name, i, err)
+		}
+		if full && mb.next < hi && len(mb.data) != MetadataSize {
+			return fmt.Errorf("%s block %d at %d holds %d bytes, not %d", name, i, pos, len(mb.data), MetadataSize)
+		}
+		pos = mb.next
+	}
+	if pos != hi {
+		return fmt.Errorf("%s: blocks end at %d, beyond the table's end at %d", name, pos, hi)
+	}
+	return nil
+}
+
+// metadataBlock holds the metadata block at pos to the kernel's rules.
+func (c *checker) metadataBlock(name string, i int, pos, lo, hi int64) error {
+	r := c.r
+	if pos < lo || pos+metadataHeaderSize > hi {
+		return fmt.Errorf("%s block %d at %d outside the table %d..%d", name, i, pos, lo, hi)
+	}
+	var h [metadataHeaderSize]byte
+	if _, err := r.ra.ReadAt(h[:], pos); err != nil {
+		return fmt.Errorf("%s block %d: %w", name, i, err)
+	}
+	word := binary.LittleEndian.Uint16(h[:])
+	n := int64(word &^ metadataUncompressed)
+	if n == 0 || n > MetadataSize || pos+metadataHeaderSize+n > hi {
+		return fmt.Errorf("%s block %d at %d: length %d out of bounds", name, i, pos, n)
+	}
+	if word&metadataUncompressed != 0 {
+		return nil
+	}
+	raw := make([]byte, n)
+	if _, err := r.ra.ReadAt(raw, pos+metadataHeaderSize); err != nil {
+		return fmt.Errorf("%s block %d: %w", name, i, err)
+	}
+	if _, err := c.decode(make([]byte, MetadataSize), raw); err != nil {
+		return fmt.Errorf("%s block %d at %d: %w", name, i, pos, err)
+	}
+	return nil
+}
+
+// lookupTables checks the blocks of the id and fragment tables (NewReader checked their
+// lengths for the id table; the fragment table is read here in full).
+func (c *checker) lookupTables() error {
+	r := c.r
+	sb := &r.sb
+	type table struct {
+		name      string
+		at        uint64
+		count     int64
+		entrySize int64
+	}
+	tables := []table{{"id table", sb.IDTable, int64(sb.IDs), idEntrySize}}
+	if sb.Fragments > 0 {
+		tables = append(tables, table{"fragment table", sb.FragmentTable, int64(sb.Fragments), fragmentEntrySize})
+	}
+	for _, t := range tables {
+		idx, err := r.lookupIndex(t.name, t.at, t.count, t.entrySize)
+		if err != nil {
+			return err
+		}
+		for i := range idx {
+			if err := c.metadataBlock(t.name, i, int64(idx[i]), int64(idx[i]), int64(t.at)); err != nil {
+				return err
+			}
+			if _, err := r.lookupBlock(t.name, idx, i, t.at, t.count, t.entrySize); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fragments decodes every fragment block, on every core, and records its size.
+func (c *checker) fragments() error {
+	r := c.r
+	type job struct {
+		i   uint32
+		buf *[]byte
+		raw *[]byte
+		n   int
+	}
+	return parallel.Ordered(context.Background(), parallel.Options{},
+		func(emit func(*job) error) error {
+			for i := uint32(0); i < r.sb.Fragments; i++ {
+				if err := emit(&job{i: i}); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		func(j *job) (*job, error) {
+			start, w, err := r.fragmentEntry(j.i)
+			if err != nil {
+				return nil, err
+			}
+			buf := r.getBuf()
+			defer r.putBuf(buf)
+			n, err := c.readBlock(start, w, *buf)
+			if err != nil {
+				return nil, fmt.Errorf("fragment block %d at %d: %w", j.i, start, err)
+			}
+			j.n = n
+			return j, nil
+		},
+		func(j *job) error {
+			c.fragSizes = append(c.fragSizes, j.n)
+			return nil
+		})
+}
+
+// readBlock reads a data or fragment block and decodes it under the kernel's rules.
+func (c *checker) readBlock(off int64, w uint32, buf []byte) (int, error) {
+	r := c.r
+	n := int(w &^ dataUncompressed)
+	if n > len(buf) {
+		return 0, fmt.Errorf("block of %d bytes, more than a block", n)
+	}
+	if w&dataUncompressed != 0 {
+		if _, err := r.ra.ReadAt(buf[:n], off); err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+	raw := r.getBuf()
+	defer r.putBuf(raw)
+	if _, err := r.ra.ReadAt((*raw)[:n], off); err != nil {
+		return 0, err
+	}
+	return c.decode(buf[:r.bs], (*raw)[:n])
+}
+
+// decode decodes a block, first holding its container to the kernel's rules.
+func (c *checker) decode(dst, src []byte) (int, error) {
+	r := c.r
+	switch r.sb.CompressorID {
+	case CompressionZstd:
+		f, err := parseZstdFrame(src)
+		if err != nil {
+			return 0, err
+		}
+		if f.size != len(src) {
+			return 0, fmt.Errorf("zstd: %d bytes after the block's first frame (the kernel decodes one frame)", len(src)-f.size)
+		}
+		if f.dictID != 0 {
+			return 0, fmt.Errorf("zstd: frame needs dictionary %d", f.dictID)
+		}
+		if limit := uint64(max(r.bs, MetadataSize)); max(f.window, zstdMinWindow) > limit {
+			return 0, fmt.Errorf("zstd: frame window of %d bytes, larger than the kernel's %d", f.window, limit)
+		}
+	case CompressionXZ:
+		s, err := parseXZ(src)
+		if err != nil {
+			return 0, err
+		}
+		if s.check != xzCheckNone && s.check != xzCheckCRC32 {
+			return 0, fmt.Errorf("xz: check type %#x (the kernel reads none or CRC32 only)", s.check)
+		}
+		for _, b := range s.blocks {
+			if err := c.xzFilters(b.filters); err != nil {
+				return 0, err
+			}
+		}
+	case CompressionGzip:
+		if len(src) < 2 {
+			return 0, errors.New("gzip: block shorter than a zlib header")
+		}
+		cmf, flg := src[0], src[1]
+		switch {
+		case cmf&0x0F != 8:
+			return 0, fmt.Errorf("gzip: zlib compression method %d, not deflate", cmf&0x0F)
+		case cmf>>4 > 7:
+			return 0, fmt.Errorf("gzip: zlib window of 2^%d bytes, more than 32 KiB", cmf>>4+8)
+		case (uint16(cmf)<<8|uint16(flg))%31 != 0:
+			return 0, errors.New("gzip: bad zlib header check")
+		case flg&0x20 != 0:
+			return 0, errors.New("gzip: zlib stream needs a preset dictionary")
+		}
+		n, left, err := r.dec.inflateExact(dst, src)
+		if err != nil {
+			return 0, err
+		}
+		if left != 0 {
+			return 0, fmt.Errorf("gzip: %d bytes after the zlib stream", left)
+		}
+		return n, nil
+	}
+	return r.dec.decode(dst, src)
+}
+
+// xzFilters holds an xz block's filter chain to the kernel's xz decoder.
+func (c *checker) xzFilters(filters []xzFilter) error {
+	if len(filters) > 2 {
+		return fmt.Errorf("xz: %d filters (the kernel decodes a BCJ filter and LZMA2 at most)", len(filters))
+	}
+	if len(filters) == 2 {
+		f := filters[0]
+		if f.id < xzFilterIDX86 || f.id > xzFilterIDSPARC {
+			name := xzFilterNames[f.id]
+			if name == "" {
+				name = fmt.Sprintf("%#x", f.id)
+			}
+			return fmt.Errorf("xz: filter %s before LZMA2 (the kernel's are x86, powerpc, ia64, arm, armthumb and sparc)", name)
+		}
+		if len(f.props) != 0 {
+			return fmt.Errorf("xz: %s filter with a start offset (the kernel takes none)", xzFilterNames[f.id])
+		}
+	}
+	last := filters[len(filters)-1]
+	if last.id != xzFilterIDLZMA2 || len(last.props) != 1 {
+		return fmt.Errorf("xz: last filter %#x is not LZMA2", last.id)
+	}
+	dict, err := lzma2DictSize(last.props[0])
+	if err != nil {
+		return err
+	}
+	if limit := uint64(c.kernelDict()); dict > limit {
+		return fmt.Errorf("xz: LZMA2 dictionary of %d bytes, larger than the kernel's %d", dict, limit)
+	}
+	return nil
+}
+
+// dataJob is a data block to decode and check.
+type dataJob struct {
+	name string
+	i    int
+	off  int64
+	word uint32
+	want int64
+	skip bool // decoded for an earlier file
+}
+
+// tree walks every entry and checks it; data blocks are decoded on every core.
+func (c *checker) tree() error {
+	r := c.r
+	root, err := r.root()
+	if err != nil {
+		return err
+	}
+	return parallel.Ordered(context.Background(), parallel.Options{},
+		func(emit func(*dataJob) error) error {
+			w := walker{r: r, seen: map[uint64]string{}, visit: func(e, parent *Entry) error {
+				return c.entry(e, parent, emit)
+			}}
+			return w.dir(root, nil, 0)
+		},
+		func(j *dataJob) (*dataJob, error) {
+			if j.skip {
+				return j, nil
+			}
+			buf := r.getBuf()
+			n, err := c.readBlock(j.off, j.word, *buf)
+			r.putBuf(buf)
+			if err != nil {
+				return nil, fmt.Errorf("%s: data block %d at %d: %w", j.name, j.i, j.off, err)
+			}
+			if int64(n) != j.want {
+				return nil, fmt.Errorf("%s: data block %d at %d decodes to %d bytes, want %d", j.name, j.i, j.off, n, j.want)
+			}
+			return j, nil
+		},
+		func(*dataJob) error { return nil })
+}
+
+// entry checks one entry and emits its data blocks.
+func (c *checker) entry(e *Entry, parent *Entry, emit func(*dataJob) error) error {
+	r := c.r
+	name := e.Name
+	if e.Inode == 0 || e.Inode > r.sb.Inodes {
+		return fmt.Errorf("%s: inode number %d outside 1..%d", name, e.Inode, r.sb.Inodes)
+	}
+	if ref, ok := c.inodes[e.Inode]; ok && ref != e.Ref {
+		return fmt.Errorf("%s: inode number %d also numbers the inode at %#x (the kernel would show one for the other)", name, e.Inode, ref)
+	}
+	c.inodes[e.Inode] = e.Ref
+	if err := c.modeBits(e); err != nil {
+		return err
+	}
+	switch {
+	case e.Mode.IsDir():
+		return c.dir(e, parent)
+	case e.Mode.IsRegular():
+		return c.file(e, emit)
+	}
+	return nil
+}
+
+// modeBits checks that the file type bits mksquashfs stores in an inode's mode, when present,
+// agree with its type: the kernel ORs the type into the stored mode.
+func (c *checker) modeBits(e *Entry) error {
+	m, err := c.r.inodeReader(e.Ref)
+	if err != nil {
+		return err
+	}
+	var h [inodeHeader]byte
+	if err := m.read(h[:]); err != nil {
+		return err
+	}
+	mode := binary.LittleEndian.Uint16(h[inoMode:])
+	typ := uint16(mode) & sModeType
+	if typ == 0 {
+		return nil
+	}
+	if want := unixType[basicInodeType(e.Type)]; typ != want {
+		return fmt.Errorf("%s: mode %#o has file type bits %#o, the inode is type %d", e.Name, mode, typ, e.Type)
+	}
+	return nil
+}
+
+// unixType are the file type bits of a Unix mode, by basic inode type.
+var unixType = [...]uint16{
+	InodeDir: 0o040000, InodeFile: 0o100000, InodeSymlink: 0o120000, InodeBlockDev: 0o060000,
+	InodeCharDev: 0o020000, InodeFifo: 0o010000, InodeSocket: 0o140000,
+}
+
+func (c *checker) dir(e *Entry, parent *Entry) error {
+	r := c.r
+	if parent != nil && e.Parent != parent.Inode {
+		return fmt.Errorf("%s: parent inode number %d, the parent is inode %d", e.Name, e.Parent, parent.Inode)
+	}
+	l, err := r.listing(e)
+	if err != nil {
+		return err
+	}
+	if !l.sorted {
+		for i := 1; i < len(l.disk); i++ {
+			if l.disk[i] <= l.disk[i-1] {
+				return fmt.Errorf("%s: directory not sorted: %q after %q (the kernel's lookup would miss entries)", e.Name, l.disk[i], l.disk[i-1])
+			}
+		}
+	}
+	prev := int64(-1)
+	for _, ix := range e.index {
+		if int64(ix.index) <= prev {
+			return fmt.Errorf("%s: directory index entries out of order", e.Name)
+		}
+		prev = int64(ix.index)
+		found := false
+		for _, h := range l.headers {
+			if h.pos != ix.index {
+				continue
+			}
+			found = true
+			if h.block != uint64(ix.start) || h.off != int((ix.index+uint32(e.ListingOffset))%MetadataSize) {
+				return fmt.Errorf("%s: directory index entry for offset %d says block %d, the header is in block %d at %d", e.Name, ix.index, ix.start, h.block, h.off)
+			}
+			if h.first != ix.name {
+				return fmt.Errorf("%s: directory index entry for offset %d names %q, the header's first entry is %q", e.Name, ix.index, ix.name, h.first)
+			}
+		}
+		if !found {
+			return fmt.Errorf("%s: directory index entry points at offset %d, where no header starts", e.Name, ix.index)
+		}
+	}
+	return nil
+}
+
+func (c *checker) file(e *Entry, emit func(*dataJob) error) error {
+	r := c.r
+	bs := int64(r.bs)
+	if e.Extended() && e.Sparse > uint64(e.Size) {
+		return fmt.Errorf("%s: %d sparse bytes in a file of %d", e.Name, e.Sparse, e.Size)
+	}
+	off := int64(e.StartBlock)
+	for i, w := range e.Blocks {
+		want := min(bs, e.Size-int64(i)*bs)
+		if w == 0 {
+			continue
+		}
+		n := int64(w &^ dataUncompressed)
+		if w&dataUncompressed != 0 && n != want {
+			return fmt.Errorf("%s: uncompressed data block %d of %d bytes, want %d", e.Name, i, n, want)
+		}
+		j := &dataJob{name: e.Name, i: i, off: off, word: w, want: want}
+		if seen, ok := c.blocks[off]; ok {
+			if seen != want {
+				return fmt.Errorf("%s: data block %d at %d read as %d bytes, and as %d by an earlier file", e.Name, i, off, want, seen)
+			}
+			j.skip = true
+		} else {
+			c.blocks[off] = want
+		}
+		if err := emit(j); err != nil {
+			return err
+		}
+		off += n
+	}
+	if e.Fragment != noFragment {
+		tail := e.Size % bs
+		if int(e.Fragment) >= len(c.fragSizes) {
+			return fmt.Errorf("%s: fragment %d beyond the %d fragment blocks", e.Name, e.Fragment, len(c.fragSizes))
+		}
+		if size := int64(c.fragSizes[e.Fragment]); int64(e.FragmentOffset)+tail > size {
+			return fmt.Errorf("%s: tail of %d bytes at %d beyond the %d bytes of fragment block %d", e.Name, tail, e.FragmentOffset, size, e.Fragment)
+		}
+	}
+	return nil
+}
+
+// exportTable checks that the export table, when there is one, maps every inode number to its
+// inode.
+func (c *checker) exportTable() error {
+	r := c.r
+	at := r.sb.ExportTable
+	if at == tableAbsent {
+		return nil
+	}
+	const name = "export table"
+	const entrySize = 8
+	count := int64(r.sb.Inodes)
+	idx, err := r.lookupIndex(name, at, count, entrySize)
+	if err != nil {
+		return err
+	}
+	for i := range idx {
+		if err := c.metadataBlock(name, i, int64(idx[i]), int64(idx[i]), int64(at)); err != nil {
+			return err
+		}
+		b, err := r.lookupBlock(name, idx, i, at, count, entrySize)
+		if err != nil {
+			return err
+		}
+		for k := 0; k+entrySize <= len(b); k += entrySize {
+			ino := uint32(int64(i)*MetadataSize/entrySize + int64(k/entrySize) + 1)
+			ref := binary.LittleEndian.Uint64(b[k:])
+			if want, ok := c.inodes[ino]; ok && ref != want {
+				return fmt.Errorf("%s: inode %d at %#x, the tree has it at %#x", name, ino, ref, want)
+			}
+		}
+	}
+	return nil
+}

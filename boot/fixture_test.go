@@ -1,0 +1,137 @@
+package boot_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gonixiso/gonixiso/internal/testsystem"
+)
+
+// Fixture toplevels are folders in a temporary root whose names look like store paths; the
+// test system's kernel, initrd and init are linked in. In golden files the root reads /nix/store.
+
+// config describes one configuration of a fixture.
+type config struct {
+	params []string
+	label  string // nixos-version
+	distro string // NAME in etc/os-release; "" for no os-release
+}
+
+// fixture is a fixture toplevel and its specialisations.
+type fixture struct {
+	name     string
+	main     config
+	specs    map[string]config
+	bootspec bool // write boot.json, or only the files older toplevels have
+}
+
+const fixtureHash = "0123456789abcdfghijklmnpqrsvwxyz"
+
+// build writes the fixture into root and returns its toplevel.
+func (f fixture) build(t *testing.T, root string) string {
+	t.Helper()
+	real := testsystem.Toplevel(t)
+	kernel, err := filepath.EvalSymlinks(filepath.Join(real, "kernel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	initrd, err := filepath.EvalSymlinks(filepath.Join(real, "initrd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirOf := func(spec string) string {
+		name := "nixos-system-" + f.name
+		if spec != "" {
+			name += "-" + spec
+		}
+		return filepath.Join(root, fixtureHash+"-"+name)
+	}
+	bootspecOf := func(dir string, c config) map[string]any {
+		return map[string]any{
+			"init":         dir + "/init",
+			"initrd":       initrd,
+			"kernel":       kernel,
+			"kernelParams": c.params,
+			"label":        c.distro + " 25.11 (Fixture) " + c.label + " (Linux debian)",
+			"system":       "x86_64-linux",
+			"toplevel":     dir,
+		}
+	}
+	writeConfig := func(dir string, c config, specs map[string]any) {
+		must(t, os.MkdirAll(filepath.Join(dir, "etc"), 0o755))
+		must(t, os.Symlink(filepath.Join(real, "init"), filepath.Join(dir, "init")))
+		write(t, filepath.Join(dir, "nixos-version"), c.label)
+		if c.distro != "" {
+			write(t, filepath.Join(dir, "etc", "os-release"), "ID=nixos\nNAME=\""+c.distro+"\"\nVERSION_ID=\"25.11\"\n")
+		}
+		if !f.bootspec {
+			must(t, os.Symlink(kernel, filepath.Join(dir, "kernel")))
+			must(t, os.Symlink(initrd, filepath.Join(dir, "initrd")))
+			write(t, filepath.Join(dir, "kernel-params"), strings.Join(c.params, " "))
+			write(t, filepath.Join(dir, "system"), "x86_64-linux")
+			return
+		}
+		doc := map[string]any{
+			"org.nixos.bootspec.v1": bootspecOf(dir, c),
+			"org.example.extension": map[string]any{"ignored": true},
+		}
+		if specs != nil {
+			doc["org.nixos.specialisation.v1"] = specs
+		}
+		data, err := json.MarshalIndent(doc, "", "  ")
+		must(t, err)
+		write(t, filepath.Join(dir, "boot.json"), string(data)+"\n")
+	}
+	top := dirOf("")
+	specDocs := map[string]any{}
+	for name, c := range f.specs {
+		dir := dirOf(name)
+		writeConfig(dir, c, nil)
+		specDocs[name] = map[string]any{"org.nixos.bootspec.v1": bootspecOf(dir, c)}
+	}
+	writeConfig(top, f.main, specDocs)
+	if len(f.specs) > 0 {
+		must(t, os.MkdirAll(filepath.Join(top, "specialisation"), 0o755))
+		for name := range f.specs {
+			must(t, os.Symlink(dirOf(name), filepath.Join(top, "specialisation", name)))
+		}
+	}
+	return top
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	must(t, os.WriteFile(path, []byte(content), 0o444))
+}
+
+// twoSpecsSystemd is a system with two specialisations (given out of order) and a systemd
+// initrd: no root= and no boot.shell_on_fail in its kernel parameters, so the volume id must
+// come from the options.
+var twoSpecsSystemd = fixture{
+	name:     "fixture",
+	bootspec: true,
+	main: config{
+		params: []string{"console=ttyS0,115200", "loglevel=4", "rd.systemd.show_status=auto"},
+		label:  "25.11.20261125.fixture", distro: "NixOS",
+	},
+	specs: map[string]config{
+		"zeta": {
+			params: []string{"console=ttyS0,115200", "loglevel=4", "rd.systemd.show_status=auto", "zeta=1"},
+			label:  "25.11.20261125.fixture", distro: "NixOS",
+		},
+		"latest_kernel": {
+			params: []string{"console=ttyS0,115200", "loglevel=7"},
+			label:  "25.11.20261125.fixture-latest", distro: "NixOS",
+		},
+	},
+}

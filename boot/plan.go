@@ -1,0 +1,240 @@
+package boot
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gonixiso/gonixiso/boot/fat"
+)
+
+// A Plan is what boot contributes to an ISO: files to place in it, and how the ISO boots.
+// It is data; the ISO writer turns it into an image.
+type Plan struct {
+	// VolumeID is the volume id the ISO must have: the initrd finds the ISO by it.
+	VolumeID string
+	// Files are the files to place in the ISO, sorted by Path. Their folders are implied.
+	Files []File
+	// Boot says which of the files boot the ISO.
+	Boot BootConfig
+	// Menus are the rendered menus, which Files also hold.
+	Menus *Menus
+	// Loaders are the bootloader files the plan uses, and where they came from.
+	Loaders *Loaders
+}
+
+// A File is one file of the ISO: a host file, or bytes made by boot.
+type File struct {
+	// Path is the file's absolute path in the ISO, clean: "/isolinux/isolinux.bin".
+	Path string
+	// Source is the host file (a store path) whose bytes the file has; "" for Data.
+	Source string
+	// Data are the file's bytes when Source is "".
+	Data []byte
+	// Mode holds the permission bits: the source's, or 0444 for generated files.
+	Mode fs.FileMode
+}
+
+// Open opens the file's bytes.
+func (f *File) Open() (io.ReadCloser, error) {
+	if f.Source == "" {
+		return io.NopCloser(bytes.NewReader(f.Data)), nil
+	}
+	return os.Open(f.Source)
+}
+
+// BootConfig says, in boot's terms, how the ISO boots: El Torito entries for BIOS and UEFI and
+// the isohybrid MBR, as nixpkgs' xorriso flags make them.
+type BootConfig struct {
+	// BIOSBootFile is the El Torito BIOS boot image (no emulation, 4 sectors loaded, with a
+	// boot info table): "/isolinux/isolinux.bin", or "" without BIOS boot.
+	BIOSBootFile string
+	// Catalog is the path of the El Torito boot catalog: "/.boot.cat".
+	Catalog string
+	// HybridMBR is the host file with the 432 bytes of isohybrid MBR boot code
+	// (syslinux's isohdpfx.bin), or "" without BIOS boot.
+	HybridMBR string
+	// EFIImage is the El Torito UEFI boot image, the EFI system partition, which isohybrid
+	// also points the MBR and GPT at: "/boot/efi.img", or "" without UEFI boot.
+	EFIImage string
+	// Marker is the file GRUB finds the ISO volume by, or "" without UEFI boot.
+	Marker string
+}
+
+// ISO paths of the boot files.
+const (
+	BIOSBootFile = isolinuxDir + "/" + isolinuxBin
+	CatalogPath  = "/.boot.cat"
+	EFIImagePath = "/boot/efi.img"
+	versionPath  = "/version.txt"
+	bootxPath    = grubDir + "/BOOTX64.EFI"
+)
+
+// The EFI system partition's identity, as nixpkgs' mkfs.vfat -i 12345678 -n EFIBOOT.
+const (
+	espLabel    = "EFIBOOT"
+	espVolumeID = 0x12345678
+)
+
+// NewPlan reads the bootloaders, runs grub-mkimage and builds the EFI system partition, and
+// returns the plan of sys's boot files. Only x86_64-linux systems are supported.
+func NewPlan(ctx context.Context, sys *System, opts Options) (*Plan, error) {
+	for _, s := range append([]*System{sys}, sys.Specialisations...) {
+		if s.Platform != "" && s.Platform != "x86_64-linux" {
+			return nil, fmt.Errorf("boot: %s is a %s system; boot makes x86_64 boot files only", s.Toplevel, s.Platform)
+		}
+	}
+	menus, err := Render(sys, opts)
+	if err != nil {
+		return nil, err
+	}
+	loaders, err := FindLoaders(sys, opts)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{VolumeID: menus.VolumeID, Menus: menus, Loaders: loaders, Boot: BootConfig{Catalog: CatalogPath}}
+	files := map[string]File{}
+	add := func(f File) error {
+		if _, dup := files[f.Path]; dup {
+			return fmt.Errorf("boot: two files for %s", f.Path)
+		}
+		if f.Source != "" {
+			fi, err := os.Stat(f.Source)
+			if err != nil {
+				return fmt.Errorf("boot: %s: %w", f.Path, err)
+			}
+			f.Mode = fi.Mode().Perm()
+		} else {
+			f.Mode = 0o444
+		}
+		files[f.Path] = f
+		return nil
+	}
+	var errs []error
+	addAll := func(fs ...File) {
+		for _, f := range fs {
+			if err := add(f); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+
+	// version.txt and every configuration's kernel and initrd, at /boot/<store path>.
+	addAll(File{Path: versionPath, Data: []byte(sys.Label)})
+	for _, s := range append([]*System{sys}, sys.Specialisations...) {
+		for _, src := range []string{s.Kernel, s.Initrd} {
+			if _, done := files[path.Join("/boot", src)]; !done {
+				addAll(File{Path: path.Join("/boot", src), Source: src})
+			}
+		}
+	}
+
+	if !opts.NoBIOS {
+		generated := []File{{Path: isolinuxConfigPath, Data: menus.Isolinux}}
+		if opts.SplashImage != "" {
+			generated = append(generated, File{Path: splashPath, Source: opts.SplashImage})
+		}
+		names := slices.Sorted(maps.Keys(loaders.Syslinux))
+		for _, name := range names {
+			dst := isolinuxDir + "/" + name
+			if !slices.ContainsFunc(generated, func(f File) bool { return f.Path == dst }) {
+				addAll(File{Path: dst, Source: loaders.Syslinux[name]})
+			}
+		}
+		addAll(generated...)
+		p.Boot.BIOSBootFile = BIOSBootFile
+		p.Boot.HybridMBR = loaders.Syslinux[isohybridMBR]
+	}
+
+	if !opts.NoUEFI {
+		bootx, err := loaders.mkimage(ctx, menus.GrubEmbedded)
+		if err != nil {
+			return nil, err
+		}
+		esp, err := buildESP(bootx, menus.Grub, opts.time())
+		if err != nil {
+			return nil, err
+		}
+		addAll(
+			File{Path: EFIImagePath, Data: esp},
+			File{Path: MarkerPath, Data: []byte{}},
+			File{Path: bootxPath, Data: bootx},
+			File{Path: grubConfigPath, Data: menus.Grub},
+			File{Path: grubFontPath, Source: loaders.GrubFont},
+		)
+		if menus.Loopback != nil {
+			addAll(File{Path: loopbackPath, Data: menus.Loopback})
+		}
+		if opts.EFISplashImage != "" {
+			addAll(File{Path: efiSplashPath, Source: opts.EFISplashImage})
+		}
+		p.Boot.EFIImage = EFIImagePath
+		p.Boot.Marker = MarkerPath
+	}
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+
+	for _, f := range files {
+		p.Files = append(p.Files, f)
+	}
+	slices.SortFunc(p.Files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	return p, nil
+}
+
+// File returns the plan's file at path, or nil.
+func (p *Plan) File(path string) *File {
+	i, ok := slices.BinarySearchFunc(p.Files, path, func(f File, path string) int { return strings.Compare(f.Path, path) })
+	if !ok {
+		return nil
+	}
+	return &p.Files[i]
+}
+
+// ESPSize is the size nixpkgs gives the EFI system partition image for contents bytes of
+// files: the contents rounded up to whole MiB, plus 10% for FAT's overhead, rounded down to a
+// MiB, plus one MiB (iso-image.nix's efiImg, which measures with du --apparent-size; its
+// folders' sizes, which depend on the build's file system, are not counted here).
+func ESPSize(contents int64) int64 {
+	const mib = 1 << 20
+	usage := (contents + mib - 1) / mib * mib
+	size := usage * 110 / 100
+	return (size/mib + 1) * mib
+}
+
+// buildESP makes efi.img: EFI/BOOT/BOOTX64.EFI and EFI/BOOT/grub.cfg on a FAT volume labelled
+// EFIBOOT with serial 1234-5678, every date t (or 1980-01-01 for an earlier t, which FAT cannot
+// record).
+func buildESP(bootx, grubCfg []byte, t time.Time) ([]byte, error) {
+	if t.Before(DefaultEpoch) {
+		t = DefaultEpoch
+	}
+	size := ESPSize(int64(len(bootx) + len(grubCfg)))
+	var buf bytes.Buffer
+	buf.Grow(int(size))
+	w := fat.NewWriter(&buf, fat.Options{Size: size, Label: espLabel, VolumeID: espVolumeID, ModTime: t})
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{strings.TrimPrefix(bootxPath, "/"), bootx}, {strings.TrimPrefix(grubConfigPath, "/"), grubCfg}} {
+		fw, err := w.Create(f.name)
+		if err != nil {
+			return nil, fmt.Errorf("boot: efi.img: %w", err)
+		}
+		if _, err := fw.Write(f.data); err != nil {
+			return nil, fmt.Errorf("boot: efi.img: %w", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("boot: efi.img: %w", err)
+	}
+	return buf.Bytes(), nil
+}

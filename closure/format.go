@@ -8,14 +8,15 @@ const DefaultStoreDir = "/nix/store"
 // DefaultDBPath is the Nix database of a store in DefaultStoreDir.
 const DefaultDBPath = "/nix/var/nix/db/db.sqlite"
 
-// A store path is StoreDir + "/" + hash part + "-" + name. The hash part is the Nix32 encoding
-// of a 160-bit digest: that string is what Nix, and the native scan, search file contents for
-// to find references.
+// HashPartLen is the length of a store path's hash part. A store path is StoreDir + "/" + hash
+// part + "-" + name, the hash part being the Nix32 encoding of a 160-bit digest: that string is
+// what Nix, and the native scan, search file contents for to find references.
+const HashPartLen = 32
+
 const (
-	HashPartLen  = 32 // Nix32 characters of a store path's 160-bit digest
-	maxNameLen   = 211
-	nameChars    = "+-._?=" // besides ASCII letters and digits
 	hashSepChar  = '-'      // between the hash part and the name
+	maxNameLen   = 211      // the longest name after the hash part
+	nameChars    = "+-._?=" // the name's characters besides ASCII letters and digits
 	sha256Prefix = "sha256" // the only NAR hash algorithm Nix uses
 )
 

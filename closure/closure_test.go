@@ -145,3 +145,22 @@ func TestAutoFallsBack(t *testing.T) {
 		t.Errorf("cli source without nix: %v", err)
 	}
 }
+
+// TestReadDumpDB: ReadRegistration reads what `nix-store --dump-db` writes (base16 digests,
+// derivers) to the closure the database holds.
+func TestReadDumpDB(t *testing.T) {
+	top := testsystem.Toplevel(t)
+	want := compute(t, []string{top}, closure.Options{Source: closure.SourceDB})
+	dump := run(t, nil, "nix-store", append([]string{"--dump-db"}, pathNames(want.Paths)...)...)
+	got, err := closure.ReadRegistration(strings.NewReader(dump))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(got, func(a, b closure.Path) int { return strings.Compare(a.Path, b.Path) })
+	samePaths(t, "dump-db", got, want.Paths)
+	for i := range got {
+		if got[i].Deriver != want.Paths[i].Deriver {
+			t.Errorf("%s: deriver %q, want %q", got[i].Path, got[i].Deriver, want.Paths[i].Deriver)
+		}
+	}
+}

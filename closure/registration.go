@@ -46,7 +46,8 @@ func (c *Closure) WriteRegistration(w io.Writer) error {
 
 // ReadRegistration reads a registration in the format WriteRegistration writes, as
 // `nix-store --load-db` reads one: records in any order, a hash in any encoding ParseHash
-// takes, a deriver or an empty line, and a last line with or without its newline. It returns
+// takes or a bare SHA-256 digest (`nix-store --dump-db` writes base16), a deriver or an empty
+// line, and a last line with or without its newline. It returns
 // the records in the order read. Errors give the line number.
 func ReadRegistration(r io.Reader) ([]Path, error) {
 	sc := bufio.NewScanner(r)
@@ -79,7 +80,7 @@ func ReadRegistration(r io.Reader) ([]Path, error) {
 		if err != nil {
 			return nil, err
 		}
-		if p.NarHash, err = ParseHash(s); err != nil {
+		if p.NarHash, err = parseRegistrationHash(s); err != nil {
 			return nil, fmt.Errorf("closure: registration line %d: %s: %w", line, p.Path, err)
 		}
 		if s, err = next("NAR size"); err != nil {
@@ -113,4 +114,19 @@ func ReadRegistration(r io.Reader) ([]Path, error) {
 		}
 		paths = append(paths, p)
 	}
+}
+
+// parseRegistrationHash parses a registration's hash: any form ParseHash takes, or a digest
+// without the algorithm, which Nix then takes to be SHA-256.
+func parseRegistrationHash(s string) (Hash, error) {
+	if strings.HasPrefix(s, sha256Prefix+":") || strings.HasPrefix(s, sha256Prefix+"-") || strings.ContainsAny(s, ":-") {
+		return ParseHash(s)
+	}
+	var h Hash
+	b, err := decodeDigest(s, false)
+	if err != nil {
+		return h, fmt.Errorf("hash %q: %w", s, err)
+	}
+	copy(h[:], b)
+	return h, nil
 }

@@ -17,8 +17,9 @@
 # reached through references, as in a real closure.
 #
 # The toplevel is the test system's (testdata/system/lib.nix): kernel, initrd, init, boot.json,
-# etc, sw, syslinux and grub2_efi, without a specialisation and with stage 2's file check off
-# (nobody boots the corpus; it is for benchmarks).
+# etc, sw, syslinux and grub2_efi, without a specialisation. Its stage 2 checks the files of the
+# test system's own store paths but not etc's (so that etc's changes reach the toplevel only) nor
+# the packages' (nobody boots the corpus for them).
 #
 # variant = 2 is the incremental-rebuild benchmark's changed system: the same closure except three
 # store paths, a new toplevel, a new etc (another host name) and `changedPackage` with one file
@@ -69,7 +70,7 @@ let
     inherit hostName;
     volumeID = "gonixiso-corpus-x86_64";
     extraDependencies = map (n: pkgs.${n}) roots;
-    checkFiles = false;
+    checkEtc = false;
   };
 in
 assert builtins.isInt variant && variant >= 1;

@@ -103,17 +103,17 @@ let
   #
   # extraDependencies are more store paths for the closure, listed after grub2_efi in the
   # toplevel's extra-dependencies file as NixOS's system.extraDependencies are (the benchmark
-  # corpus, testdata/corpus, puts its packages there). checkFiles = false gives stage 2 an empty
-  # manifest, so that no store path but the toplevel depends on etc and sw together (the corpus's
-  # variants differ in exactly the store paths they change). The defaults leave the test system's
-  # store paths as they are.
+  # corpus, testdata/corpus, puts its packages there). checkEtc = false leaves etc out of the
+  # manifest of files stage 2 checks, so that only the toplevel depends on etc's contents (the
+  # corpus's variants differ in exactly the store paths they change). The defaults leave the test
+  # system's store paths as they are.
   nixosSystem =
     { hostName
     , volumeID
     , specialisations ? { }
     , nixosLabel ? "25.11.20261125.gonixiso"
     , extraDependencies ? [ ]
-    , checkFiles ? true
+    , checkEtc ? true
     }:
     let
       etc = runBusybox "etc" { } ''
@@ -135,7 +135,7 @@ let
         ln -s ${syslinux}/share/syslinux $out/share/syslinux
         ln -s ${payload}/bin/payload-hello $out/bin/payload-hello
       '';
-      manifest = mkManifest (if checkFiles then [ busybox kernel initrd syslinux grub2_efi payload etc sw ] else [ ]);
+      manifest = mkManifest ([ busybox kernel initrd syslinux grub2_efi payload ] ++ (if checkEtc then [ etc ] else [ ]) ++ [ sw ]);
       baseParams = [ "boot.shell_on_fail" "root=LABEL=${volumeID}" "console=ttyS0,115200" "panic=1" "loglevel=4" ];
 
       # One toplevel. `configName` names it in stage 2's marker; `specs` maps specialisation names

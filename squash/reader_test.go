@@ -5,12 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -118,6 +119,15 @@ func makeTree(t testing.TB, big bool) string {
 	if err := os.Lchown(filepath.Join(dir, "modes/private"), 1000, 100); err != nil {
 		t.Fatal(err)
 	}
+	// Machine code, on which xz's BCJ x86 filter wins: the head of the Go toolchain's binary.
+	goBin, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "bin", "go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("bin/go-head", goBin[:min(len(goBin), 512<<10)], 0o755)
+	if err := os.Link(filepath.Join(dir, "dups/a"), filepath.Join(dir, "dups/hardlink")); err != nil {
+		t.Fatal(err)
+	}
 	if big {
 		for i := 0; i < 10000; i++ {
 			write(fmt.Sprintf("big/entry-%05d", i), []byte(fmt.Sprint(i)), 0o644)
@@ -126,7 +136,7 @@ func makeTree(t testing.TB, big bool) string {
 	// Times last, once every entry of each directory exists; symlinks get theirs too.
 	base := time.Unix(1_700_000_000, 0)
 	i := 0
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -383,6 +393,105 @@ func TestReaderFS(t *testing.T) {
 	}
 }
 
-var _ = exec.Command
-var _ = io.EOF
-var _ = testsystem.Require
+// mksquashfsVariants are the ways the tests have mksquashfs make images of a tree.
+var mksquashfsVariants = []struct {
+	name string
+	args []string
+}{
+	{"zstd-19-1M", []string{"-comp", "zstd", "-Xcompression-level", "19", "-b", "1M", "-no-hardlinks", "-all-root"}},
+	{"zstd-4K-hardlinks", []string{"-comp", "zstd", "-b", "4K", "-all-root"}},
+	{"xz-bcj-x86", []string{"-comp", "xz", "-Xbcj", "x86", "-Xdict-size", "100%", "-b", "8K", "-no-hardlinks", "-all-root"}},
+	{"xz-dict-50", []string{"-comp", "xz", "-Xdict-size", "50%", "-b", "64K", "-no-hardlinks", "-all-root"}},
+	{"gzip", []string{"-comp", "gzip", "-b", "4K", "-no-hardlinks", "-all-root"}},
+	{"lz4", []string{"-comp", "lz4", "-Xhc", "-b", "4K", "-no-hardlinks", "-all-root"}},
+	{"uncompressed", []string{"-noI", "-noD", "-noF", "-noX", "-b", "4K", "-no-hardlinks", "-all-root"}},
+	{"no-fragments", []string{"-comp", "zstd", "-no-fragments", "-b", "4K", "-no-hardlinks", "-all-root"}},
+	{"always-fragments", []string{"-comp", "gzip", "-always-use-fragments", "-b", "4K", "-no-hardlinks", "-all-root", "-no-exports"}},
+}
+
+// mksquashfs makes an image of dir with mksquashfs.
+func mksquashfs(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	testsystem.Require(t, "mksquashfs")
+	img := filepath.Join(t.TempDir(), "mk.squashfs")
+	cmd := exec.Command("mksquashfs", append([]string{dir, img, "-noappend", "-quiet", "-no-progress", "-processors", "2"}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mksquashfs %v: %v\n%s", args, err, out)
+	}
+	return img
+}
+
+func TestReaderMksquashfs(t *testing.T) {
+	dir := makeTree(t, true)
+	want := diskRecords(t, dir, true)
+	for _, v := range mksquashfsVariants {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			img := mksquashfs(t, dir, v.args...)
+			pureGo := []bool{false}
+			if slices.Contains(v.args, "xz") {
+				pureGo = []bool{false, true}
+			}
+			for _, p := range pureGo {
+				r := openImage(t, img, p)
+				compareRecords(t, want, imageRecords(t, r))
+				if err := r.Check(); err != nil {
+					t.Errorf("Check (xz in Go %v): %v", p, err)
+				}
+			}
+			if v.name == "xz-bcj-x86" {
+				if n := bcjBlocks(t, openImage(t, img, false), "bin/go-head"); n == 0 {
+					t.Error("no block of bin/go-head has a BCJ filter: the test does not test BCJ")
+				}
+			}
+		})
+	}
+}
+
+// bcjBlocks counts the data blocks of name stored with a BCJ filter.
+func bcjBlocks(t testing.TB, r *Reader, name string) int {
+	t.Helper()
+	e, err := r.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, n := int64(e.StartBlock), 0
+	for _, w := range e.Blocks {
+		size := int64(w &^ BlockUncompressed)
+		if w != 0 && w&BlockUncompressed == 0 {
+			raw := make([]byte, size)
+			if _, err := r.ra.ReadAt(raw, off); err != nil {
+				t.Fatal(err)
+			}
+			s, err := parseXZ(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.blocks[0].filters) == 2 {
+				n++
+			}
+		}
+		off += size
+	}
+	return n
+}
+
+// TestReaderBaseline reads the SquashFS of the ISO nixpkgs' tools made and compares it with
+// what unsquashfs extracts.
+func TestReaderBaseline(t *testing.T) {
+	testsystem.Require(t, "unsquashfs")
+	img := filepath.Join(testsystem.BaselineParts(t), "nix-store.squashfs")
+	r := openImage(t, img, false)
+	sb := r.Superblock()
+	if sb.Compression != Zstd || sb.Options.Level != 19 || sb.BlockSize != 1<<20 {
+		t.Errorf("superblock: %s level %d, %d-byte blocks; want zstd level 19, 1 MiB blocks (nixpkgs' defaults)", sb.Compression, sb.Options.Level, sb.BlockSize)
+	}
+	if err := r.Check(); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "x")
+	if b, err := exec.Command("unsquashfs", "-q", "-n", "-d", out, img).CombinedOutput(); err != nil {
+		t.Fatalf("unsquashfs: %v\n%s", err, b)
+	}
+	compareRecords(t, diskRecords(t, out, false), imageRecords(t, r))
+}

@@ -21,10 +21,9 @@ const bufferSize = 256 << 10
 var buffers = sync.Pool{New: func() any { b := make([]byte, bufferSize); return &b }}
 
 // DumpPath writes the NAR of the file, directory or symlink at name to w, as
-// `nix-store --dump` does: directories walked in sorted order, symlinks stored as they are, a
-// regular file executable when its owner may execute it (Nix tests S_IXUSR only; in a store,
-// whose files are 0444 or 0555, that is the same as any execute bit). It reads each file once.
-// Anything else (a device, a socket, a pipe) is an error naming its path.
+// `nix-store --dump` does: directories walked in sorted order, symlinks stored as they are,
+// headers made by FileInfoHeader. It reads each file once. Anything but a regular file, a
+// directory or a symlink (a device, a socket, a pipe) is an error naming its path.
 func DumpPath(w io.Writer, name string) error {
 	nw := NewWriter(w)
 	buf := buffers.Get().(*[]byte)
@@ -38,25 +37,54 @@ func DumpPath(w io.Writer, name string) error {
 	return nil
 }
 
-func dump(nw *Writer, name, narPath string, buf []byte) error {
-	fi, err := os.Lstat(name)
-	if err != nil {
-		return fmt.Errorf("nar: %w", err)
-	}
-	hdr := Header{Path: narPath}
+// FileInfoHeader returns the header of the file fi describes, at path p in the archive, as
+// tar.FileInfoHeader does for tar: link is a symlink's target, executable means the owner may
+// execute it (Nix tests S_IXUSR only; in a store, whose files are 0444 or 0555, that is the same
+// as any execute bit). A file that is not a regular file, a directory or a symlink is an error.
+// A caller that walks a store path for another reason (a SquashFS writer) can, with it, write
+// the path's NAR as it goes.
+func FileInfoHeader(fi fs.FileInfo, p, link string) (*Header, error) {
+	hdr := &Header{Path: p}
 	switch mode := fi.Mode(); {
 	case mode.IsRegular():
 		hdr.Type = TypeRegular
 		hdr.Size = uint64(fi.Size())
 		hdr.Executable = mode.Perm()&execBit != 0
-		return dumpFile(nw, name, &hdr, buf)
 	case mode.IsDir():
 		hdr.Type = TypeDirectory
+	case mode&fs.ModeSymlink != 0:
+		hdr.Type = TypeSymlink
+		hdr.LinkTarget = link
+	default:
+		return nil, fmt.Errorf("unsupported file type %s (a NAR holds only regular files, directories and symlinks)", mode.Type())
+	}
+	return hdr, nil
+}
+
+func dump(nw *Writer, name, narPath string, buf []byte) error {
+	fi, err := os.Lstat(name)
+	if err != nil {
+		return fmt.Errorf("nar: %w", err)
+	}
+	var link string
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if link, err = os.Readlink(name); err != nil {
+			return fmt.Errorf("nar: %w", err)
+		}
+	}
+	hdr, err := FileInfoHeader(fi, narPath, link)
+	if err != nil {
+		return fmt.Errorf("nar: %s: %w", name, err)
+	}
+	switch hdr.Type {
+	case TypeRegular:
+		return dumpFile(nw, name, hdr, buf)
+	case TypeDirectory:
 		names, err := readDirNames(name)
 		if err != nil {
 			return err
 		}
-		if err := nw.WriteHeader(&hdr); err != nil {
+		if err := nw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("nar: %s: %w", name, err)
 		}
 		for _, n := range names {
@@ -65,17 +93,11 @@ func dump(nw *Writer, name, narPath string, buf []byte) error {
 			}
 		}
 		return nil
-	case mode&fs.ModeSymlink != 0:
-		hdr.Type = TypeSymlink
-		if hdr.LinkTarget, err = os.Readlink(name); err != nil {
-			return fmt.Errorf("nar: %w", err)
-		}
-		if err := nw.WriteHeader(&hdr); err != nil {
+	default:
+		if err := nw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("nar: %s: %w", name, err)
 		}
 		return nil
-	default:
-		return fmt.Errorf("nar: %s: unsupported file type %s (a NAR holds only regular files, directories and symlinks)", name, mode.Type())
 	}
 }
 

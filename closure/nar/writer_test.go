@@ -244,3 +244,34 @@ func TestWriterRejects(t *testing.T) {
 		t.Errorf("Close of an empty archive succeeded")
 	}
 }
+
+func TestFileInfoHeader(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		mode os.FileMode
+		exec bool
+	}{{0o444, false}, {0o555, true}, {0o544, true}, {0o454, false}, {0o445, false}} {
+		p := filepath.Join(dir, tc.mode.String())
+		os.WriteFile(p, []byte("abc"), 0o644)
+		os.Chmod(p, tc.mode)
+		fi, _ := os.Lstat(p)
+		hdr, err := nar.FileInfoHeader(fi, "/f", "")
+		if err != nil || hdr.Type != nar.TypeRegular || hdr.Size != 3 || hdr.Executable != tc.exec || hdr.Path != "/f" {
+			t.Errorf("mode %v: %+v, %v; want a regular file of 3 bytes, executable %v", tc.mode, hdr, err, tc.exec)
+		}
+	}
+	link := filepath.Join(dir, "link")
+	os.Symlink("target", link)
+	fi, _ := os.Lstat(link)
+	if hdr, err := nar.FileInfoHeader(fi, "/", "target"); err != nil || hdr.Type != nar.TypeSymlink || hdr.LinkTarget != "target" {
+		t.Errorf("symlink: %+v, %v", hdr, err)
+	}
+	fi, _ = os.Lstat(dir)
+	if hdr, err := nar.FileInfoHeader(fi, "/", ""); err != nil || hdr.Type != nar.TypeDirectory {
+		t.Errorf("directory: %+v, %v", hdr, err)
+	}
+	fi, _ = os.Lstat("/dev/null")
+	if hdr, err := nar.FileInfoHeader(fi, "/", ""); err == nil {
+		t.Errorf("a device: %+v, want an error", hdr)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -101,10 +102,14 @@ func Compute(ctx context.Context, roots []string, opts Options) (*Closure, error
 	roots = slices.Compact(roots)
 	for _, r := range roots {
 		if err := CheckStorePath(r, storeDir); err != nil {
-			return nil, fmt.Errorf("closure: root %s: %w", r, err)
+			return nil, fmt.Errorf("closure: root %w", err)
 		}
 		if _, err := os.Lstat(r); err != nil {
-			return nil, fmt.Errorf("closure: root %w", err)
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("closure: root %s: %w", r, err)
 		}
 	}
 	dbPath := opts.DBPath

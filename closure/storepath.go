@@ -102,29 +102,32 @@ func CheckStorePath(p, storeDir string) error {
 	if !ok || strings.Contains(base, "/") {
 		return fmt.Errorf("%s is not directly in the store %s", p, storeDir)
 	}
-	return checkBaseName(base)
+	if err := checkBaseName(base); err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	return nil
 }
 
 func checkBaseName(base string) error {
 	if len(base) < HashPartLen+2 || base[HashPartLen] != hashSepChar {
-		return fmt.Errorf("store path name %q: want <32-character hash>-<name>", base)
+		return errors.New("not a store path name (want <32-character hash>-<name>)")
 	}
 	for i := range HashPartLen {
 		if nix32Values[base[i]] < 0 {
-			return fmt.Errorf("store path name %q: invalid character %q in the hash part", base, base[i])
+			return fmt.Errorf("invalid character %q in the hash part", base[i])
 		}
 	}
 	name := base[HashPartLen+1:]
 	if len(name) > maxNameLen {
-		return fmt.Errorf("store path name %q: name longer than %d characters", base, maxNameLen)
+		return fmt.Errorf("name longer than %d characters", maxNameLen)
 	}
 	if name[0] == '.' {
-		return fmt.Errorf("store path name %q: name starts with a dot", base)
+		return errors.New("name starts with a dot")
 	}
 	for i := range len(name) {
 		c := name[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(nameChars, c) >= 0) {
-			return fmt.Errorf("store path name %q: invalid character %q", base, c)
+			return fmt.Errorf("invalid character %q in the name", c)
 		}
 	}
 	return nil

@@ -2,9 +2,12 @@ package squash
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // headerFromFile makes the header for the file at p, named name in the image.
@@ -32,4 +35,41 @@ func headerFromFile(name, p string, fi fs.FileInfo) (*Header, error) {
 		return nil, fmt.Errorf("squash: %s: unsupported file type %v", p, fi.Mode().Type())
 	}
 	return h, nil
+}
+
+// mayHaveHoles returns, for a file on disk with fewer blocks allocated than its size, a probe
+// that reports whether the next n bytes from the file's offset are a hole (SEEK_DATA finds no
+// data in them), moving the offset past them if so; nil otherwise.
+func mayHaveHoles(r io.Reader) func(n int64) (bool, error) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Blocks*512 >= fi.Size() {
+		return nil
+	}
+	return func(n int64) (bool, error) {
+		off, err := f.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return false, err
+		}
+		data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+		switch {
+		case err == unix.ENXIO: // no data past off: the rest is a hole
+			data = off + n
+		case err != nil:
+			return false, nil // no SEEK_DATA here: read it
+		}
+		if data >= off+n {
+			_, err = f.Seek(off+n, io.SeekStart)
+			return true, err
+		}
+		_, err = f.Seek(off, io.SeekStart)
+		return false, err
+	}
 }

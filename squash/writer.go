@@ -140,10 +140,13 @@ type job struct {
 	nodes []*node   // jobSegment, jobRaw: the segment's entries
 	raw   io.Reader // jobRaw
 
+	// sparse is a block of zeros, not stored: sparseLen bytes of the file.
+	sparse    bool
+	sparseLen int
+
 	// Results, from the worker.
-	out    []byte // bytes to write
-	size   uint32 // on-disk size word
-	sparse bool
+	out  []byte // bytes to write
+	size uint32 // on-disk size word
 }
 
 // NewWriter returns a Writer that writes an image to out, from its current offset 0 (the
@@ -227,11 +230,7 @@ func (w *Writer) send(j *job) error {
 
 // work compresses a block: runs on the workers.
 func (w *Writer) work(j *job, scratch *sync.Pool) (*job, error) {
-	if j.kind != jobBlock && j.kind != jobFragment {
-		return j, nil
-	}
-	if j.kind == jobBlock && isZero(j.data) {
-		j.sparse = true
+	if j.kind != jobBlock && j.kind != jobFragment || j.sparse {
 		return j, nil
 	}
 	raw := func() { j.out, j.size = j.data, uint32(len(j.data))|dataUncompressed }
@@ -283,7 +282,7 @@ func (w *Writer) consume(j *job) error {
 		}
 		if j.sparse {
 			n.blocks = append(n.blocks, 0)
-			n.sparse += int64(len(j.data))
+			n.sparse += int64(j.sparseLen)
 		} else {
 			if err := w.writeData(j.out); err != nil {
 				return err
@@ -328,10 +327,12 @@ func (w *Writer) consume(j *job) error {
 }
 
 func (w *Writer) release(j *job) {
-	if len(j.out) > 0 && &j.out[0] != &j.data[0] {
+	if len(j.out) > 0 && (len(j.data) == 0 || &j.out[0] != &j.data[0]) {
 		w.putBuf(j.out)
 	}
-	w.putBuf(j.data)
+	if j.data != nil {
+		w.putBuf(j.data)
+	}
 	j.data, j.out = nil, nil
 }
 
@@ -419,7 +420,22 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 		return 0, errors.New("squash: ReadFrom without a regular file's header")
 	}
 	var total int64
+	holes := mayHaveHoles(r)
 	for f.written+int64(len(f.buf)) < f.n.hdr.Size {
+		if holes != nil && len(f.buf) == 0 && f.n.hdr.Size-f.written >= int64(w.blockSize) {
+			hole, err := holes(int64(w.blockSize))
+			if err != nil {
+				return total, fmt.Errorf("squash: %s: %w", f.n.hdr.Name, err)
+			}
+			if hole {
+				// A hole in the source: a sparse block, without reading it.
+				total += int64(w.blockSize)
+				if err := w.sparseBlock(f, w.blockSize); err != nil {
+					return total, w.fail(err)
+				}
+				continue
+			}
+		}
 		want := min(int64(w.blockSize-len(f.buf)), f.n.hdr.Size-f.written-int64(len(f.buf)))
 		k, err := io.ReadFull(r, f.buf[len(f.buf):len(f.buf)+int(want)])
 		f.buf = f.buf[:len(f.buf)+k]
@@ -444,13 +460,36 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 	return total, nil
 }
 
-// flushBlock sends the file's full block to the pipeline.
+// Each block of a file goes into its dedup hash as a record: recordZero alone for a block of
+// zeros, recordData and the bytes otherwise. Whether zeros were read or skipped as a hole in the
+// source, the hash and so the image are the same.
+var (
+	recordZero = []byte{0}
+	recordData = []byte{1}
+)
+
+// flushBlock sends the file's full block to the pipeline: a sparse block if it is all zeros.
 func (w *Writer) flushBlock(f *fileState) error {
+	if isZero(f.buf) {
+		n := len(f.buf)
+		f.buf = f.buf[:0]
+		return w.sparseBlock(f, n)
+	}
+	f.hash.Write(recordData)
 	f.hash.Write(f.buf)
 	f.written += int64(len(f.buf))
 	j := &job{kind: jobBlock, n: f.n, first: f.blocks == 0, data: f.buf}
 	f.blocks++
 	f.buf = w.getBuf()
+	return w.send(j)
+}
+
+// sparseBlock sends a block of n zero bytes of the file: nothing is stored for it.
+func (w *Writer) sparseBlock(f *fileState, n int) error {
+	f.hash.Write(recordZero)
+	f.written += int64(n)
+	j := &job{kind: jobBlock, n: f.n, first: f.blocks == 0, sparse: true, sparseLen: n}
+	f.blocks++
 	return w.send(j)
 }
 
@@ -464,7 +503,13 @@ func (w *Writer) finishFile() error {
 	w.file = nil
 	n := f.n
 	tail := f.buf
-	f.hash.Write(tail)
+	zeroTail := isZero(tail)
+	if zeroTail {
+		f.hash.Write(recordZero)
+	} else {
+		f.hash.Write(recordData)
+		f.hash.Write(tail)
+	}
 	if got := f.written + int64(len(tail)); got != n.hdr.Size {
 		return fmt.Errorf("squash: %s: %d bytes written, header says %d", n.hdr.Name, got, n.hdr.Size)
 	}
@@ -493,8 +538,12 @@ func (w *Writer) finishFile() error {
 		w.putBuf(tail)
 		return nil
 	}
-	if w.opts.NoFragments || isZero(tail) {
+	if zeroTail {
 		// An all-zero tail becomes a sparse block: nothing stored.
+		w.putBuf(tail)
+		return w.sparseBlock(f, len(tail))
+	}
+	if w.opts.NoFragments {
 		j := &job{kind: jobBlock, n: n, first: f.blocks == 0, data: tail}
 		f.blocks++
 		return w.send(j)

@@ -34,18 +34,18 @@ type decoder struct {
 	xzPureGo bool      // decode xz in Go even when liblzma is there
 }
 
-func newDecoder(id uint16, maxBlock int, xzPureGo bool) (*decoder, error) {
+func newDecoder(id uint16, xzPureGo bool) (*decoder, error) {
 	d := &decoder{id: id, xzPureGo: xzPureGo || !cgoAvailable}
 	switch id {
 	case CompressionGzip, CompressionXZ, CompressionLZ4:
 	case CompressionZstd:
-		// The kernel's window is max(block size, 8 KiB); no image it mounts needs more, and a
-		// larger one is a header an attacker chose.
+		// The kernel's window is max(block size, 8 KiB), and Check says so; the reader also
+		// reads, as unsquashfs does, frames with the larger windows of zstd's own levels (up
+		// to 8 MiB), but no larger: the window is memory a header asks for.
 		z, err := zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
-			zstd.WithDecoderMaxWindow(uint64(maxBlock)),
-			zstd.WithDecoderMaxMemory(uint64(maxBlock)),
-			zstd.WithDecodeAllCapLimit(true))
+			zstd.WithDecoderMaxWindow(zstdMaxReadWindow),
+			zstd.WithDecodeAllCapLimit(true)) // output: at most the room the caller gives
 		if err != nil {
 			return nil, fmt.Errorf("squash: zstd: %w", err)
 		}
@@ -183,6 +183,7 @@ const (
 	zstdBlockHeaderSize = 3
 	zstdMaxBlockSize    = 128 << 10
 	zstdChecksumSize    = 4
+	zstdMaxReadWindow   = 8 << 20
 )
 
 // zstdFrame is what a zstd frame's header says, and how long the frame is.

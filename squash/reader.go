@@ -188,7 +188,7 @@ func newReader(ra io.ReaderAt, size int64, xzPureGo bool) (*Reader, error) {
 	if sb.RootInode&0xFFFF >= MetadataSize {
 		return nil, fmt.Errorf("squash: root inode reference %#x: offset beyond a metadata block", sb.RootInode)
 	}
-	dec, err := newDecoder(sb.CompressorID, max(bs, MetadataSize), xzPureGo)
+	dec, err := newDecoder(sb.CompressorID, xzPureGo)
 	if err != nil {
 		return nil, err
 	}

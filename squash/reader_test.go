@@ -3,6 +3,7 @@ package squash
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -18,6 +19,9 @@ import (
 	"testing/fstest"
 	"time"
 	"unsafe"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 
 	"github.com/gonixiso/gonixiso/internal/testsystem"
 )
@@ -494,4 +498,267 @@ func TestReaderBaseline(t *testing.T) {
 		t.Fatalf("unsquashfs: %v\n%s", err, b)
 	}
 	compareRecords(t, diskRecords(t, out, false), imageRecords(t, r))
+}
+
+// testCompressor is a compressor whose compress the test chooses, to make images the kernel
+// would refuse.
+type testCompressor struct {
+	compressor
+	fn func(dst, src []byte) ([]byte, bool, error)
+}
+
+func (c testCompressor) compress(dst, src []byte) ([]byte, bool, error) { return c.fn(dst, src) }
+func (c testCompressor) slow() bool                                     { return false }
+
+// writeImageWith writes the tree at dir with a compressor whose compress is fn.
+func writeImageWith(t testing.TB, dir string, c Compression, fn func(dst, src []byte) ([]byte, bool, error)) string {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "img.squashfs")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := NewWriter(f, Options{BlockSize: testBlockSize, Compression: c, ModTime: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.comp = testCompressor{w.comp, fn} // before any block: the pipeline reads it per job
+	if err := w.AddTree(".", dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// smallTree is a tree of a few compressible files.
+func smallTree(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	var text bytes.Buffer
+	for i := 0; text.Len() < 3*testBlockSize+100; i++ {
+		fmt.Fprintf(&text, "compressible line %d\n", i)
+	}
+	for name, data := range map[string][]byte{
+		"big": text.Bytes(), "unsorted-1": []byte("one\n"), "unsorted-2": []byte("two\n"), "sub/file": text.Bytes()[:999],
+	} {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestCheckRefuses makes images that unsquashfs reads and the kernel refuses, and expects
+// Check to say why, and the reader to read them anyway.
+func TestCheckRefuses(t *testing.T) {
+	testsystem.Require(t, "unsquashfs")
+	dir := smallTree(t)
+	want := diskRecords(t, dir, false)
+	xzWith := func(cfg xz.WriterConfig) func(dst, src []byte) ([]byte, bool, error) {
+		return func(dst, src []byte) ([]byte, bool, error) {
+			var b bytes.Buffer
+			w, err := cfg.NewWriter(&b)
+			if err != nil {
+				return nil, false, err
+			}
+			w.Write(src)
+			if err := w.Close(); err != nil {
+				return nil, false, err
+			}
+			return b.Bytes(), b.Len() < len(src), nil
+		}
+	}
+	testsystem.Require(t, "zstd")
+	plain, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	for _, tc := range []struct {
+		name string
+		c    Compression
+		fn   func(dst, src []byte) ([]byte, bool, error)
+		want string
+	}{
+		{"xz-crc64", Compression{Algorithm: XZ, PureGo: true}, xzWith(xz.WriterConfig{DictCap: testBlockSize, CheckSum: xz.CRC64}), "check type 0x4"},
+		{"xz-sha256", Compression{Algorithm: XZ, PureGo: true}, xzWith(xz.WriterConfig{DictCap: testBlockSize, CheckSum: xz.SHA256}), "check type 0xa"},
+		{"xz-dict-8M", Compression{Algorithm: XZ, PureGo: true}, xzWith(xz.WriterConfig{DictCap: 8 << 20, CheckSum: xz.CRC32}), "LZMA2 dictionary of 8388608 bytes, larger than the kernel's 8192"},
+		{"zstd-window", Compression{Algorithm: Zstd, PureGo: true}, func(dst, src []byte) ([]byte, bool, error) {
+			// From a pipe, the zstd command knows no content size: its frame keeps the
+			// window of --long, 1 MiB.
+			cmd := exec.Command("zstd", "-q", "-c", "--no-check", "-3", "--long=20")
+			cmd.Stdin = bytes.NewReader(src)
+			out, err := cmd.Output()
+			return out, len(out) < len(src), err
+		}, "frame window of 1048576 bytes, larger than the kernel's 8192"},
+		{"zstd-two-frames", Compression{Algorithm: Zstd, PureGo: true}, func(dst, src []byte) ([]byte, bool, error) {
+			h := len(src) / 2
+			out := plain.EncodeAll(src[h:], plain.EncodeAll(src[:h], dst[:0]))
+			return out, len(out) < len(src), nil
+		}, "after the block's first frame"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := writeImageWith(t, dir, tc.c, tc.fn)
+			for _, pureGo := range []bool{false, true} {
+				r := openImage(t, img, pureGo)
+				compareRecords(t, want, imageRecords(t, r))
+				err := r.Check()
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("Check = %v, want an error with %q", err, tc.want)
+				}
+			}
+			out := filepath.Join(t.TempDir(), "x")
+			if b, err := exec.Command("unsquashfs", "-q", "-n", "-d", out, img).CombinedOutput(); err != nil {
+				t.Errorf("unsquashfs refuses the image too (the test wants one only the kernel refuses): %v\n%s", err, b)
+			}
+		})
+	}
+
+	stored := func(dst, src []byte) ([]byte, bool, error) { return nil, false, nil }
+	t.Run("unsorted", func(t *testing.T) {
+		img := writeImageWith(t, dir, Compression{Algorithm: Gzip}, stored)
+		b, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i, j := bytes.Index(b, []byte("unsorted-1")), bytes.Index(b, []byte("unsorted-2"))
+		if i < 0 || j < 0 {
+			t.Fatal("names not found in the stored directory table")
+		}
+		b[i+9], b[j+9] = '2', '1'
+		r, err := NewReader(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Lookup("unsorted-1"); err != nil {
+			t.Errorf("the reader does not read an unsorted directory: %v", err)
+		}
+		if err := r.Check(); err == nil || !strings.Contains(err.Error(), `directory not sorted: "unsorted-1" after "unsorted-2"`) {
+			t.Errorf("Check = %v, want an unsorted directory", err)
+		}
+	})
+	t.Run("cycle", func(t *testing.T) {
+		img := writeImageWith(t, dir, Compression{Algorithm: Gzip}, stored)
+		b, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := NewReader(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		root, err := r.root()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Point the root's entry "sub" at the root itself: its offset, and its inode number.
+		l, err := r.listing(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if root.Ref>>16 != 0 || root.ListingBlock != 0 || len(l.headers) != 1 {
+			t.Fatal("the test wants the root's inode and listing in the first metadata blocks")
+		}
+		// Metadata blocks are stored: the listing's bytes follow the block's 2-byte header.
+		listing := b[r.sb.DirectoryTable+metadataHeaderSize+uint64(l.headers[0].off):]
+		base := binary.LittleEndian.Uint32(listing[dhInodeNumber:])
+		p := bytes.Index(listing, []byte{InodeDir, 0, byte(len("sub") - 1), 0, 's', 'u', 'b'})
+		if p < 0 {
+			t.Fatal("entry sub not found")
+		}
+		e := listing[p-deType:]
+		putU16(e[deOffset:], uint16(root.Ref))
+		putU16(e[deInodeDelta:], uint16(int16(int64(root.Inode)-int64(base))))
+		r, err = NewReader(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = r.Walk(func(string, *Entry) error { return nil })
+		if err == nil {
+			t.Fatal("Walk of a directory that contains itself succeeded")
+		}
+		if err := r.Check(); err == nil {
+			t.Fatal("Check of a directory that contains itself succeeded")
+		}
+	})
+}
+
+// TestBCJ decodes, with the Go BCJ filters, what liblzma's encoders (through the xz command)
+// made, for every filter the kernel has, with and without a start offset.
+func TestBCJ(t *testing.T) {
+	testsystem.Require(t, "xz")
+	goBin, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "bin", "go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	// Code-like bytes for each architecture: random words, many of them shaped as the
+	// filter's branch instructions.
+	shaped := func(fill func(b []byte)) []byte {
+		b := make([]byte, 256<<10)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		for i := 0; i+16 <= len(b); i += 16 {
+			if rng.IntN(3) == 0 {
+				fill(b[i : i+16])
+			}
+		}
+		return b
+	}
+	inputs := map[string][]byte{
+		"x86":      goBin[:min(len(goBin), 1<<20)],
+		"powerpc":  shaped(func(b []byte) { b[0], b[3] = 0x48|b[0]&3, b[3]&^3|1 }),
+		"ia64":     shaped(func(b []byte) { b[0] = 0x10 | b[0]&0x0F; b[5] = b[5]&0xC0 | 0x0A }),
+		"arm":      shaped(func(b []byte) { b[3], b[7] = 0xEB, 0xEB }),
+		"armthumb": shaped(func(b []byte) { b[1], b[3] = 0xF0|b[1]&7, 0xF8|b[3]&7 }),
+		"sparc":    shaped(func(b []byte) { b[0], b[1] = 0x40, b[1]&0x3F; b[4], b[5] = 0x7F, b[5]|0xC0 }),
+	}
+	for _, name := range []string{"x86", "powerpc", "ia64", "arm", "armthumb", "sparc"} {
+		for _, start := range []int{0, 16} {
+			t.Run(fmt.Sprintf("%s-start-%d", name, start), func(t *testing.T) {
+				in := inputs[name]
+				filter := "--" + name
+				if start != 0 {
+					filter += fmt.Sprintf("=start=%d", start)
+				}
+				cmd := exec.Command("xz", "--format=xz", "--check=crc32", filter, "--lzma2=preset=1,dict=1MiB", "-c")
+				cmd.Stdin = bytes.NewReader(in)
+				packed, err := cmd.Output()
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The filter must have changed something, or the test proves nothing: decode
+				// the LZMA2 layer alone.
+				st, err := parseXZ(packed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				blk := st.blocks[0]
+				if len(blk.filters) != 2 {
+					t.Fatalf("%d filters, want the BCJ filter and LZMA2", len(blk.filters))
+				}
+				filtered := make([]byte, blk.uncompressedSize)
+				if err := xzDecodeBlock(filtered, packed[blk.dataStart:blk.dataEnd], blk.filters[1:]); err != nil {
+					t.Fatal(err)
+				}
+				if bytes.Equal(filtered, in) {
+					t.Fatalf("the %s filter changes nothing in the test input", name)
+				}
+				out := make([]byte, len(in))
+				n, err := xzDecode(out, packed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n != len(in) || !bytes.Equal(out, in) {
+					t.Fatalf("decoded %d bytes, different from the %d encoded", n, len(in))
+				}
+			})
+		}
+	}
 }

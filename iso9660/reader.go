@@ -24,6 +24,7 @@ const (
 	maxCEHops       = 64       // continuation areas of one record
 	maxRRName       = 4096     // an NM name or SL target
 	maxGPTEntryData = 1 << 20  // the GPT's partition entry array
+	walkSlack       = 16 << 20 // directory and continuation bytes a walk may read beyond the image size
 )
 
 // ErrFormat is wrapped by the errors that describe malformed images.

@@ -49,10 +49,24 @@ type walker struct {
 	visited map[uint32]bool
 	count   int
 	fn      func(*Entry) error
+	// budget bounds the directory and continuation bytes one walk reads. A well-formed image
+	// reads each of them once, so they add up to less than the image; a crafted one could make
+	// every record follow a long chain of continuation areas.
+	budget int64
+}
+
+// spend takes n bytes from the walk's read budget.
+func (w *walker) spend(n int64) error {
+	w.budget -= n
+	if w.budget < 0 {
+		return formatErr("directories and continuation areas add up to more than the image holds")
+	}
+	return nil
 }
 
 func (im *Image) walk(v *Volume, joliet bool, fn func(*Entry) error) error {
-	w := &walker{im: im, joliet: joliet, rr: !joliet && im.RockRidge, visited: map[uint32]bool{}, fn: fn}
+	w := &walker{im: im, joliet: joliet, rr: !joliet && im.RockRidge, visited: map[uint32]bool{}, fn: fn,
+		budget: im.size + walkSlack}
 	root := &Entry{Path: "/", Mode: fs.ModeDir | 0o555, Size: int64(v.Root.Size), Extents: []Extent{v.Root}, Nlink: 1}
 	// The root's attributes are in its "." record.
 	if v.Root.Size > 0 {
@@ -92,6 +106,9 @@ func (w *walker) dir(parent *Entry, ext Extent, depth int) error {
 		return formatErr("%s: directory loop at sector %d", parent.Path, ext.LBA)
 	}
 	w.visited[ext.LBA] = true
+	if err := w.spend(int64(ext.Size)); err != nil {
+		return err
+	}
 	b, err := w.im.read(int64(ext.LBA)*SectorSize, int64(ext.Size))
 	if err != nil {
 		return fmt.Errorf("iso9660: %s: %w", parent.Path, err)
@@ -318,6 +335,9 @@ func (w *walker) susp(su []byte, e *Entry) (rrInfo, error) {
 		}
 		if next.Size > SectorSize || nextOff >= SectorSize {
 			return info, formatErr("continuation area of %d bytes at offset %d", next.Size, nextOff)
+		}
+		if err := w.spend(int64(next.Size)); err != nil {
+			return info, err
 		}
 		var err error
 		if su, err = w.im.read(int64(next.LBA)*SectorSize+int64(nextOff), int64(next.Size)); err != nil {

@@ -73,3 +73,6 @@ func mayHaveHoles(r io.Reader) func(n int64) (bool, error) {
 		return false, err
 	}
 }
+
+// AllRoot makes an entry owned by root, as mksquashfs -all-root does: a fix for AddTree.
+func AllRoot(h *Header) { h.UID, h.GID = 0, 0 }

@@ -20,9 +20,9 @@ const (
 
 // bootspecV1 is the org.nixos.bootspec.v1 object: what a boot loader needs of one configuration.
 type bootspecV1 struct {
-	System        string    `json:"system"`   // e.g. x86_64-linux
-	Init          string    `json:"init"`     // <toplevel>/init
-	Initrd        string    `json:"initrd"`   // absent when the system has no initrd
+	System        string    `json:"system"`        // e.g. x86_64-linux
+	Init          string    `json:"init"`          // <toplevel>/init
+	Initrd        string    `json:"initrd"`        // absent when the system has no initrd
 	InitrdSecrets string    `json:"initrdSecrets"` // not used: an ISO carries no secrets
 	Kernel        string    `json:"kernel"`
 	KernelParams  *[]string `json:"kernelParams"`

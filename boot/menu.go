@@ -7,9 +7,9 @@ import (
 )
 
 // Menus are a system's boot menus and configuration files, as text. They are what iso-image.nix
-// renders from its templates, character for character where nixpkgs' own text is kept
-// (NoSerial): the whitespace of Nix's indented strings, the "/boot//nix/store/..." paths, the
-// literal ${isoboot}, the trailing space after parameters.
+// renders from its templates, character for character in nixpkgs' configuration (NoSerial, an
+// EFISplashImage): the whitespace of Nix's indented strings, the "/boot//nix/store/..." paths,
+// the literal ${isoboot}, the trailing space after parameters.
 type Menus struct {
 	// VolumeID is the ISO's volume id, from root=LABEL= or Options.VolumeID.
 	VolumeID string
@@ -265,7 +265,11 @@ func grubWords(words []string) string {
 	return strings.Join(q, " ")
 }
 
-// serial is what GRUB's terminal commands add when the menu also goes to the serial line.
+// serial is what GRUB's terminal_output commands add when the menu also goes to the serial
+// line. Input stays on the firmware's console, as in nixpkgs: firmware that redirects its
+// console to the serial port (OVMF, server consoles) already passes serial input through it,
+// and a second reader of the same port (terminal_input serial) splits escape sequences between
+// the two, so that an arrow key arrives as Escape and leaves the menu (seen with OVMF).
 func (r *renderer) serial() string {
 	if r.opts.NoSerial {
 		return ""
@@ -312,16 +316,38 @@ set gfxmode=1920x1200,1920x1080,1366x768,1280x800,1280x720,1200x1920,1024x768,80
 
 if [ "$textmode" == "false" ]; then
   terminal_output gfxterm` + r.serial() + `
-  terminal_input  console` + r.serial() + `
+  terminal_input  console
 else
   terminal_output console` + r.serial() + `
-  terminal_input  console` + r.serial() + `
+  terminal_input  console
   # Sets colors for console term.
   set menu_color_normal=cyan/blue
   set menu_color_highlight=white/blue
 fi
 
-if background_image ($root)` + efiSplashPath + `; then
+` + r.grubBackground() + `
+
+hiddenentry 'Text mode' --hotkey 't' {
+  loadfont ($root)` + grubFontPath + `
+  set textmode=true
+  terminal_output console` + r.serial() + `
+}
+
+
+`
+}
+
+// grubBackground sets the menu's background image and colours. nixpkgs always ships
+// efi-background.png and tries it; without Options.EFISplashImage there is none to try, and
+// GRUB would print an error for it on every boot, so only the fallback colours are set.
+func (r *renderer) grubBackground() string {
+	if r.opts.EFISplashImage == "" {
+		return `# No background image: proper colors.
+set menu_color_normal=cyan/blue
+set menu_color_highlight=white/blue
+`
+	}
+	return `if background_image ($root)` + efiSplashPath + `; then
   # Black background means transparent background when there
   # is a background image set... This seems undocumented :(
   set color_normal=black/black
@@ -331,15 +357,6 @@ else
   set menu_color_normal=cyan/blue
   set menu_color_highlight=white/blue
 fi
-
-
-hiddenentry 'Text mode' --hotkey 't' {
-  loadfont ($root)` + grubFontPath + `
-  set textmode=true
-  terminal_output console` + r.serial() + `
-}
-
-
 `
 }
 
@@ -406,7 +423,7 @@ menuentry 'Shutdown' --class shutdown {
 func (r *renderer) grubEmbedded() string {
 	var b strings.Builder
 	if !r.opts.NoSerial {
-		b.WriteString(grubSerial + "\nterminal_input console serial\nterminal_output console serial\n")
+		b.WriteString(grubSerial + "\nterminal_output console serial\n")
 	}
 	b.WriteString("search --set=root --file " + MarkerPath + "\n")
 	b.WriteString("set prefix=($root)" + grubDir + "\n")

@@ -48,9 +48,10 @@ func grubScriptCheck(t *testing.T, name string, cfg []byte) {
 }
 
 // TestGolden renders the menus of the test system and of a system with two specialisations and
-// a systemd initrd, and compares them with the golden files. The "nixpkgs" case keeps nixpkgs'
-// text (NoSerial): its files were checked byte for byte against Nix's own evaluation of
-// iso-image.nix's templates (faukah/nixpkgs@3b20077) for the same system.
+// a systemd initrd, and compares them with the golden files. The "nixpkgs" case is nixpkgs'
+// configuration (no serial menu, an EFI splash image): its files were checked byte for byte
+// against Nix's own evaluation of iso-image.nix's templates (faukah/nixpkgs@3b20077) for the
+// same system.
 func TestGolden(t *testing.T) {
 	real := testsystem.Toplevel(t)
 	root := t.TempDir()
@@ -63,7 +64,7 @@ func TestGolden(t *testing.T) {
 		systemd   bool
 	}{
 		{"testsystem", real, boot.Options{}, testsystem.VolumeID, false},
-		{"testsystem-nixpkgs", real, boot.Options{NoSerial: true}, testsystem.VolumeID, false},
+		{"testsystem-nixpkgs", real, boot.Options{NoSerial: true, EFISplashImage: "/nix/store/efi-background.png"}, testsystem.VolumeID, false},
 		{"two-specialisations-systemd-initrd", fixtureTop, boot.Options{
 			VolumeID:           "nixos-fixture-25.11-x86_64",
 			Timeout:            &wait,
@@ -141,7 +142,7 @@ func TestMenuStructure(t *testing.T) {
 		t.Errorf("%d entries of latest_kernel, want 9", n)
 	}
 	for _, s := range []string{"set timeout=10\n", "serial --unit=0 --speed=115200\n",
-		"  terminal_output gfxterm serial\n  terminal_input  console serial\n",
+		"  terminal_output gfxterm serial\n  terminal_input  console\n",
 		"submenu \"Options\" --class submenu --class hidpi {\n",
 		"submenu \"Serial console=ttyS0,115200n8\" --class serial {\n",
 		"  linux /boot/" + sys.Kernel + " ${isoboot} init=" + sys.Init + " console=ttyS0,115200 loglevel=4 rd.systemd.show_status=auto copytoram\n"} {

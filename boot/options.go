@@ -26,7 +26,8 @@ type Options struct {
 	NoBIOS, NoUEFI bool
 	// NoSerial keeps GRUB's menu off the serial line, as nixpkgs has it. By default the menu
 	// and GRUB's messages also go to the first serial port at 115200 baud, as isolinux's do
-	// (its SERIAL 0 115200 is nixpkgs' own).
+	// (its SERIAL 0 115200 is nixpkgs' own); keys are read from the firmware's console, which
+	// carries serial input where the firmware redirects its console to the serial port.
 	NoSerial bool
 	// PrependToMenuLabel and AppendToMenuLabel surround "<distro> <label>" in every entry's
 	// title (isoImage.prependToMenuLabel, isoImage.appendToMenuLabel; nil means " Installer").
@@ -42,7 +43,8 @@ type Options struct {
 	// SplashImage and EFISplashImage are host files shown behind the menus, placed at
 	// /isolinux/background.png and /EFI/BOOT/efi-background.png (isoImage.splashImage and
 	// isoImage.efiSplashImage, which nixpkgs fetches from nixos-artwork). Without them the
-	// menus fall back to plain colours, as nixpkgs' templates do.
+	// menus have plain colours: vesamenu falls back by itself, and grub.cfg does not try to
+	// load a background (GRUB would print an error on every boot).
 	SplashImage, EFISplashImage string
 	// Syslinux is a folder laid out like nixpkgs' ${syslinux}/share/syslinux (isolinux.bin,
 	// isohdpfx.bin, ldlinux.c32, vesamenu.c32, ...). If empty, boot looks in the closure

@@ -198,7 +198,7 @@ func readSpecialisationLinks(top string) ([]*System, error) {
 		}
 		child, err := filepath.EvalSymlinks(link)
 		if err != nil {
-			return nil, fmt.Errorf("boot: specialisation: %w", err)
+			return nil, fmt.Errorf("boot: specialisation %s: broken link: %w", link, err)
 		}
 		spec, _, err := readConfig(child, e.Name())
 		if err != nil {

@@ -75,4 +75,7 @@ func mayHaveHoles(r io.Reader) func(n int64) (bool, error) {
 }
 
 // AllRoot makes an entry owned by root, as mksquashfs -all-root does: a fix for AddTree.
-func AllRoot(h *Header) { h.UID, h.GID = 0, 0 }
+func AllRoot(h *Header) error {
+	h.UID, h.GID = 0, 0
+	return nil
+}

@@ -42,6 +42,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gonixiso/gonixiso/internal/parallel"
 )
@@ -66,6 +67,8 @@ type Options struct {
 	// OnSegment, if set, is called with each segment once its data is in the image: on the
 	// writer's consumer goroutine, in segment order. It must not call the Writer.
 	OnSegment func(*Segment) error
+	// Context, if set, stops the writer when it is done: the methods then return its error.
+	Context context.Context
 }
 
 // ErrWriteTooLong is returned when more bytes are written than a header's Size.
@@ -97,6 +100,9 @@ type Writer struct {
 	done    chan struct{}
 	pipeErr error
 	bufs    sync.Pool // block-sized buffers
+
+	// Counters for progress reports (Stats), safe to read from any goroutine.
+	bytesIn, bytesOut atomic.Int64
 
 	// Consumer state: the pipeline's goroutine until done is closed.
 	pos       int64 // next data offset
@@ -200,7 +206,11 @@ func NewWriter(out io.WriteSeeker, opts Options) (*Writer, error) {
 func (w *Writer) run(workers int) {
 	defer close(w.done)
 	scratch := sync.Pool{New: func() any { b := make([]byte, 0, w.blockSize+w.blockSize/16+64); return &b }}
-	w.pipeErr = parallel.Ordered(context.Background(), parallel.Options{Workers: workers},
+	ctx := w.opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	w.pipeErr = parallel.Ordered(ctx, parallel.Options{Workers: workers},
 		func(emit func(*job) error) error {
 			for j := range w.jobs {
 				if err := emit(j); err != nil {
@@ -340,6 +350,7 @@ func (w *Writer) writeData(b []byte) error {
 	if _, err := w.out.Write(b); err != nil {
 		return fmt.Errorf("squash: writing data: %w", err)
 	}
+	w.bytesOut.Add(int64(len(b)))
 	w.pos += int64(len(b))
 	w.maxEnd = max(w.maxEnd, w.pos)
 	return nil
@@ -367,6 +378,10 @@ func (w *Writer) WriteHeader(hdr *Header) error {
 
 func (w *Writer) ready() error {
 	if w.err != nil {
+		return w.err
+	}
+	if ctx := w.opts.Context; ctx != nil && ctx.Err() != nil {
+		w.err = fmt.Errorf("squash: %w", context.Cause(ctx))
 		return w.err
 	}
 	if w.closed {
@@ -470,6 +485,9 @@ var (
 
 // flushBlock sends the file's full block to the pipeline: a sparse block if it is all zeros.
 func (w *Writer) flushBlock(f *fileState) error {
+	if err := w.ready(); err != nil {
+		return err
+	}
 	if isZero(f.buf) {
 		n := len(f.buf)
 		f.buf = f.buf[:0]
@@ -478,6 +496,7 @@ func (w *Writer) flushBlock(f *fileState) error {
 	f.hash.Write(recordData)
 	f.hash.Write(f.buf)
 	f.written += int64(len(f.buf))
+	w.bytesIn.Add(int64(len(f.buf)))
 	j := &job{kind: jobBlock, n: f.n, first: f.blocks == 0, data: f.buf}
 	f.blocks++
 	f.buf = w.getBuf()
@@ -486,8 +505,12 @@ func (w *Writer) flushBlock(f *fileState) error {
 
 // sparseBlock sends a block of n zero bytes of the file: nothing is stored for it.
 func (w *Writer) sparseBlock(f *fileState, n int) error {
+	if err := w.ready(); err != nil {
+		return err
+	}
 	f.hash.Write(recordZero)
 	f.written += int64(n)
+	w.bytesIn.Add(int64(n))
 	j := &job{kind: jobBlock, n: f.n, first: f.blocks == 0, sparse: true, sparseLen: n}
 	f.blocks++
 	return w.send(j)
@@ -510,6 +533,7 @@ func (w *Writer) finishFile() error {
 		f.hash.Write(recordData)
 		f.hash.Write(tail)
 	}
+	w.bytesIn.Add(int64(len(tail)))
 	if got := f.written + int64(len(tail)); got != n.hdr.Size {
 		return fmt.Errorf("squash: %s: %d bytes written, header says %d", n.hdr.Name, got, n.hdr.Size)
 	}
@@ -624,15 +648,15 @@ func (w *Writer) endSegment() error {
 // AddTree adds the directory tree at dir under name (the root for "." or ""), in sorted order:
 // a directory, then its entries by name, recursively, as NAR and mksquashfs walk a tree. Modes,
 // times, owners, symlink targets and device numbers come from the files; fix, if not nil, may
-// change each header first (for example to make every owner root).
-func (w *Writer) AddTree(name, dir string, fix func(*Header)) error {
+// change each header first (for example AllRoot), or stop the walk with an error.
+func (w *Writer) AddTree(name, dir string, fix func(*Header) error) error {
 	if err := w.ready(); err != nil {
 		return err
 	}
 	return w.addTree(name, dir, fix)
 }
 
-func (w *Writer) addTree(name, p string, fix func(*Header)) error {
+func (w *Writer) addTree(name, p string, fix func(*Header) error) error {
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return fmt.Errorf("squash: %w", err)
@@ -642,7 +666,9 @@ func (w *Writer) addTree(name, p string, fix func(*Header)) error {
 		return err
 	}
 	if fix != nil {
-		fix(hdr)
+		if err := fix(hdr); err != nil {
+			return w.fail(err)
+		}
 	}
 	if err := w.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("%w (from %s)", err, p)
@@ -678,6 +704,10 @@ func (w *Writer) addTree(name, p string, fix func(*Header)) error {
 	}
 	return nil
 }
+
+// Stats reports the bytes of file contents read so far and the bytes of data written to the
+// image so far. It may be called from any goroutine, for progress reports.
+func (w *Writer) Stats() (in, out int64) { return w.bytesIn.Load(), w.bytesOut.Load() }
 
 // Close finishes the image: the last file, the last fragment block, then the inode, directory,
 // fragment and id tables and the superblock. It does not close the underlying writer.

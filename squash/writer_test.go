@@ -2,6 +2,7 @@ package squash_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -488,5 +489,40 @@ func mountCheck(t *testing.T, img, src string) {
 	}
 	if _, err := os.Stat(filepath.Join(mnt, "bigdir", "entry-99999")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("kernel: a missing name: %v", err)
+	}
+}
+
+// TestWriterContext stops a writer through its context: the next call fails with the context's
+// error, and Close reports it.
+func TestWriterContext(t *testing.T) {
+	src := t.TempDir()
+	testtree.Make(t, src, testtree.Options{BlockSize: 64 << 10})
+	ctx, cancel := context.WithCancel(context.Background())
+	f, err := os.Create(filepath.Join(t.TempDir(), "img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := squash.NewWriter(f, squash.Options{BlockSize: 64 << 10, Context: ctx,
+		Compression: squash.Compression{Level: 1, PureGo: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	err = w.AddTree(".", src, func(h *squash.Header) error {
+		if seen++; seen == 20 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("AddTree after cancel: %v, want context.Canceled", err)
+	}
+	in, _ := w.Stats()
+	if in == 0 {
+		t.Errorf("Stats reports no bytes read after 20 entries")
+	}
+	if err := w.Close(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close after cancel: %v, want context.Canceled", err)
 	}
 }

@@ -104,10 +104,7 @@ func (l *layout) renderBoot() error {
 		l.patchBootInfoTable()
 	}
 	if l.efi != nil {
-		count, err := efiLoadSectors(l.efi.n.size)
-		if err != nil {
-			return fmt.Errorf("iso9660: /%s: %w", l.efi.path, err)
-		}
+		count := efiLoadSectors(l.efi.n.size)
 		if l.bios != nil {
 			next[secHeaderIndicator] = sectionFinal
 			next[secPlatform] = platformEFI
@@ -122,12 +119,12 @@ func (l *layout) renderBoot() error {
 
 // efiLoadSectors is the sector count of the EFI entry: the image's size in 512-byte sectors, or
 // 0 when that does not fit in 16 bits (firmware then loads the whole image, as with xorriso).
-func efiLoadSectors(size int64) (uint16, error) {
+func efiLoadSectors(size int64) uint16 {
 	n := (size + virtualSectorSize - 1) / virtualSectorSize
 	if n > 0xFFFF {
-		return 0, nil
+		return 0
 	}
-	return uint16(n), nil
+	return uint16(n)
 }
 
 func putBootEntry(b []byte, sectors uint16, lba uint32) {

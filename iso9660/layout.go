@@ -34,7 +34,8 @@ type entry struct {
 	dataLBA uint32
 	data    []byte // contents from memory: the boot catalog, the patched BIOS boot file
 
-	rr       [][]byte // Rock Ridge entries of the entry's own record
+	rrAttr   [][]byte // Rock Ridge attributes (PX, TF): also in "." and ".." records
+	rr       [][]byte // the attributes, then NM and SL: the entry's own record
 	plan     suspPlan // for the record in the parent directory (and every extent of it)
 	dotPlan  suspPlan // directories: the "." record
 	dot2Plan suspPlan // directories: the ".." record
@@ -158,7 +159,7 @@ func (w *Writer) layout() (*layout, error) {
 		sort.SliceStable(e.jchildren, func(i, j int) bool { return compareJoliet(e.jchildren[i].joliet, e.jchildren[j].joliet) < 0 })
 	}
 	for _, e := range all {
-		e.rr = rockRidge(e, date)
+		e.rrAttr, e.rr = rockRidge(e, date)
 	}
 
 	// Path table orders: level by level, by parent number, then by identifier; the children
@@ -179,8 +180,8 @@ func (w *Writer) layout() (*layout, error) {
 
 	// System Use plans and directory sizes.
 	for _, d := range l.dirs {
-		d.dotPlan = l.ce.plan(dotEntries(d, true), suspRoom(1))
-		d.dot2Plan = l.ce.plan(d.parent.rr, suspRoom(1))
+		d.dotPlan = l.ce.plan(dotEntries(d), suspRoom(1))
+		d.dot2Plan = l.ce.plan(d.parent.rrAttr, suspRoom(1))
 		for _, c := range d.children {
 			c.plan = l.ce.plan(c.rr, suspRoom(len(c.isoBytes)))
 		}
@@ -235,8 +236,9 @@ func (w *Writer) addCatalog() error {
 	return w.addNode(w.boot.Catalog, &node{kind: kindFile, src: bytesSource(nil), size: SectorSize})
 }
 
-// rockRidge returns an entry's own Rock Ridge entries: PX, TF, and NM and SL as it needs.
-func rockRidge(e *entry, date [shortDateLen]byte) [][]byte {
+// rockRidge returns an entry's Rock Ridge attributes (PX, TF), and those followed by the NM and
+// SL entries of its own record.
+func rockRidge(e *entry, date [shortDateLen]byte) (attrs, own [][]byte) {
 	var mode, nlink uint32
 	switch e.n.kind {
 	case kindDir:
@@ -249,24 +251,25 @@ func rockRidge(e *entry, date [shortDateLen]byte) [][]byte {
 			mode = sIFREG | 0o555
 		}
 	}
-	rr := [][]byte{pxEntry(mode, nlink), tfEntry(date)}
-	if e.parent != nil && e.parent != e { // not the root
-		rr = append(rr, nmEntries(e.n.name)...)
+	attrs = [][]byte{pxEntry(mode, nlink), tfEntry(date)}
+	own = attrs[:len(attrs):len(attrs)]
+	if e.parent != e { // not the root
+		own = append(own, nmEntries(e.n.name)...)
 	}
 	if e.n.kind == kindSymlink {
-		rr = append(rr, slEntries(e.n.target)...)
+		own = append(own, slEntries(e.n.target)...)
 	}
-	return rr
+	return attrs, own
 }
 
-// dotEntries are the System Use entries of a directory's "." record: the root's carries the
-// SUSP indicator first and the Rock Ridge extension reference last.
-func dotEntries(d *entry, rockRidge bool) [][]byte {
+// dotEntries are the System Use entries of a directory's "." record: its attributes, and in the
+// root's the SUSP indicator first and the Rock Ridge extension reference last.
+func dotEntries(d *entry) [][]byte {
 	if d.parent != d {
-		return d.rr
+		return d.rrAttr
 	}
 	out := [][]byte{spEntry()}
-	out = append(out, d.rr...)
+	out = append(out, d.rrAttr...)
 	return append(out, erEntry())
 }
 

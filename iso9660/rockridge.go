@@ -1,7 +1,6 @@
 package iso9660
 
 import (
-	"encoding/binary"
 	"strings"
 	"time"
 )
@@ -265,5 +264,3 @@ func (p suspPlan) length() int {
 	}
 	return n
 }
-
-func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }

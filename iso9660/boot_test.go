@@ -92,11 +92,25 @@ func baselineContents(t testing.TB) string {
 }
 
 // TestBaselineContents checks that the Writer's image of the baseline parts holds the same tree
-// as the baseline ISO that xorriso made from them.
+// as the baseline ISO that xorriso made from them, and that the reader reads xorriso's tables.
 func TestBaselineContents(t *testing.T) {
-	ours := entries(t, openImage(t, baselineContents(t)))
+	iso := baselineContents(t)
+	ours := entries(t, openImage(t, iso))
 	base := openImage(t, testsystem.BaselineISO(t))
 	theirs := entries(t, base)
+	if et := base.ElTorito; et == nil || len(et.Entries) != 2 || et.Entries[0].LBA != theirs["/isolinux/isolinux.bin"].Extents[0].LBA ||
+		et.Entries[1].Platform != 0xEF || et.Entries[1].LBA != theirs["/boot/efi.img"].Extents[0].LBA {
+		t.Errorf("baseline El Torito catalog read as %+v", et)
+	}
+	if g := base.GPT; base.MBR == nil || g == nil || len(g.Partitions) != 2 || !g.Header.HeaderCRCValid ||
+		!g.Header.EntriesCRCValid || g.Backup == nil || !g.Backup.HeaderCRCValid || g.Partitions[0].Name != "ISOHybrid" {
+		t.Errorf("baseline MBR %+v, GPT %+v", base.MBR, g)
+	}
+	if !base.RockRidge || base.Joliet == nil || base.Primary.VolumeID != testsystem.VolumeID {
+		t.Errorf("baseline: Rock Ridge %v, Joliet %+v, volume %q", base.RockRidge, base.Joliet, base.Primary.VolumeID)
+	}
+	testsystem.Require(t, "sgdisk", "fdisk")
+	checkPartitionTools(t, iso)
 	for _, p := range sortedKeys(theirs) {
 		a, b := ours[p], theirs[p]
 		if a == nil {

@@ -13,16 +13,19 @@ import (
 )
 
 // xorrisoISO writes the tree under dir the way nixpkgs' make-iso9660-image.sh does.
-func xorrisoISO(t testing.TB, dir, volid string) string {
+// Without efi, it leaves out the EFI entry and the GPT.
+func xorrisoISO(t testing.TB, dir, volid string, efi bool) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "xorriso.iso")
-	cmd := exec.Command("xorriso", "-as", "mkisofs", "-iso-level", "3", "-volid", volid,
+	args := []string{"-as", "mkisofs", "-iso-level", "3", "-volid", volid,
 		"-appid", "nixos", "-publisher", "nixos", "-full-iso9660-filenames", "-joliet",
 		"-eltorito-boot", "isolinux/isolinux.bin", "-eltorito-catalog", ".boot.cat",
 		"-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
-		"-isohybrid-mbr", debianIsohdpfx,
-		"-eltorito-alt-boot", "-e", "boot/efi.img", "-no-emul-boot", "-isohybrid-gpt-basdat",
-		"-r", "-o", out, dir)
+		"-isohybrid-mbr", debianIsohdpfx}
+	if efi {
+		args = append(args, "-eltorito-alt-boot", "-e", "boot/efi.img", "-no-emul-boot", "-isohybrid-gpt-basdat")
+	}
+	cmd := exec.Command("xorriso", append(args, "-r", "-o", out, dir)...)
 	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=315532800")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("xorriso: %v\n%s", err, b)
@@ -42,7 +45,9 @@ func systemAreaReport(t testing.TB, iso string) []string {
 		strconv.FormatInt(s, 10):    "S",
 		strconv.FormatInt(s-1, 10):  "S-1",
 		strconv.FormatInt(s-64, 10): "S-64",
-		strconv.FormatInt(e, 10):    "E",
+	}
+	if e != 0 {
+		names[strconv.FormatInt(e, 10)] = "E"
 	}
 	var out []string
 	for _, line := range strings.Split(run(t, "xorriso", "-indev", iso, "-report_system_area", "plain"), "\n") {
@@ -67,11 +72,14 @@ func TestSystemAreaMatchesXorriso(t *testing.T) {
 	testsystem.Require(t, "xorriso")
 	small := func(t *testing.T, dir string) { os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hi\n"), 0o644) }
 	cases := []struct {
-		name string
-		tree func(t *testing.T, dir string)
-		slow bool
+		name  string
+		tree  func(t *testing.T, dir string)
+		slow  bool
+		noEFI bool
 	}{
-		{"small", small, false},
+		{"small", small, false, false},
+		// BIOS only: the MBR without partition 2 and without a GPT.
+		{"no-efi", small, false, true},
 		// Over 1 GiB the 64-head geometry no longer reaches: xorriso picks more heads and pads to
 		// the larger cylinder.
 		{"1.3GiB", func(t *testing.T, dir string) {
@@ -84,7 +92,7 @@ func TestSystemAreaMatchesXorriso(t *testing.T) {
 			if err := f.Truncate(1300 << 20); err != nil {
 				t.Fatal(err)
 			}
-		}, true},
+		}, true, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -93,12 +101,24 @@ func TestSystemAreaMatchesXorriso(t *testing.T) {
 			}
 			dir := t.TempDir()
 			boot := nixBoot(bootFiles(t, dir, 3<<20))
+			if c.noEFI {
+				os.Remove(filepath.Join(dir, "boot", "efi.img"))
+				boot.EFI = ""
+			}
 			c.tree(t, dir)
 			ours := writeISO(t, dir, nixOptions("gonixiso-test-x86_64"), &boot)
-			theirs := xorrisoISO(t, dir, "gonixiso-test-x86_64")
+			theirs := xorrisoISO(t, dir, "gonixiso-test-x86_64", !c.noEFI)
 			a, b := systemAreaReport(t, ours), systemAreaReport(t, theirs)
 			if strings.Join(a, "\n") != strings.Join(b, "\n") {
 				t.Errorf("system area report differs:\nours:\n%s\nxorriso:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+			}
+			if c.noEFI {
+				ia, ib := openImage(t, ours), openImage(t, theirs)
+				pa, pb := readSystemArea(t, ours), readSystemArea(t, theirs)
+				if ia.GPT != nil || ib.GPT != nil || string(pa[446:512]) != string(pb[446:512]) {
+					t.Errorf("BIOS-only MBR partitions: % x, xorriso % x (GPT: %v, %v)", pa[446:512], pb[446:512], ia.GPT != nil, ib.GPT != nil)
+				}
+				return
 			}
 			compareSystemAreas(t, ours, theirs)
 		})
@@ -108,19 +128,7 @@ func TestSystemAreaMatchesXorriso(t *testing.T) {
 // compareSystemAreas compares the bytes of two isohybrid system areas, with the fields that
 // depend on where each writer put the files replaced by what they must be.
 func compareSystemAreas(t *testing.T, ours, theirs string) {
-	sa := func(p string) []byte {
-		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		b := make([]byte, 32768)
-		if _, err := f.ReadAt(b, 0); err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	a, b := sa(ours), sa(theirs)
+	a, b := readSystemArea(t, ours), readSystemArea(t, theirs)
 	ia, ib := openImage(t, ours), openImage(t, theirs)
 	ea, eb := entries(t, ia), entries(t, ib)
 	hdpfx, _ := os.ReadFile(debianIsohdpfx)
@@ -196,4 +204,17 @@ func compareSystemAreas(t *testing.T, ours, theirs string) {
 			t.Fatalf("system area byte %d is %#x, want 0", i, a[i])
 		}
 	}
+}
+
+func readSystemArea(t *testing.T, p string) []byte {
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 32768)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

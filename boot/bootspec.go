@@ -1,7 +1,6 @@
 package boot
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,21 +19,13 @@ const (
 
 // bootspecV1 is the org.nixos.bootspec.v1 object: what a boot loader needs of one configuration.
 type bootspecV1 struct {
-	System        string    `json:"system"`        // e.g. x86_64-linux
-	Init          string    `json:"init"`          // <toplevel>/init
-	Initrd        string    `json:"initrd"`        // absent when the system has no initrd
-	InitrdSecrets string    `json:"initrdSecrets"` // not used: an ISO carries no secrets
-	Kernel        string    `json:"kernel"`
-	KernelParams  *[]string `json:"kernelParams"`
-	Label         string    `json:"label"` // "<distroName> <codeName> <nixos label> (Linux <version>)"
-	Toplevel      string    `json:"toplevel"`
-}
-
-// bootDocument is a boot.json: a bootspec and the documents of the specialisations, keyed by
-// name. A specialisation's document has no specialisations of its own.
-type bootDocument struct {
-	V1              *bootspecV1              `json:"org.nixos.bootspec.v1"`
-	Specialisations map[string]*bootDocument `json:"org.nixos.specialisation.v1"`
+	System       string    // "system", e.g. x86_64-linux
+	Init         string    // "init": <toplevel>/init
+	Initrd       string    // "initrd": absent when the system has no initrd
+	Kernel       string    // "kernel"
+	KernelParams *[]string // "kernelParams"
+	Label        string    // "label": "<distroName> <codeName> <nixos label> (Linux <version>)"
+	Toplevel     string    // "toplevel"
 }
 
 // fieldError names the field of a boot.json that is wrong.
@@ -48,36 +39,92 @@ func (e *fieldError) Unwrap() error { return e.err }
 
 var errMissing = errors.New("missing")
 
+// object decodes a JSON object into its members. Keys are matched exactly: encoding/json's
+// struct decoding would take "org.nixos.BOOTSPEC.v1", another namespace, for the bootspec.
+func object(data json.RawMessage, field string) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil || m == nil {
+		return nil, &fieldError{field, errors.New("not a JSON object")}
+	}
+	return m, nil
+}
+
 // parseBootJSON decodes and checks a boot.json: the bootspec object with its required fields
-// and absolute paths, and every specialisation's. Specialisations are returned sorted by name.
+// and absolute paths, and every specialisation's. A specialisation's document has no
+// specialisations of its own (NixOS does not nest them; any are ignored). Specialisations are
+// returned sorted by name; namespaces other than bootspec's are ignored.
 func parseBootJSON(data []byte) (*bootspecV1, []namedSpec, error) {
-	var doc bootDocument
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
+	if !json.Valid(data) {
+		var v any
+		err := json.Unmarshal(data, &v)
 		return nil, nil, fmt.Errorf("malformed JSON: %w", err)
 	}
-	if dec.More() {
-		return nil, nil, errors.New("malformed JSON: data after the document")
+	doc, err := object(data, "document")
+	if err != nil {
+		return nil, nil, err
 	}
-	if err := checkV1(doc.V1, bootspecV1Key); err != nil {
+	v1, err := parseV1(doc[bootspecV1Key], bootspecV1Key)
+	if err != nil {
 		return nil, nil, err
 	}
 	var specs []namedSpec
-	for name, sd := range doc.Specialisations {
-		field := specialisationV1Key + "." + name
-		if err := checkSpecialisationName(name); err != nil {
-			return nil, nil, &fieldError{field, err}
-		}
-		if sd == nil {
-			return nil, nil, &fieldError{field, errMissing}
-		}
-		if err := checkV1(sd.V1, field+"."+bootspecV1Key); err != nil {
+	if raw, ok := doc[specialisationV1Key]; ok {
+		docs, err := object(raw, specialisationV1Key)
+		if err != nil {
 			return nil, nil, err
 		}
-		specs = append(specs, namedSpec{name, sd.V1})
+		for name, raw := range docs {
+			field := specialisationV1Key + "." + name
+			if err := checkSpecialisationName(name); err != nil {
+				return nil, nil, &fieldError{field, err}
+			}
+			sd, err := object(raw, field)
+			if err != nil {
+				return nil, nil, err
+			}
+			sv1, err := parseV1(sd[bootspecV1Key], field+"."+bootspecV1Key)
+			if err != nil {
+				return nil, nil, err
+			}
+			specs = append(specs, namedSpec{name, sv1})
+		}
 	}
 	slices.SortFunc(specs, func(a, b namedSpec) int { return strings.Compare(a.name, b.name) })
-	return doc.V1, specs, nil
+	return v1, specs, nil
+}
+
+// parseV1 decodes and checks a bootspec object, named field in errors.
+func parseV1(raw json.RawMessage, field string) (*bootspecV1, error) {
+	if raw == nil {
+		return nil, &fieldError{field, errMissing}
+	}
+	m, err := object(raw, field)
+	if err != nil {
+		return nil, err
+	}
+	v := &bootspecV1{}
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{
+		{"system", &v.System}, {"init", &v.Init}, {"initrd", &v.Initrd}, {"kernel", &v.Kernel},
+		{"label", &v.Label}, {"toplevel", &v.Toplevel},
+	} {
+		if r, ok := m[f.key]; ok {
+			if err := json.Unmarshal(r, f.dst); err != nil {
+				return nil, &fieldError{field + "." + f.key, errors.New("not a string")}
+			}
+		}
+	}
+	if r, ok := m["kernelParams"]; ok {
+		if err := json.Unmarshal(r, &v.KernelParams); err != nil {
+			return nil, &fieldError{field + ".kernelParams", errors.New("not a list of strings")}
+		}
+	}
+	if err := checkV1(v, field); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 type namedSpec struct {

@@ -213,9 +213,9 @@ func (l *Loaders) useGrub(from, mkimage, modules, font string) error {
 }
 
 // mkimage makes BOOTX64.EFI with grub-mkimage: iso-image.nix's modules, the prefix /EFI/BOOT,
-// and the embedded configuration. grub-mkimage's output depends only on its inputs (GRUB
-// writes a fixed PE timestamp), which the tests check; it runs with an empty environment so
-// that nothing of the host's gets in.
+// and the embedded configuration. grub-mkimage's output depends only on its inputs (its PE
+// header's timestamp is a constant, 2015-01-01), which the tests check; it runs with an empty
+// environment so that nothing of the host's gets in.
 func (l *Loaders) mkimage(ctx context.Context, embedded []byte) ([]byte, error) {
 	dir, err := os.MkdirTemp("", "gonixiso-grub-")
 	if err != nil {

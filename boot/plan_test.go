@@ -332,7 +332,7 @@ func TestReadSystemErrors(t *testing.T) {
 			data, _ := os.ReadFile(p)
 			must(t, os.Remove(p))
 			must(t, os.WriteFile(p, append(data, "{}"...), 0o644))
-		}, []string{"TOP/boot.json: malformed JSON: data after the document"}},
+		}, []string{"TOP/boot.json: malformed JSON: invalid character '{' after top-level value"}},
 		{"no bootspec", withBootspec, editJSON(func(doc map[string]any) { delete(doc, "org.nixos.bootspec.v1") }),
 			[]string{"TOP/boot.json: org.nixos.bootspec.v1: missing"}},
 		{"no kernel field", withBootspec, editJSON(func(doc map[string]any) { delete(v1(doc), "kernel") }),
@@ -342,7 +342,13 @@ func TestReadSystemErrors(t *testing.T) {
 		{"kernel missing", withBootspec, editJSON(func(doc map[string]any) { v1(doc)["kernel"] = "/nix/store/nonexistent/bzImage" }),
 			[]string{"TOP/boot.json: org.nixos.bootspec.v1.kernel: stat /nix/store/nonexistent/bzImage"}},
 		{"kernelParams not a list", withBootspec, editJSON(func(doc map[string]any) { v1(doc)["kernelParams"] = "quiet" }),
-			[]string{"TOP/boot.json: malformed JSON", "kernelParams"}},
+			[]string{"TOP/boot.json: org.nixos.bootspec.v1.kernelParams: not a list of strings"}},
+		{"bootspec in another case", withBootspec, editJSON(func(doc map[string]any) {
+			doc["org.nixos.BOOTSPEC.v1"] = doc["org.nixos.bootspec.v1"]
+			delete(doc, "org.nixos.bootspec.v1")
+		}), []string{"TOP/boot.json: org.nixos.bootspec.v1: missing"}},
+		{"specialisations not an object", withBootspec, editJSON(func(doc map[string]any) { doc["org.nixos.specialisation.v1"] = []int{1} }),
+			[]string{"TOP/boot.json: org.nixos.specialisation.v1: not a JSON object"}},
 		{"kernel parameter with a space", withBootspec, editJSON(func(doc map[string]any) { v1(doc)["kernelParams"] = []string{"a b"} }),
 			[]string{"TOP/boot.json: org.nixos.bootspec.v1.kernelParams: kernel parameter \"a b\""}},
 		{"specialisation without init", withBootspec, editJSON(func(doc map[string]any) {

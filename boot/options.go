@@ -59,7 +59,8 @@ type Options struct {
 	// StorePaths is the toplevel's closure, where the bootloaders are looked for first.
 	StorePaths []string
 	// Time is the moment every generated date records (SOURCE_DATE_EPOCH); the zero value
-	// means 1980-01-01 00:00:00 UTC, nixpkgs' default.
+	// means 1980-01-01 00:00:00 UTC, nixpkgs' default. FAT has no dates before 1980: efi.img
+	// records an earlier Time as 1980-01-01.
 	Time time.Time
 }
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gonixiso/gonixiso/boot"
 	"github.com/gonixiso/gonixiso/boot/fat"
@@ -130,7 +131,7 @@ func TestPlanTestSystem(t *testing.T) {
 	if int64(len(esp.Data)) != refESP.Size() {
 		t.Errorf("efi.img of %d bytes, nixpkgs' of %d", len(esp.Data), refESP.Size())
 	}
-	checkESP(t, plan)
+	checkESP(t, plan, boot.DefaultEpoch)
 
 	// BOOTX64.EFI carries the embedded configuration.
 	bootx := plan.File("/EFI/BOOT/BOOTX64.EFI").Data
@@ -148,7 +149,7 @@ func trim(b []byte) []byte {
 
 // checkESP reads efi.img back: a clean FAT volume EFIBOOT 1234-5678 holding the plan's
 // BOOTX64.EFI and grub.cfg, nothing else.
-func checkESP(t *testing.T, plan *boot.Plan) {
+func checkESP(t *testing.T, plan *boot.Plan, date time.Time) {
 	t.Helper()
 	esp := plan.File("/boot/efi.img").Data
 	r, err := fat.NewReader(bytes.NewReader(esp), int64(len(esp)))
@@ -168,7 +169,7 @@ func checkESP(t *testing.T, plan *boot.Plan) {
 		}
 		data, _ := io.ReadAll(got)
 		info, _ := got.Stat()
-		if !bytes.Equal(data, want) || !info.ModTime().Equal(boot.DefaultEpoch) {
+		if !bytes.Equal(data, want) || !info.ModTime().Equal(date) {
 			t.Errorf("efi.img %s: %d bytes dated %s", name, len(data), info.ModTime())
 		}
 	}
@@ -224,6 +225,15 @@ func TestPlanVariants(t *testing.T) {
 		}
 	}
 
+	// Options.Time dates efi.img's files; FAT cannot go before 1980.
+	for _, tc := range []struct{ time, want time.Time }{
+		{time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC), time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)},
+		{time.Unix(0, 0), boot.DefaultEpoch},
+	} {
+		_, dated := testPlan(t, boot.Options{Time: tc.time, NoBIOS: true})
+		checkESP(t, dated, tc.want)
+	}
+
 	sys, err := boot.ReadSystem(twoSpecsSystemd.build(t, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +253,7 @@ func TestPlanVariants(t *testing.T) {
 	if plan.Loaders.SyslinuxFrom != boot.FromHost || plan.Loaders.GrubFrom != boot.FromHost {
 		t.Errorf("loaders %+v, want the host's", plan.Loaders)
 	}
-	checkESP(t, plan)
+	checkESP(t, plan, boot.DefaultEpoch)
 }
 
 // TestPlanLoaderOptions: folders given in the options win, and are checked.

@@ -69,8 +69,8 @@ func NewWriter(w io.Writer, opts Options) *Writer {
 func fold(name string) string { return strings.ToUpper(name) }
 
 // lookup walks to the directory holding path's last element, creating the directories on the
-// way when create is set, and returns it with the last element.
-func (w *Writer) lookup(path string, create bool) (*node, string, error) {
+// way, and returns it with the last element.
+func (w *Writer) lookup(path string) (*node, string, error) {
 	if w.closed {
 		return nil, "", errors.New("writer is closed")
 	}
@@ -85,9 +85,6 @@ func (w *Writer) lookup(path string, create bool) (*node, string, error) {
 			return nil, "", err
 		}
 		if next == nil {
-			if !create {
-				return nil, "", fs.ErrNotExist
-			}
 			if next, err = dir.add(e, true); err != nil {
 				return nil, "", err
 			}
@@ -125,7 +122,7 @@ func (dir *node) add(name string, isDir bool) (*node, error) {
 // Mkdir adds the directory path and any missing parents. Adding a directory that exists does
 // nothing.
 func (w *Writer) Mkdir(path string) error {
-	dir, name, err := w.lookup(path, true)
+	dir, name, err := w.lookup(path)
 	if err != nil {
 		return fmt.Errorf("fat: %s: %w", path, err)
 	}
@@ -144,7 +141,7 @@ func (w *Writer) Mkdir(path string) error {
 // Create adds the file path, creating missing parent directories, and returns a writer for its
 // content, which may be written until Close.
 func (w *Writer) Create(path string) (io.Writer, error) {
-	dir, name, err := w.lookup(path, true)
+	dir, name, err := w.lookup(path)
 	if err == nil {
 		var n *node
 		if n, err = dir.child(name); err == nil && n != nil {

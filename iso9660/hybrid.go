@@ -112,6 +112,8 @@ func (l *layout) renderSystemArea() {
 	copy(p1[mpEndCHS:], end[:])
 	p1[mpType] = mbrTypeHidden
 	binary.LittleEndian.PutUint32(p1[mpStartLBA:], 0)
+	// An MBR counts 32-bit sectors: beyond 2 TiB it says "to the end" with the largest count, as
+	// libisofs does; the GPT has the exact figures.
 	binary.LittleEndian.PutUint32(p1[mpSectors:], uint32(min(total, 0xFFFFFFFF)))
 	mbr[mbrBootSignature], mbr[mbrBootSignature+1] = 0x55, 0xAA
 	if !l.gpt {

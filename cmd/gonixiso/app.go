@@ -56,6 +56,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return nil
 		},
 		Commands: []*cli.Command{
+			assembleCommand(),
+			buildCommand(),
 			{
 				Name:  "version",
 				Usage: "print gonixiso's version",

@@ -166,7 +166,9 @@ func baseline(t testing.TB, args []string) (iso, parts string) {
 	}
 	defer unlock()
 	if _, err := os.Stat(iso); err == nil {
-		return iso, parts
+		if _, err := os.Stat(filepath.Join(parts, "nix-store.squashfs")); err == nil {
+			return iso, parts
+		}
 	}
 	os.RemoveAll(parts)
 	cmd := exec.Command(script, append(append([]string{"--work", parts}, args...), top, iso)...)

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/gonixiso/gonixiso"
+	"github.com/gonixiso/gonixiso/boot"
+	"github.com/gonixiso/gonixiso/closure"
+	"github.com/gonixiso/gonixiso/squash"
+)
+
+// imageFlags are the options of assemble and build: iso-image.nix's, with nixpkgs' defaults.
+func imageFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "the ISO to write (default: nixos-<label>-<system>.iso, as nixpkgs names it)"},
+		&cli.StringSliceFlag{Name: "extra-path", Usage: "also carry this store path and its closure (isoImage.storeContents; repeatable)"},
+		&cli.StringFlag{Name: "volume-id", Usage: "the ISO's volume id (default: root=LABEL= of the kernel parameters; required for a systemd initrd)"},
+		&cli.StringFlag{Name: "comp", Value: "zstd", Usage: "SquashFS compressor: zstd, xz, gzip or lz4"},
+		&cli.StringFlag{Name: "level", Usage: "compression level (default: zstd 19, xz 6, gzip 9, lz4 0); pure-Go zstd has 1, 3, 7 and 11"},
+		&cli.StringFlag{Name: "bcj", Usage: "xz branch filters tried per block, comma-separated (default with xz: x86, as nixpkgs' -Xbcj x86; \"none\" for none)"},
+		&cli.BoolFlag{Name: "pure-go", Usage: "compress with the pure-Go zstd or xz even when the C libraries are built in"},
+		&cli.StringFlag{Name: "block-size", Value: "1M", Usage: "SquashFS block size: 4K to 1M, a power of two"},
+		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: runtime.NumCPU(), Usage: "compressing workers (the image does not depend on it)"},
+		&cli.StringFlag{Name: "label", Usage: "text after \"<distro> <version>\" in menu entries (isoImage.appendToMenuLabel)", Value: " Installer"},
+		&cli.StringFlag{Name: "prepend-label", Usage: "text before \"<distro> <version>\" in menu entries (isoImage.prependToMenuLabel)"},
+		&cli.StringFlag{Name: "configuration-name", Usage: "name at the end of the main entry's title (isoImage.configurationName)"},
+		&cli.IntFlag{Name: "timeout", Value: boot.DefaultTimeout, Usage: "seconds before the default entry boots; -1 waits for a choice"},
+		&cli.StringFlag{Name: "default-entry", Usage: "specialisation booted when the timeout runs out (default: the main configuration)"},
+		&cli.BoolFlag{Name: "no-bios", Usage: "no BIOS boot: no isolinux, no isohybrid MBR (isoImage.makeBiosBootable = false)"},
+		&cli.BoolFlag{Name: "no-uefi", Usage: "no UEFI boot: no GRUB, no EFI system partition (isoImage.makeEfiBootable = false)"},
+		&cli.BoolFlag{Name: "no-serial", Usage: "keep GRUB's menu off the serial line, as nixpkgs has it"},
+		&cli.BoolFlag{Name: "text-mode", Usage: "start GRUB's menu in text mode (isoImage.forceTextMode)"},
+		&cli.StringFlag{Name: "splash", Usage: "PNG shown behind the isolinux menu (isoImage.splashImage)"},
+		&cli.StringFlag{Name: "efi-splash", Usage: "PNG shown behind the GRUB menu (isoImage.efiSplashImage)"},
+		&cli.StringFlag{Name: "syslinux", Usage: "folder laid out like ${syslinux}/share/syslinux (default: from the closure, else the host)"},
+		&cli.StringFlag{Name: "grub", Usage: "grub2_efi prefix with bin/grub-mkimage and lib/grub/x86_64-efi (default: from the closure, else the host)"},
+		&cli.StringFlag{Name: "source-date-epoch", Usage: "seconds since 1970 for every date in the image (default: $SOURCE_DATE_EPOCH, else 315532800 as NixOS)"},
+		&cli.StringFlag{Name: "store-dir", Value: closure.DefaultStoreDir, Usage: "the Nix store"},
+		&cli.StringFlag{Name: "closure-source", Value: "auto", Usage: "where hashes and references come from: auto, db, cli or scan"},
+		&cli.StringFlag{Name: "nix-db", Usage: "the Nix database (default " + closure.DefaultDBPath + ")"},
+	}
+}
+
+func assembleCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "assemble",
+		Usage:     "turn a built NixOS toplevel into a bootable hybrid ISO",
+		UsageText: "gonixiso assemble --toplevel ./result [-o nixos.iso] [options]",
+		Description: "Packs the toplevel's store closure into a SquashFS, renders the isolinux and GRUB menus\n" +
+			"from its bootspec, builds the EFI system partition, and lays out an ISO that boots from CD\n" +
+			"and USB stick in BIOS and UEFI mode, as nixpkgs' iso-image.nix does with mksquashfs and\n" +
+			"xorriso. The output appears only when complete.",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "toplevel", Aliases: []string{"t"}, Required: true, Usage: "the system: a result link, a store path, or a path inside one"},
+		}, imageFlags()...),
+		Action: func(c *cli.Context) error {
+			return runAssemble(c, c.String("toplevel"))
+		},
+	}
+}
+
+// runAssemble assembles top with the command's flags, showing progress and a summary.
+func runAssemble(c *cli.Context, top string) error {
+	cfg, err := configFromFlags(c, top)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out := newReporter(c)
+	cfg.Progress = &gonixiso.Progress{}
+	done := out.showProgress(cfg.Progress)
+	res, err := gonixiso.Assemble(ctx, cfg)
+	done()
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return fmt.Errorf("interrupted; %s was not written", cfg.Output)
+		}
+		return err
+	}
+	out.summary(res)
+	return nil
+}
+
+// configFromFlags turns the flags into a Config; errors are usage errors.
+func configFromFlags(c *cli.Context, top string) (gonixiso.Config, error) {
+	cfg := gonixiso.Config{
+		Toplevel:   top,
+		ExtraPaths: c.StringSlice("extra-path"),
+		Output:     c.String("output"),
+		StoreDir:   c.String("store-dir"),
+		DBPath:     c.String("nix-db"),
+		Jobs:       c.Int("jobs"),
+	}
+	var err error
+	if cfg.ClosureSource, err = closure.ParseSource(c.String("closure-source")); err != nil {
+		return cfg, err
+	}
+	if cfg.Compression, err = compressionFromFlags(c); err != nil {
+		return cfg, err
+	}
+	if cfg.BlockSize, err = parseSize(c.String("block-size")); err != nil {
+		return cfg, fmt.Errorf("--block-size: %w", err)
+	}
+	if cfg.Jobs < 1 {
+		return cfg, fmt.Errorf("--jobs %d: want at least 1", cfg.Jobs)
+	}
+	epoch := c.String("source-date-epoch")
+	if epoch == "" {
+		epoch = os.Getenv("SOURCE_DATE_EPOCH")
+	}
+	if epoch != "" {
+		secs, err := strconv.ParseInt(epoch, 10, 64)
+		if err != nil || secs < 0 || secs > 1<<32-1 {
+			return cfg, fmt.Errorf("source date epoch %q: want seconds since 1970, 0 to 4294967295", epoch)
+		}
+		cfg.Epoch = time.Unix(secs, 0).UTC()
+	}
+	timeout := c.Int("timeout")
+	label := c.String("label")
+	cfg.Boot = boot.Options{
+		VolumeID:           c.String("volume-id"),
+		Timeout:            &timeout,
+		DefaultEntry:       c.String("default-entry"),
+		NoBIOS:             c.Bool("no-bios"),
+		NoUEFI:             c.Bool("no-uefi"),
+		NoSerial:           c.Bool("no-serial"),
+		PrependToMenuLabel: c.String("prepend-label"),
+		AppendToMenuLabel:  &label,
+		ConfigurationName:  c.String("configuration-name"),
+		ForceTextMode:      c.Bool("text-mode"),
+		SplashImage:        c.String("splash"),
+		EFISplashImage:     c.String("efi-splash"),
+		Syslinux:           c.String("syslinux"),
+		Grub:               c.String("grub"),
+	}
+	if cfg.Boot.NoBIOS && cfg.Boot.NoUEFI {
+		return cfg, errors.New("--no-bios and --no-uefi together leave nothing to boot")
+	}
+	if cfg.Output == "" {
+		if cfg.Output, err = defaultOutput(top); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
+}
+
+func compressionFromFlags(c *cli.Context) (squash.Compression, error) {
+	comp := squash.Compression{Algorithm: squash.Algorithm(c.String("comp")), PureGo: c.Bool("pure-go")}
+	switch comp.Algorithm {
+	case squash.Zstd, squash.XZ, squash.Gzip, squash.LZ4:
+	default:
+		return comp, fmt.Errorf("--comp %q: want zstd, xz, gzip or lz4", comp.Algorithm)
+	}
+	if l := c.String("level"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			return comp, fmt.Errorf("--level %q: want a number", l)
+		}
+		comp.Level = n
+	}
+	switch bcj := c.String("bcj"); {
+	case bcj == "" && comp.Algorithm == squash.XZ && !comp.PureGo && squash.CgoAvailable():
+		comp.BCJ = []string{"x86"} // nixpkgs' "xz -Xdict-size 100% -Xbcj x86"
+	case bcj == "" || bcj == "none":
+	default:
+		if comp.Algorithm != squash.XZ {
+			return comp, fmt.Errorf("--bcj applies to --comp xz only")
+		}
+		comp.BCJ = strings.Split(bcj, ",")
+	}
+	if comp.Algorithm == squash.Zstd && comp.Level == 0 && !comp.PureGo && !squash.CgoAvailable() {
+		fmt.Fprintln(c.App.ErrWriter, "gonixiso: this build has no libzstd (no cgo): using pure-Go zstd level 11, not NixOS's 19")
+	}
+	return comp, nil
+}
+
+// parseSize reads "1M", "128K", "131072".
+func parseSize(s string) (int, error) {
+	mult := 1
+	switch {
+	case strings.HasSuffix(s, "M"), strings.HasSuffix(s, "m"):
+		mult, s = 1<<20, s[:len(s)-1]
+	case strings.HasSuffix(s, "K"), strings.HasSuffix(s, "k"):
+		mult, s = 1<<10, s[:len(s)-1]
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size", s)
+	}
+	return n * mult, nil
+}
+
+// defaultOutput names the ISO as nixpkgs does: nixos-<label>-<system>.iso, in the current folder.
+func defaultOutput(top string) (string, error) {
+	sys, err := boot.ReadSystem(top)
+	if err != nil {
+		return "", err
+	}
+	platform := sys.Platform
+	if platform == "" {
+		platform = "x86_64-linux"
+	}
+	return fmt.Sprintf("nixos-%s-%s.iso", sys.Label, platform), nil
+}
+
+// reporter prints progress on a terminal and the summary at the end.
+type reporter struct {
+	w       io.Writer
+	tty     bool
+	quiet   bool
+	verbose bool
+}
+
+func newReporter(c *cli.Context) *reporter {
+	r := &reporter{w: c.App.ErrWriter, quiet: c.Bool("quiet"), verbose: c.Bool("verbose")}
+	if f, ok := r.w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		r.tty = true
+	}
+	return r
+}
+
+// showProgress redraws one status line while the work goes on (on a terminal, not with --quiet)
+// and returns the function that ends it.
+func (r *reporter) showProgress(p *gonixiso.Progress) func() {
+	if !r.tty || r.quiet {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				fmt.Fprint(r.w, "\r\x1b[K")
+				return
+			case <-t.C:
+				fmt.Fprintf(r.w, "\r\x1b[K%s", statusLine(p))
+			}
+		}
+	}()
+	return func() { close(stop); <-finished }
+}
+
+func statusLine(p *gonixiso.Progress) string {
+	stage, done, total, elapsed := p.Snapshot()
+	line := fmt.Sprintf("%-8s %6.1fs", stage, elapsed.Seconds())
+	if total > 0 {
+		rate := float64(done) / max(elapsed.Seconds(), 0.001)
+		line += fmt.Sprintf("  %s / %s  %s/s", humanBytes(done), humanBytes(total), humanBytes(int64(rate)))
+		if done > 0 && done < total && rate > 0 {
+			line += fmt.Sprintf("  ETA %s", (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second))
+		}
+	}
+	return line
+}
+
+func (r *reporter) summary(res *gonixiso.Result) {
+	if r.quiet {
+		return
+	}
+	fmt.Fprintf(r.w, "wrote %s (%s, volume id %s)\n", res.Output, humanBytes(res.ISOSize), res.VolumeID)
+	fmt.Fprintf(r.w, "  %d store paths of %s (closure from the %s), packed %s into %s: ratio %.3f, %s\n",
+		res.StorePaths, filepath.Base(res.Toplevel), res.ClosureSource, humanBytes(res.BytesIn),
+		humanBytes(res.SquashFSSize), res.Ratio(), res.Compression)
+	var parts []string
+	var total time.Duration
+	for _, s := range res.Stages {
+		parts = append(parts, fmt.Sprintf("%s %.1fs", s.Name, s.Duration.Seconds()))
+		total += s.Duration
+	}
+	fmt.Fprintf(r.w, "  time: %s; total %.1fs\n", strings.Join(parts, ", "), total.Seconds())
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -10,8 +10,10 @@
 //   - Render renders the menus as text: iso-image.nix's templates, with its entries, titles,
 //     classes, order and parameters (the main entry; each specialisation, sorted by name; the
 //     Options submenu with copy-to-RAM, no modesetting, debug, no display manager, three
-//     framebuffer rotations and a serial console), character for character. By default GRUB's
-//     menu is also shown on the serial line, which nixpkgs' is not (Options.NoSerial).
+//     framebuffer rotations and a serial console), character for character in nixpkgs'
+//     configuration. Two things differ by default: GRUB's menu is also shown on the serial
+//     line (Options.NoSerial turns that off), and without an EFI splash image grub.cfg sets
+//     plain colours instead of trying to load one.
 //   - NewPlan finds the bootloaders (in the closure, as an installer toplevel carries them;
 //     on the host; or where the options say), makes BOOTX64.EFI with grub-mkimage and the
 //     EFI system partition with package fat, and returns a Plan: files to place in the ISO and

@@ -2,11 +2,11 @@
 # store path per package, with real Nix references along their Depends.
 #
 # scripts/mkcorpus downloads the packages named in small.list or large.list, unpacks each into
-# $GONIXISO_CACHE/host/corpus/unpacked/<deb> (which sandboxed builds see as /gonixiso-host/...),
-# resolves their Depends among the listed packages and writes `packages`, an attribute set
-# generated outside git:
+# $GONIXISO_CACHE/host/corpus (which sandboxed builds see as /gonixiso-host/corpus), resolves
+# their Depends among the listed packages and writes `packages`, an attribute set generated
+# outside git:
 #
-#   { "<package>" = { version = "<Debian version>"; deb = "<deb file name without .deb>";
+#   { "<package>" = { version = "<Debian version>"; src = "<its unpacked tree in the sandbox>";
 #                     sha256 = "<sha256 of the .deb>"; depends = [ "<package>" ... ];
 #                     root = <true when no listed package depends on it>; }; ... }
 #
@@ -43,7 +43,7 @@ let
 
   mkPackage = name: p: lib.runBusybox "${name}-${storeVersion p.version}"
     ({
-      src = "/gonixiso-host/corpus/unpacked/${p.deb}";
+      inherit (p) src;
       debSha256 = p.sha256;
       depends = map (d: pkgs.${d}) p.depends;
     } // (if variant != 1 && name == changedPackage then {

@@ -59,6 +59,9 @@ func (r *Reader) Check() error {
 	if err := c.tree(); err != nil {
 		return fmt.Errorf("squash: check: %w", err)
 	}
+	if n := len(c.inodes); n != int(r.sb.Inodes) {
+		return fmt.Errorf("squash: check: superblock: %d inodes, the tree has %d", r.sb.Inodes, n)
+	}
 	if err := c.exportTable(); err != nil {
 		return fmt.Errorf("squash: check: %w", err)
 	}
@@ -520,8 +523,7 @@ func (c *checker) exportTable() error {
 	if at == tableAbsent {
 		return nil
 	}
-	const name = "export table"
-	const entrySize = 8
+	const name, entrySize = "export table", exportEntrySize
 	count := int64(r.sb.Inodes)
 	idx, err := r.lookupIndex(name, at, count, entrySize)
 	if err != nil {

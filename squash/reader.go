@@ -39,10 +39,11 @@ const (
 	// maxDepth bounds directory nesting: a path of PATH_MAX (4096) bytes has at most 2048
 	// components.
 	maxDepth = 2048
-	// lookupEntries is the number of entries per metadata block of a lookup table (the id
-	// table holds u32s, the fragment table 16-byte entries, both in 8 KiB blocks).
+	// A lookup table (id, fragment, export) is entries of a fixed size in full metadata
+	// blocks, then an index of the blocks' image offsets (u64 each).
 	lookupIndexEntrySize = 8
-	idEntrySize          = 4
+	idEntrySize          = 4 // u32 uid or gid
+	exportEntrySize      = 8 // u64 inode reference
 )
 
 // Superblock is an image's superblock, with its compressor options decoded.
@@ -323,7 +324,7 @@ func (r *Reader) checkTables() error {
 	return nil
 }
 
-// lookupTable reads the index of a lookup table of count entries of entrySize bytes at at:
+// lookupIndex reads the index of a lookup table of count entries of entrySize bytes at at:
 // the image offsets of its metadata blocks.
 func (r *Reader) lookupIndex(name string, at uint64, count, entrySize int64) ([]uint64, error) {
 	blocks := (count*entrySize + MetadataSize - 1) / MetadataSize

@@ -2,6 +2,7 @@ package squash
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -23,6 +24,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 
+	"github.com/gonixiso/gonixiso/internal/parallel"
 	"github.com/gonixiso/gonixiso/internal/testsystem"
 )
 
@@ -497,7 +499,19 @@ func TestReaderBaseline(t *testing.T) {
 	if b, err := exec.Command("unsquashfs", "-q", "-n", "-d", out, img).CombinedOutput(); err != nil {
 		t.Fatalf("unsquashfs: %v\n%s", err, b)
 	}
-	compareRecords(t, diskRecords(t, out, false), imageRecords(t, r))
+	want := diskRecords(t, out, false)
+	compareRecords(t, want, imageRecords(t, r))
+
+	// Files read concurrently, from one Reader, give the same contents.
+	sums, _, err := hashAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range want {
+		if rec.Mode.IsRegular() && sums[rec.Name] != rec.sum {
+			t.Errorf("%s: read concurrently, sha256 %s, want %s", rec.Name, sums[rec.Name], rec.sum)
+		}
+	}
 }
 
 // testCompressor is a compressor whose compress the test chooses, to make images the kernel
@@ -760,5 +774,167 @@ func TestBCJ(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// benchImage returns the path of a cached image of about 200 MB of generated files, many
+// small and a few large, of text, binary and random data, written with zstd level 3.
+func benchImage(b *testing.B) string {
+	img := filepath.Join(testsystem.CacheDir(b), "squash-reader-bench-200MB-v1.squashfs")
+	if _, err := os.Stat(img); err == nil {
+		return img
+	}
+	dir := b.TempDir()
+	rng := rand.New(rand.NewPCG(5, 6))
+	words := strings.Fields("the quick brown fox jumps over lazy dog nix store path derivation output hash closure kernel initrd squashfs block fragment inode directory")
+	total := 0
+	for i := 0; total < 200<<20; i++ {
+		var n int
+		switch {
+		case i%100 == 0:
+			n = 4<<20 + rng.IntN(16<<20)
+		case i%10 == 0:
+			n = 64<<10 + rng.IntN(1<<20)
+		default:
+			n = rng.IntN(16 << 10)
+		}
+		data := make([]byte, n)
+		switch i % 5 {
+		case 0, 1, 2: // text
+			for p := 0; p < n; {
+				w := words[rng.IntN(len(words))]
+				p += copy(data[p:], w+" ")
+			}
+		case 3: // random
+			for p := range data {
+				data[p] = byte(rng.Uint32())
+			}
+		case 4: // structured binary
+			for p := range data {
+				data[p] = byte(p*p>>7) & byte(rng.IntN(256)|0x0F)
+			}
+		}
+		p := filepath.Join(dir, fmt.Sprintf("d%02d/f%05d", i%37, i))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		total += n
+	}
+	tmp := writeImage(b, dir, Options{Compression: Compression{Algorithm: Zstd, Level: 3}, ModTime: 1})
+	if err := os.Rename(tmp, img); err != nil {
+		b.Fatal(err)
+	}
+	return img
+}
+
+// baselineXZ returns a cached image of the baseline store's files made as NixOS makes its xz
+// images: mksquashfs -comp xz -Xdict-size 100% -Xbcj x86.
+func baselineXZ(b *testing.B) string {
+	img := filepath.Join(testsystem.CacheDir(b), "squash-reader-bench-baseline-xz-v1.squashfs")
+	if _, err := os.Stat(img); err == nil {
+		return img
+	}
+	out := filepath.Join(b.TempDir(), "x")
+	src := filepath.Join(testsystem.BaselineParts(b), "nix-store.squashfs")
+	if o, err := exec.Command("unsquashfs", "-q", "-n", "-d", out, src).CombinedOutput(); err != nil {
+		b.Fatalf("unsquashfs: %v\n%s", err, o)
+	}
+	tmp := mksquashfs(b, out, "-comp", "xz", "-Xdict-size", "100%", "-Xbcj", "x86", "-b", "1M", "-no-hardlinks", "-all-root")
+	if err := os.Rename(tmp, img); err != nil {
+		b.Fatal(err)
+	}
+	return img
+}
+
+// hashAll reads and hashes every regular file of an image, files in parallel (as a manifest
+// does) through parallel.Ordered, and returns the sums by name and the bytes read.
+func hashAll(r *Reader) (map[string]string, int64, error) {
+	var files []*Entry
+	if err := r.Walk(func(_ string, e *Entry) error {
+		if e.Mode.IsRegular() {
+			files = append(files, e)
+		}
+		return nil
+	}); err != nil {
+		return nil, 0, err
+	}
+	type result struct {
+		name string
+		sum  []byte
+		n    int64
+	}
+	sums := map[string]string{}
+	var total int64
+	err := parallel.Ordered(context.Background(), parallel.Options{},
+		func(emit func(*Entry) error) error {
+			for _, e := range files {
+				if err := emit(e); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		func(e *Entry) (result, error) {
+			f, err := r.open(e)
+			if err != nil {
+				return result{}, err
+			}
+			h := sha256.New()
+			n, err := f.WriteTo(h)
+			return result{e.Name, h.Sum(nil), n}, err
+		},
+		func(res result) error {
+			sums[res.name] = hex.EncodeToString(res.sum)
+			total += res.n
+			return nil
+		})
+	return sums, total, err
+}
+
+// BenchmarkReadAll reads and hashes every file of an image, and, for comparison, extracts it
+// with unsquashfs -d (multithreaded, writing to the page cache). MB/s are of file contents.
+func BenchmarkReadAll(b *testing.B) {
+	testsystem.Require(b, "unsquashfs", "mksquashfs")
+	images := []struct {
+		name   string
+		path   func(*testing.B) string
+		pureGo bool
+	}{
+		{"baseline-zstd19", func(b *testing.B) string { return filepath.Join(testsystem.BaselineParts(b), "nix-store.squashfs") }, false},
+		{"baseline-xz-bcj-liblzma", baselineXZ, false},
+		{"baseline-xz-bcj-go", baselineXZ, true},
+		{"200MB-zstd3", benchImage, false},
+	}
+	for _, im := range images {
+		b.Run(im.name, func(b *testing.B) {
+			img := im.path(b)
+			r := openImage(b, img, im.pureGo)
+			_, size, err := hashAll(r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run("reader", func(b *testing.B) {
+				b.SetBytes(size)
+				for b.Loop() {
+					r := openImage(b, img, im.pureGo) // no warm caches
+					if _, _, err := hashAll(r); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			if im.pureGo {
+				return
+			}
+			b.Run("unsquashfs", func(b *testing.B) {
+				b.SetBytes(size)
+				out := filepath.Join(b.TempDir(), "x")
+				for b.Loop() {
+					if o, err := exec.Command("unsquashfs", "-q", "-n", "-f", "-d", out, img).CombinedOutput(); err != nil {
+						b.Fatalf("unsquashfs: %v\n%s", err, o)
+					}
+				}
+			})
+		})
 	}
 }

@@ -76,4 +76,6 @@ in
 assert builtins.isInt variant && variant >= 1;
 assert variant == 1 || (packages ? ${changedPackage} && packages.${changedPackage}.root)
   || throw "corpus: the changed package ${changedPackage} must be listed and no listed package may depend on it";
-nixos.config.system.build.toplevel
+# corpusPackages: what mkcorpus asks Nix (by their out paths) to learn which packages still need
+# their .deb unpacked.
+nixos.config.system.build.toplevel // { corpusPackages = pkgs; }

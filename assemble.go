@@ -60,6 +60,8 @@ type Config struct {
 	Boot boot.Options
 	// Progress, if set, is updated as the work goes on.
 	Progress *Progress
+	// Log, if set, receives a line at each step (for --verbose).
+	Log func(format string, args ...any)
 }
 
 // Result describes an assembled image.
@@ -113,8 +115,13 @@ func Assemble(ctx context.Context, cfg Config) (*Result, error) {
 	if prog == nil {
 		prog = &Progress{}
 	}
+	logf := cfg.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
 	res := &Result{Output: cfg.Output}
 	stage := func(name string, total int64) func() {
+		logf("%s", name)
 		prog.begin(name, total)
 		start := time.Now()
 		return func() { res.Stages = append(res.Stages, Stage{name, time.Since(start)}) }
@@ -146,6 +153,7 @@ func Assemble(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.StorePaths = len(clo.Paths)
 	res.ClosureSource = clo.Source.String()
+	logf("closure of %s: %d store paths from the %s", top, len(clo.Paths), res.ClosureSource)
 	res.NarSize = int64(clo.NarSize())
 	var reg bytes.Buffer
 	if err := clo.WriteRegistration(&reg); err != nil {
@@ -165,6 +173,8 @@ func Assemble(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res.VolumeID = plan.VolumeID
+	logf("boot: volume id %s; syslinux from the %s (%s), GRUB from the %s (%s)", plan.VolumeID,
+		plan.Loaders.SyslinuxFrom, plan.Loaders.SyslinuxDir, plan.Loaders.GrubFrom, plan.Loaders.GrubMkimage)
 	done()
 
 	// closure → squash, into a temporary file beside the output
@@ -177,6 +187,7 @@ func Assemble(ctx context.Context, cfg Config) (*Result, error) {
 		sqf.Close()
 		os.Remove(sqf.Name())
 	}()
+	logf("SquashFS in %s", sqf.Name())
 	done = stage("squashfs", res.NarSize)
 	sq, err := writeSquashFS(ctx, sqf, clo, reg.Bytes(), cfg, prog, res)
 	if err != nil {

@@ -65,9 +65,12 @@ func assembleCommand() *cli.Command {
 			"and USB stick in BIOS and UEFI mode, as nixpkgs' iso-image.nix does with mksquashfs and\n" +
 			"xorriso. The output appears only when complete.",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "toplevel", Aliases: []string{"t"}, Required: true, Usage: "the system: a result link, a store path, or a path inside one"},
+			&cli.StringFlag{Name: "toplevel", Aliases: []string{"t"}, Usage: "the system: a result link, a store path, or a path inside one (required)"},
 		}, imageFlags()...),
 		Action: func(c *cli.Context) error {
+			if c.String("toplevel") == "" {
+				return &exitError{2, errors.New("assemble needs --toplevel (see gonixiso assemble --help)")}
+			}
 			return runAssemble(c, c.String("toplevel"))
 		},
 	}
@@ -83,12 +86,17 @@ func runAssemble(c *cli.Context, top string) error {
 	defer stop()
 	out := newReporter(c)
 	cfg.Progress = &gonixiso.Progress{}
+	if out.verbose {
+		cfg.Log = func(format string, args ...any) {
+			fmt.Fprintf(out.w, "gonixiso: "+format+"\n", args...)
+		}
+	}
 	done := out.showProgress(cfg.Progress)
 	res, err := gonixiso.Assemble(ctx, cfg)
 	done()
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-			return fmt.Errorf("interrupted; %s was not written", cfg.Output)
+			return &exitError{130, fmt.Errorf("interrupted; %s was not written", cfg.Output)}
 		}
 		return err
 	}

@@ -22,10 +22,13 @@ func buildCommand() *cli.Command {
 			"attribute path is built as given), streams its progress, then assembles the ISO as\n" +
 			"`gonixiso assemble` does. Works with Nix 2.8 and newer.",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "flake", Aliases: []string{"f"}, Required: true, Usage: "flake reference: .#name, path:/dir#name, github:owner/repo#name, ..."},
+			&cli.StringFlag{Name: "flake", Aliases: []string{"f"}, Usage: "flake reference: .#name, path:/dir#name, github:owner/repo#name, ... (required)"},
 			&cli.StringSliceFlag{Name: "nix-option", Usage: "extra argument for nix build (repeatable), e.g. --nix-option=--impure"},
 		}, imageFlags()...),
 		Action: func(c *cli.Context) error {
+			if c.String("flake") == "" {
+				return &exitError{2, errors.New("build needs --flake (see gonixiso build --help)")}
+			}
 			ref, err := toplevelRef(c.String("flake"))
 			if err != nil {
 				return &exitError{2, err}

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -936,5 +937,157 @@ func BenchmarkReadAll(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestReaderUnsupported expects a clear error, not a misreading, for the compressors gonixiso
+// does not read.
+func TestReaderUnsupported(t *testing.T) {
+	dir := smallTree(t)
+	img := mksquashfs(t, dir, "-comp", "lzo", "-b", "4K")
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	if _, err := NewReader(f, fi.Size()); err == nil || !strings.Contains(err.Error(), "unsupported compressor lzo (id 3)") {
+		t.Errorf("NewReader of an lzo image = %v, want unsupported compressor lzo", err)
+	}
+	// mksquashfs no longer writes lzma: relabel an image.
+	b, err := os.ReadFile(writeImage(t, dir, Options{BlockSize: testBlockSize, Compression: Compression{Algorithm: Gzip}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	putU16(b[sbCompression:], CompressionLZMA)
+	if _, err := NewReader(bytes.NewReader(b), int64(len(b))); err == nil || !strings.Contains(err.Error(), "unsupported compressor lzma (id 2)") {
+		t.Errorf("NewReader of an lzma image = %v, want unsupported compressor lzma", err)
+	}
+}
+
+// TestReaderLargeSparse reads a file of more than 4 GiB, mostly a hole: an extended inode with
+// 64-bit sizes and thousands of sparse blocks.
+func TestReaderLargeSparse(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "large")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 5<<30 + 12345
+	head, tail := []byte("head of a large file"), []byte("its tail, past 4 GiB")
+	f.Write(head)
+	if _, err := f.WriteAt(tail, size-int64(len(tail))); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	img := writeImage(t, dir, Options{Compression: Compression{Algorithm: Zstd, Level: 1}, ModTime: 1})
+	r := openImage(t, img, false)
+	e, err := r.Lookup("large")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.Extended() || e.Size != size || e.Sparse == 0 || len(e.Blocks) != size>>20 || e.Fragment == NoFragment {
+		t.Fatalf("entry: extended %v, size %d, sparse %d, %d blocks; want an extended inode of %d bytes with sparse blocks and its tail in a fragment",
+			e.Extended(), e.Size, e.Sparse, len(e.Blocks), size)
+	}
+	rf, err := r.Open("large")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		off  int64
+		want []byte
+	}{{0, head}, {size - int64(len(tail)), tail}, {3 << 30, make([]byte, 4096)}, {size - int64(len(tail)) - 3, append([]byte{0, 0, 0}, tail...)}} {
+		got := make([]byte, len(c.want))
+		if _, err := rf.ReadAt(got, c.off); err != nil {
+			t.Fatalf("ReadAt %d: %v", c.off, err)
+		}
+		if !bytes.Equal(got, c.want) {
+			t.Errorf("ReadAt %d = %q, want %q", c.off, got, c.want)
+		}
+	}
+	if n, err := rf.ReadAt(make([]byte, 10), size-5); n != 5 || err != io.EOF {
+		t.Errorf("ReadAt past the end = %d, %v; want 5, EOF", n, err)
+	}
+	if err := r.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReaderFileAccess reads files every way a caller can: Read with odd buffer sizes, ReadAt
+// at offsets around block and fragment boundaries, Seek then WriteTo from the middle.
+func TestReaderFileAccess(t *testing.T) {
+	dir := makeTree(t, false)
+	img := writeImage(t, dir, Options{BlockSize: testBlockSize, Compression: Compression{Algorithm: LZ4}, ModTime: 1})
+	r := openImage(t, img, false)
+	bs := int64(testBlockSize)
+	for _, name := range []string{"sizes/random-012305", "sizes/text-030720", "sparse/middle", "sparse/tail-zeros", "dups/b", "sizes/text-000100", "empty/file"} {
+		want, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := r.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{1, 7, 4095, 4096, 10000} {
+			f.Seek(0, io.SeekStart)
+			var got []byte
+			buf := make([]byte, n)
+			for {
+				k, err := f.Read(buf)
+				got = append(got, buf[:k]...)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s: Read in %d-byte pieces differs", name, n)
+			}
+		}
+		size := int64(len(want))
+		for _, off := range []int64{0, 1, bs - 1, bs, bs + 1, 2*bs - 3, size / 2, size - 1, size} {
+			for _, n := range []int64{1, 5, bs, 2*bs + 3} {
+				if off > size || off < 0 {
+					continue
+				}
+				got := make([]byte, n)
+				k, err := f.ReadAt(got, off)
+				end := min(off+n, size)
+				if int64(k) != end-off || !bytes.Equal(got[:k], want[off:end]) {
+					t.Errorf("%s: ReadAt(%d bytes, %d) = %d bytes, differ", name, n, off, k)
+				}
+				if (off+n > size) != (err == io.EOF) {
+					t.Errorf("%s: ReadAt(%d bytes, %d): error %v", name, n, off, err)
+				}
+			}
+			if off >= 0 && off < size {
+				f.Seek(off, io.SeekStart)
+				var b bytes.Buffer
+				if k, err := f.WriteTo(&b); err != nil || k != size-off || !bytes.Equal(b.Bytes(), want[off:]) {
+					t.Errorf("%s: WriteTo from %d = %d bytes, %v", name, off, k, err)
+				}
+			}
+		}
+		f.Close()
+	}
+	// A symlink reads as its target; a directory does not read.
+	f, err := r.Open("links/relative")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(f); err != nil || string(b) != "../sizes/text-000100" {
+		t.Errorf("symlink reads %q, %v", b, err)
+	}
+	d, err := r.Open("sizes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Read(make([]byte, 1)); err == nil {
+		t.Error("Read of a directory succeeded")
 	}
 }

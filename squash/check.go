@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"strings"
 
 	"github.com/gonixiso/gonixiso/internal/parallel"
 )
@@ -34,36 +35,33 @@ import (
 // It returns the first problem found, naming the path or table.
 func (r *Reader) Check() error {
 	c := &checker{r: r, inodes: map[uint32]uint64{}, blocks: map[int64]int64{}}
-	if err := c.superblock(); err != nil {
-		return fmt.Errorf("squash: check: %w", err)
+	steps := []func() error{
+		c.superblock,
+		func() error {
+			return c.metadataTable("inode table", int64(r.sb.InodeTable), int64(r.sb.DirectoryTable), false)
+		},
+		// The kernel's directory index lookup assumes full blocks in the directory table.
+		func() error { return c.metadataTable("directory table", int64(r.sb.DirectoryTable), r.dirEnd, true) },
+		c.lookupTables,
+		c.fragments,
+		c.tree,
+		func() error {
+			if n := len(c.inodes); n != int(r.sb.Inodes) {
+				return fmt.Errorf("superblock: %d inodes, the tree has %d", r.sb.Inodes, n)
+			}
+			return nil
+		},
+		c.exportTable,
 	}
-	for _, t := range []struct {
-		name   string
-		lo, hi int64
-		full   bool // every block but the last holds MetadataSize bytes
-	}{
-		{"inode table", int64(r.sb.InodeTable), int64(r.sb.DirectoryTable), false},
-		// The kernel's directory index lookup assumes full blocks.
-		{"directory table", int64(r.sb.DirectoryTable), r.dirEnd, true},
-	} {
-		if err := c.metadataTable(t.name, t.lo, t.hi, t.full); err != nil {
+	for _, step := range steps {
+		if err := step(); err != nil {
+			// The reader's own errors (reading an entry Check visits) name what failed
+			// already; Check's findings say they are Check's.
+			if strings.HasPrefix(err.Error(), "squash: ") {
+				return err
+			}
 			return fmt.Errorf("squash: check: %w", err)
 		}
-	}
-	if err := c.lookupTables(); err != nil {
-		return fmt.Errorf("squash: check: %w", err)
-	}
-	if err := c.fragments(); err != nil {
-		return fmt.Errorf("squash: check: %w", err)
-	}
-	if err := c.tree(); err != nil {
-		return fmt.Errorf("squash: check: %w", err)
-	}
-	if n := len(c.inodes); n != int(r.sb.Inodes) {
-		return fmt.Errorf("squash: check: superblock: %d inodes, the tree has %d", r.sb.Inodes, n)
-	}
-	if err := c.exportTable(); err != nil {
-		return fmt.Errorf("squash: check: %w", err)
 	}
 	return nil
 }
@@ -408,11 +406,11 @@ func (c *checker) entry(e *Entry, parent *Entry, emit func(*dataJob) error) erro
 func (c *checker) modeBits(e *Entry) error {
 	m, err := c.r.inodeReader(e.Ref)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", e.Name, err)
 	}
 	var h [inodeHeader]byte
 	if err := m.read(h[:]); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", e.Name, err)
 	}
 	mode := binary.LittleEndian.Uint16(h[inoMode:])
 	typ := uint16(mode) & sModeType

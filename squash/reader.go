@@ -32,7 +32,6 @@ const (
 	// sModeType are the file type bits of a Unix mode, which mksquashfs stores in an inode's
 	// mode beside the permissions.
 	sModeType = 0o170000
-	sModePerm = 0o7777
 
 	// maxSymlink is the longest symlink target the kernel reads (PAGE_SIZE on x86).
 	maxSymlink = 4096
@@ -115,9 +114,14 @@ type Entry struct {
 // Extended reports whether the entry's inode has the extended form.
 func (e *Entry) Extended() bool { return e.Type >= InodeExtDir }
 
-// Reader reads a SquashFS 4.0 image. It checks what it reads and never trusts a length or an
-// offset it has not bounded by the image; an image the kernel would refuse but that is readable
-// reads, and Check says what the kernel would refuse. A Reader is safe for concurrent use.
+// Reader reads a SquashFS 4.0 image, made by gonixiso's Writer, mksquashfs or any other tool:
+// Walk lists its entries, Open and FS read them, Check holds the image to the kernel's rules.
+//
+// It reads untrusted bytes: every length and offset is bounded by the image before use, metadata
+// is read only forward, allocations grow with what the image really holds (not with what a
+// header claims), and a directory reached twice is an error, not a loop. An image the kernel
+// would refuse but that is readable reads, as with unsquashfs; Check says what the kernel would
+// refuse. Extended attributes are not read. A Reader is safe for concurrent use.
 type Reader struct {
 	ra   io.ReaderAt
 	size int64 // bytes of the image, BytesUsed
@@ -206,10 +210,10 @@ func newReader(ra io.ReaderAt, size int64, xzPureGo bool) (*Reader, error) {
 		return nil, err
 	}
 	if err := r.readIDs(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("squash: %w", err)
 	}
 	if err := r.readFragmentIndex(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("squash: %w", err)
 	}
 	return r, nil
 }
@@ -329,17 +333,17 @@ func (r *Reader) checkTables() error {
 func (r *Reader) lookupIndex(name string, at uint64, count, entrySize int64) ([]uint64, error) {
 	blocks := (count*entrySize + MetadataSize - 1) / MetadataSize
 	if blocks*lookupIndexEntrySize > r.size-int64(at) {
-		return nil, fmt.Errorf("squash: %s table index of %d blocks does not fit the image", name, blocks)
+		return nil, fmt.Errorf("%s table index of %d blocks does not fit the image", name, blocks)
 	}
 	b := make([]byte, blocks*lookupIndexEntrySize)
 	if _, err := r.ra.ReadAt(b, int64(at)); err != nil {
-		return nil, fmt.Errorf("squash: reading the %s table index: %w", name, err)
+		return nil, fmt.Errorf("reading the %s table index: %w", name, err)
 	}
 	idx := make([]uint64, blocks)
 	for i := range idx {
 		idx[i] = binary.LittleEndian.Uint64(b[i*lookupIndexEntrySize:])
 		if idx[i] < uint64(r.dataStart) || idx[i] >= at {
-			return nil, fmt.Errorf("squash: %s table block %d at %d outside %d..%d", name, i, idx[i], r.dataStart, at)
+			return nil, fmt.Errorf("%s table block %d at %d outside %d..%d", name, i, idx[i], r.dataStart, at)
 		}
 	}
 	return idx, nil
@@ -350,14 +354,14 @@ func (r *Reader) lookupIndex(name string, at uint64, count, entrySize int64) ([]
 func (r *Reader) lookupBlock(name string, idx []uint64, i int, at uint64, count, entrySize int64) ([]byte, error) {
 	mb, err := r.metaBlockAt(int64(idx[i]), int64(idx[i]), int64(at))
 	if err != nil {
-		return nil, fmt.Errorf("squash: %s table block %d: %w", name, i, err)
+		return nil, fmt.Errorf("%s table block %d: %w", name, i, err)
 	}
 	want := int64(MetadataSize)
 	if i == len(idx)-1 {
 		want = count*entrySize - int64(i)*MetadataSize
 	}
 	if int64(len(mb.data)) != want {
-		return nil, fmt.Errorf("squash: %s table block %d holds %d bytes, want %d", name, i, len(mb.data), want)
+		return nil, fmt.Errorf("%s table block %d holds %d bytes, want %d", name, i, len(mb.data), want)
 	}
 	return mb.data, nil
 }

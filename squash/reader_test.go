@@ -634,6 +634,16 @@ func TestCheckRefuses(t *testing.T) {
 		})
 	}
 
+	// mksquashfs with 4 KiB blocks and a BCJ filter stores a 4 KiB dictionary in the options
+	// (the kernel allocates that) but compresses metadata with an 8 KiB one.
+	t.Run("mksquashfs-xz-4K-bcj", func(t *testing.T) {
+		r := openImage(t, mksquashfs(t, dir, "-comp", "xz", "-Xbcj", "x86", "-b", "4K", "-all-root"), false)
+		compareRecords(t, diskRecords(t, dir, true), imageRecords(t, r))
+		if err := r.Check(); err == nil || !strings.Contains(err.Error(), "LZMA2 dictionary of 8192 bytes, larger than the kernel's 4096") {
+			t.Errorf("Check = %v, want the metadata's dictionary refused", err)
+		}
+	})
+
 	stored := func(dst, src []byte) ([]byte, bool, error) { return nil, false, nil }
 	t.Run("unsorted", func(t *testing.T) {
 		img := writeImageWith(t, dir, Compression{Algorithm: Gzip}, stored)

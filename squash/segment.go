@@ -129,10 +129,19 @@ func (s *Segment) check(blockSize int) error {
 }
 
 // AddSegment places a segment written by an earlier image (see Options.OnSegment) with its
-// entries: its data, size bytes read from data, is copied into the image as it is (with
+// entries: its data, seg.Size() bytes read from data, is copied into the image as it is (with
 // copy_file_range when both are files), and only the tables are made anew. The current segment
 // is ended first. The result is byte-identical to adding the same entries again.
-func (w *Writer) AddSegment(seg *Segment, data io.Reader) error {
+//
+// data is read by the writer's pipeline after AddSegment returns; if it is an io.Closer, it is
+// closed once read (or when the writer fails).
+func (w *Writer) AddSegment(seg *Segment, data io.Reader) (err error) {
+	sent := false
+	defer func() {
+		if c, ok := data.(io.Closer); ok && !sent {
+			c.Close()
+		}
+	}()
 	if err := w.ready(); err != nil {
 		return err
 	}
@@ -165,7 +174,12 @@ func (w *Writer) AddSegment(seg *Segment, data io.Reader) error {
 	}
 	w.fragCount += uint32(len(seg.Fragments))
 	placed := *seg
+	sent = true
 	if err := w.send(&job{kind: jobRaw, seg: &placed, nodes: nodes, raw: data}); err != nil {
+		// The pipeline has stopped: nobody will read data.
+		if c, ok := data.(io.Closer); ok {
+			c.Close()
+		}
 		return w.fail(err)
 	}
 	w.startSegment()
@@ -174,6 +188,9 @@ func (w *Writer) AddSegment(seg *Segment, data io.Reader) error {
 
 // placeSegment copies a stored segment's data and fixes its entries' offsets: on the consumer.
 func (w *Writer) placeSegment(j *job) error {
+	if c, ok := j.raw.(io.Closer); ok {
+		defer c.Close()
+	}
 	seg := j.seg
 	base := w.pos
 	n, err := io.CopyN(w.out, j.raw, seg.Size())

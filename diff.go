@@ -494,9 +494,9 @@ func typeName(m fs.FileMode) string {
 	case fs.ModeSocket:
 		return "socket"
 	case fs.ModeDevice:
-		return "block device"
+		return "block-device"
 	case fs.ModeDevice | fs.ModeCharDevice:
-		return "character device"
+		return "char-device"
 	}
 	return m.Type().String()
 }

@@ -1,0 +1,137 @@
+package gonixiso
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/gonixiso/gonixiso/internal/parallel"
+	"github.com/gonixiso/gonixiso/squash"
+)
+
+// ManifestEntry is an entry of an ISO image's tree or of its SquashFS: what `gonixiso manifest`
+// lists, one per line or as JSON, to compare builds and machines cheaply.
+type ManifestEntry struct {
+	// Path is the entry's path: in the ISO tree (Rock Ridge names), or, for the SquashFS's
+	// entries, under StoreDir, as the booted system sees them.
+	Path string `json:"path"`
+	// Type is "file", "directory", "symlink", "fifo", "socket", "block-device" or
+	// "char-device".
+	Type string `json:"type"`
+	// Mode is the permission bits with setuid, setgid and sticky, in octal ("0444").
+	Mode string `json:"mode"`
+	// Size is a regular file's length, 0 for other entries.
+	Size int64 `json:"size"`
+	// SHA256 is a regular file's SHA-256 in hex.
+	SHA256 string `json:"sha256,omitempty"`
+	// Target is a symlink's target.
+	Target string `json:"target,omitempty"`
+}
+
+// Manifest lists every entry of the ISO image at name, its ISO tree's and its SquashFS's,
+// sorted by path bytewise, with the SHA-256 of every regular file. Files are hashed on every
+// core; the result does not depend on their number.
+func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
+	im, err := openImage(name)
+	if err != nil {
+		return nil, err
+	}
+	defer im.Close()
+
+	// An item is an entry, and for a regular file how to read its contents.
+	type item struct {
+		entry ManifestEntry
+		open  func() (io.Reader, func(), error)
+	}
+	var items []item
+	for _, e := range im.tree {
+		e := e
+		it := item{entry: ManifestEntry{Path: e.Path, Type: typeName(e.Mode), Mode: fmt.Sprintf("%04o", modeBits(e.Mode)),
+			Target: e.Link}}
+		if e.Mode.IsRegular() {
+			it.entry.Size = e.Size
+			it.open = func() (io.Reader, func(), error) {
+				ra, err := im.section(e)
+				if err != nil {
+					return nil, nil, err
+				}
+				return io.NewSectionReader(ra, 0, e.Size), func() {}, nil
+			}
+		}
+		items = append(items, it)
+	}
+	if im.sq != nil {
+		r := im.sq
+		err := r.Walk(func(p string, e *squash.Entry) error {
+			full := StoreDir
+			if p != "." {
+				full += "/" + p
+			}
+			it := item{entry: ManifestEntry{Path: full, Type: typeName(e.Mode), Mode: fmt.Sprintf("%04o", modeBits(e.Mode)),
+				Target: e.Linkname}}
+			if e.Mode.IsRegular() {
+				it.entry.Size = e.Size
+				it.open = func() (io.Reader, func(), error) {
+					f, err := r.Open(p)
+					if err != nil {
+						return nil, nil, err
+					}
+					return f, func() { f.Close() }, nil
+				}
+			}
+			items = append(items, it)
+			return nil
+		})
+		if err != nil {
+			return nil, im.sqErr(err)
+		}
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].entry.Path < items[j].entry.Path })
+
+	out := make([]ManifestEntry, len(items))
+	for i := range items {
+		out[i] = items[i].entry
+	}
+	type hashed struct {
+		i   int
+		sum string
+	}
+	err = parallel.Ordered(ctx, parallel.Options{},
+		func(emit func(int) error) error {
+			for i := range items {
+				if items[i].open != nil {
+					if err := emit(i); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		},
+		func(i int) (hashed, error) {
+			r, done, err := items[i].open()
+			if err != nil {
+				return hashed{}, fmt.Errorf("%s: %s: %w", name, items[i].entry.Path, err)
+			}
+			defer done()
+			h := sha256.New()
+			n, err := io.Copy(h, r)
+			if err == nil && n != items[i].entry.Size {
+				err = fmt.Errorf("read %d bytes, want %d", n, items[i].entry.Size)
+			}
+			if err != nil {
+				return hashed{}, fmt.Errorf("%s: %s: %w", name, items[i].entry.Path, err)
+			}
+			return hashed{i, hex.EncodeToString(h.Sum(nil))}, nil
+		},
+		func(h hashed) error {
+			out[h.i].SHA256 = h.sum
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

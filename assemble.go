@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gonixiso/gonixiso/boot"
@@ -62,6 +63,10 @@ type Config struct {
 	Progress *Progress
 	// Log, if set, receives a line at each step (for --verbose).
 	Log func(format string, args ...any)
+	// Cache, if set, keeps each store path's compressed data for later builds and gives back
+	// what earlier builds kept: a warm build compresses only new store paths, and its bytes
+	// equal a cold build's.
+	Cache *Cache
 }
 
 // Result describes an assembled image.
@@ -76,6 +81,8 @@ type Result struct {
 	BytesIn       int64 // bytes of file contents packed
 	SquashFSSize  int64
 	ISOSize       int64
+	CachedPaths   int   // store paths placed from the cache
+	CachedBytes   int64 // their bytes of file contents
 	Stages        []Stage
 }
 
@@ -212,12 +219,29 @@ func Assemble(ctx context.Context, cfg Config) (*Result, error) {
 // segment of its own (so that the cache can keep and place it), and returns the image's size.
 func writeSquashFS(ctx context.Context, f *os.File, clo *closure.Closure, reg []byte, cfg Config, prog *Progress, res *Result) (int64, error) {
 	epoch := cfg.Epoch.Unix()
+	// Store paths being compressed, by their segment's first entry, for the cache.
+	pending := map[string]*closure.Path{}
+	var pendingMu sync.Mutex
+	var key func(*closure.Path) cacheKey
 	opts := squash.Options{
 		BlockSize:   cfg.BlockSize,
 		Compression: cfg.Compression,
 		Workers:     cfg.Jobs,
 		ModTime:     epoch,
 		Context:     ctx,
+	}
+	if cfg.Cache != nil {
+		key = keyer(cfg.Compression, cfg.BlockSize)
+		opts.OnSegment = func(seg *squash.Segment) error {
+			pendingMu.Lock()
+			p := pending[seg.Entries[0].Name]
+			delete(pending, seg.Entries[0].Name)
+			pendingMu.Unlock()
+			if p != nil {
+				cfg.Cache.store(key(p), seg, f)
+			}
+			return nil
+		}
 	}
 	w, err := squash.NewWriter(f, opts)
 	if err != nil {
@@ -246,6 +270,22 @@ func writeSquashFS(ctx context.Context, f *os.File, clo *closure.Closure, reg []
 	for i := range clo.Paths {
 		p := &clo.Paths[i]
 		name := strings.TrimPrefix(p.Path, clo.StoreDir+"/")
+		if cfg.Cache != nil {
+			if seg, data, ok := cfg.Cache.lookup(key(p), p.Path); ok {
+				if err := w.AddSegment(seg, data); err != nil {
+					return fail(err)
+				}
+				res.CachedPaths++
+				for _, e := range seg.Entries {
+					res.CachedBytes += e.Size
+				}
+				prog.add(int64(p.NarSize))
+				continue
+			}
+			pendingMu.Lock()
+			pending[name] = p
+			pendingMu.Unlock()
+		}
 		if err := w.AddTree(name, p.Path, squash.AllRoot); err != nil {
 			return fail(err)
 		}
@@ -257,7 +297,7 @@ func writeSquashFS(ctx context.Context, f *os.File, clo *closure.Closure, reg []
 		return 0, err
 	}
 	in, _ := w.Stats()
-	res.BytesIn = in
+	res.BytesIn = in + res.CachedBytes
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, err

@@ -58,6 +58,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			assembleCommand(),
 			buildCommand(),
+			inspectCommand(),
+			diffCommand(),
+			manifestCommand(),
+			cacheCommand(),
 			{
 				Name:  "version",
 				Usage: "print gonixiso's version",

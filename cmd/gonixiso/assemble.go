@@ -52,6 +52,9 @@ func imageFlags() []cli.Flag {
 		&cli.StringFlag{Name: "store-dir", Value: closure.DefaultStoreDir, Usage: "the Nix store"},
 		&cli.StringFlag{Name: "closure-source", Value: "auto", Usage: "where hashes and references come from: auto, db, cli or scan"},
 		&cli.StringFlag{Name: "nix-db", Usage: "the Nix database (default " + closure.DefaultDBPath + ")"},
+		&cli.StringFlag{Name: "cache", Usage: "keep each store path's compressed data here for later builds (default: $XDG_CACHE_HOME/gonixiso)"},
+		&cli.BoolFlag{Name: "no-cache", Usage: "neither use nor fill the cache"},
+		&cli.BoolFlag{Name: "check", Usage: "build a second time (without the cache if the first used it, else from it; with other worker counts) and fail if the bytes differ"},
 	}
 }
 
@@ -85,23 +88,124 @@ func runAssemble(c *cli.Context, top string) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	out := newReporter(c)
-	cfg.Progress = &gonixiso.Progress{}
 	if out.verbose {
 		cfg.Log = func(format string, args ...any) {
 			fmt.Fprintf(out.w, "gonixiso: "+format+"\n", args...)
 		}
 	}
+	if !c.Bool("no-cache") {
+		cache, err := gonixiso.OpenCache(c.String("cache"), func(format string, args ...any) {
+			fmt.Fprintf(out.w, "gonixiso: "+format+"\n", args...)
+		})
+		if err != nil {
+			return err
+		}
+		cfg.Cache = cache
+	} else if c.String("cache") != "" {
+		return &exitError{2, errors.New("--cache and --no-cache exclude each other")}
+	}
+	res, err := assembleOnce(ctx, cfg, out)
+	if err != nil {
+		return err
+	}
+	out.summary(res)
+	if c.Bool("check") {
+		return checkRebuild(ctx, cfg, res, out)
+	}
+	return nil
+}
+
+func assembleOnce(ctx context.Context, cfg gonixiso.Config, out *reporter) (*gonixiso.Result, error) {
+	cfg.Progress = &gonixiso.Progress{}
 	done := out.showProgress(cfg.Progress)
 	res, err := gonixiso.Assemble(ctx, cfg)
 	done()
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-			return &exitError{130, fmt.Errorf("interrupted; %s was not written", cfg.Output)}
+			return nil, &exitError{130, fmt.Errorf("interrupted; %s was not written", cfg.Output)}
 		}
-		return err
+		return nil, err
 	}
-	out.summary(res)
+	return res, nil
+}
+
+// checkRebuild builds the image a second time, in the other way (cold if the first build used the
+// cache, warm from the cache the first build filled otherwise; another number of workers), and
+// fails if the bytes differ, leaving the second image beside the first for gonixiso diff.
+func checkRebuild(ctx context.Context, cfg gonixiso.Config, first *gonixiso.Result, out *reporter) error {
+	second := cfg
+	second.Output = strings.TrimSuffix(cfg.Output, ".iso") + ".check.iso"
+	how := ""
+	switch {
+	case cfg.Cache != nil && first.CachedPaths > 0:
+		second.Cache = nil
+		how = "without the cache"
+	case cfg.Cache != nil:
+		how = "from the cache"
+	default:
+		how = "again"
+	}
+	second.Jobs = 1
+	if cfg.Jobs == 1 {
+		second.Jobs = 2
+	}
+	if !out.quiet {
+		fmt.Fprintf(out.w, "check: building %s %s, with %d workers\n", second.Output, how, second.Jobs)
+	}
+	if _, err := assembleOnce(ctx, second, out); err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	same, off, err := sameFiles(cfg.Output, second.Output)
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	if !same {
+		return fmt.Errorf("check: %s and %s differ from byte %d: the build is not reproducible (see gonixiso diff %s %s)",
+			cfg.Output, second.Output, off, cfg.Output, second.Output)
+	}
+	os.Remove(second.Output)
+	if !out.quiet {
+		fmt.Fprintf(out.w, "check: the second build (%s, %d workers) has the same bytes\n", how, second.Jobs)
+	}
 	return nil
+}
+
+// sameFiles compares two files and returns the first differing offset.
+func sameFiles(a, b string) (bool, int64, error) {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false, 0, err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false, 0, err
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	var off int64
+	for {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		for i := 0; i < min(na, nb); i++ {
+			if ba[i] != bb[i] {
+				return false, off + int64(i), nil
+			}
+		}
+		if na != nb {
+			return false, off + int64(min(na, nb)), nil
+		}
+		off += int64(na)
+		if ea == io.EOF || ea == io.ErrUnexpectedEOF {
+			return eb == io.EOF || eb == io.ErrUnexpectedEOF, off, nil
+		}
+		if ea != nil {
+			return false, off, ea
+		}
+		if eb != nil {
+			return false, off, eb
+		}
+	}
 }
 
 // configFromFlags turns the flags into a Config; errors are usage errors.
@@ -288,6 +392,9 @@ func (r *reporter) summary(res *gonixiso.Result) {
 	fmt.Fprintf(r.w, "  %d store paths of %s (closure from the %s), packed %s into %s: ratio %.3f, %s\n",
 		res.StorePaths, filepath.Base(res.Toplevel), res.ClosureSource, humanBytes(res.BytesIn),
 		humanBytes(res.SquashFSSize), res.Ratio(), res.Compression)
+	if res.CachedPaths > 0 {
+		fmt.Fprintf(r.w, "  %d of the store paths (%s) came from the cache\n", res.CachedPaths, humanBytes(res.CachedBytes))
+	}
 	var parts []string
 	var total time.Duration
 	for _, s := range res.Stages {

@@ -51,6 +51,7 @@ func gonixisoBin(t *testing.T) string {
 func runCLI(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(gonixisoBin(t), args...)
+	cmd.Env = testEnv()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.Stdout = &stderr
@@ -64,6 +65,19 @@ func runCLI(t *testing.T, args ...string) (string, int) {
 	}
 	t.Fatalf("gonixiso %s: %v", strings.Join(args, " "), err)
 	return "", 0
+}
+
+var (
+	cacheHomeOnce sync.Once
+	cacheHome     string
+)
+
+// testEnv keeps the command's default cache out of the user's: a folder for this test process.
+func testEnv() []string {
+	cacheHomeOnce.Do(func() {
+		cacheHome, _ = os.MkdirTemp("", "gonixiso-test-cache-")
+	})
+	return append(os.Environ(), "XDG_CACHE_HOME="+cacheHome)
 }
 
 var (
@@ -191,7 +205,7 @@ func TestReproducible(t *testing.T) {
 		t.Fatal(err)
 	}
 	iso := filepath.Join(t.TempDir(), "again.iso")
-	log, code := runCLI(t, "assemble", "--toplevel", testsystem.Toplevel(t), "-o", iso, "--jobs", "1", "--closure-source", "scan")
+	log, code := runCLI(t, "assemble", "--toplevel", testsystem.Toplevel(t), "-o", iso, "--jobs", "1", "--closure-source", "scan", "--no-cache")
 	if code != 0 {
 		t.Fatalf("assemble: exit %d\n%s", code, log)
 	}
@@ -291,7 +305,9 @@ func TestAssembleUnreadableFile(t *testing.T) {
 	cmd := exec.Command(gonixisoBin(t), "assemble", "--toplevel", filepath.Join(store, filepath.Base(top)),
 		"--store-dir", store, "--closure-source", "scan", "-o", filepath.Join(out, "x.iso"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	cmd.Env = append(os.Environ(), "HOME="+out)
+	cmd.Env = append(os.Environ(), "HOME="+out, "XDG_CACHE_HOME="+filepath.Join(base, "cache"))
+	os.MkdirAll(filepath.Join(base, "cache"), 0o777)
+	os.Chmod(filepath.Join(base, "cache"), 0o777)
 	b, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatalf("assemble succeeded with an unreadable file:\n%s", b)
@@ -323,7 +339,7 @@ func TestAssembleDiskFull(t *testing.T) {
 func TestAssembleInterrupt(t *testing.T) {
 	out := t.TempDir()
 	cmd := exec.Command(gonixisoBin(t), "--verbose", "assemble", "--toplevel", testsystem.Toplevel(t),
-		"-o", filepath.Join(out, "x.iso"), "--comp", "xz", "--level", "9", "--jobs", "1")
+		"-o", filepath.Join(out, "x.iso"), "--comp", "xz", "--level", "9", "--jobs", "1", "--no-cache")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -348,4 +364,46 @@ func TestAssembleInterrupt(t *testing.T) {
 		t.Fatalf("sent SIGINT: %v; exit %v; want status 130 and \"interrupted\":\n%s", sent, err, log.String())
 	}
 	assertNothingLeft(t, out)
+}
+
+// TestCheck builds with --check into an empty cache (the second build is warm from it) and from a
+// full one (the second build is cold): both pass, and the second image is removed.
+func TestCheck(t *testing.T) {
+	cache := t.TempDir()
+	out := t.TempDir()
+	iso := filepath.Join(out, "x.iso")
+	for _, want := range []string{"from the cache", "without the cache"} {
+		log, code := runCLI(t, "assemble", "--toplevel", testsystem.Toplevel(t), "-o", iso, "--cache", cache,
+			"--comp", "zstd", "--level", "3", "--pure-go", "--check")
+		if code != 0 || !strings.Contains(log, "check: the second build ("+want) {
+			t.Fatalf("--check: exit %d, want 0 and a second build %s:\n%s", code, want, log)
+		}
+		if _, err := os.Stat(filepath.Join(out, "x.check.iso")); !os.IsNotExist(err) {
+			t.Errorf("the check's second image was left behind: %v", err)
+		}
+	}
+}
+
+// TestCacheCommand lists and trims a cache from the command line.
+func TestCacheCommand(t *testing.T) {
+	cache := t.TempDir()
+	iso := filepath.Join(t.TempDir(), "x.iso")
+	if log, code := runCLI(t, "assemble", "--toplevel", testsystem.Toplevel(t), "-o", iso, "--cache", cache,
+		"--comp", "gzip", "--level", "1"); code != 0 {
+		t.Fatalf("assemble: exit %d\n%s", code, log)
+	}
+	log, code := runCLI(t, "cache", "info", "--cache", cache)
+	if code != 0 || !strings.Contains(log, "11 entries") {
+		t.Errorf("cache info: exit %d:\n%s", code, log)
+	}
+	log, code = runCLI(t, "cache", "gc", "--cache", cache, "--max-size", "0")
+	if code != 0 || !strings.Contains(log, "removed 11 entries") {
+		t.Errorf("cache gc: exit %d:\n%s", code, log)
+	}
+	if _, code := runCLI(t, "cache", "gc", "--cache", cache); code != 2 {
+		t.Errorf("cache gc without --max-size: exit %d, want 2", code)
+	}
+	if _, code := runCLI(t, "cache", "gc", "--cache", cache, "--max-size", "lots"); code != 2 {
+		t.Errorf("cache gc --max-size lots: exit %d, want 2", code)
+	}
 }

@@ -1,0 +1,410 @@
+package gonixiso
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gonixiso/gonixiso/closure"
+	"github.com/gonixiso/gonixiso/squash"
+)
+
+// Cache keeps each store path's compressed SquashFS data, so that a rebuild after a small
+// configuration change compresses only the store paths that changed: a store path never changes
+// once built, so its bytes need never be made twice.
+//
+// An entry is a store path's segment of the SquashFS data area (see squash.Writer.Flush): its
+// compressed blocks and fragment blocks, and the description of its entries. It is keyed by the
+// store path, its NAR hash, the compressor with its library's version, the block size and the
+// layout version, so a warm rebuild gives the same bytes as a cold one. Entries are written to a
+// temporary file and renamed into place, and carry a SHA-256 of their contents, checked before
+// every use: a corrupt or truncated entry is reported, removed and rebuilt, never copied into an
+// image. Several gonixiso runs may share a cache at once. Using an entry marks it recently used
+// for GC.
+type Cache struct {
+	dir  string
+	warn func(format string, args ...any)
+}
+
+// OpenCache opens (creating if need be) a cache in dir; "" means $XDG_CACHE_HOME/gonixiso, or
+// ~/.cache/gonixiso. warn, if not nil, is told about entries that had to be discarded.
+func OpenCache(dir string, warn func(format string, args ...any)) (*Cache, error) {
+	if dir == "" {
+		d, err := DefaultCacheDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	if err := os.MkdirAll(filepath.Join(dir, cacheSubdir), 0o755); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	if warn == nil {
+		warn = func(string, ...any) {}
+	}
+	return &Cache{dir: dir, warn: warn}, nil
+}
+
+// DefaultCacheDir is $XDG_CACHE_HOME/gonixiso, or ~/.cache/gonixiso.
+func DefaultCacheDir() (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("cache: no cache folder (set --cache or XDG_CACHE_HOME): %w", err)
+	}
+	return filepath.Join(base, "gonixiso"), nil
+}
+
+// Dir is the cache's folder.
+func (c *Cache) Dir() string { return c.dir }
+
+// The on-disk layout: <dir>/segments-v1/<2 hex>/<64 hex>.seg, each file:
+//
+//	magic        cacheMagic
+//	key          32 bytes, the entry's key
+//	descLen      u64
+//	dataLen      u64
+//	description  descLen bytes (squash.Segment.MarshalBinary)
+//	data         dataLen bytes
+//	sum          32 bytes, SHA-256 of everything before it
+const (
+	cacheSubdir    = "segments-v1"
+	cacheMagic     = "gonixiso cache entry 1\n"
+	cacheHeaderLen = len(cacheMagic) + sha256.Size + 8 + 8
+	// cacheLayout changes whenever the SquashFS layout of a segment would change for the same
+	// inputs, so old entries are not used.
+	cacheLayout = "squash segment layout 1"
+)
+
+// cacheKey names a store path's entry for an image's settings.
+type cacheKey [sha256.Size]byte
+
+func (k cacheKey) String() string { return hex.EncodeToString(k[:]) }
+
+func (c *Cache) path(k cacheKey) string {
+	s := k.String()
+	return filepath.Join(c.dir, cacheSubdir, s[:2], s+".seg")
+}
+
+// keyer returns the key function for an image's settings: everything that changes a store
+// path's bytes.
+func keyer(comp squash.Compression, blockSize int) func(p *closure.Path) cacheKey {
+	if blockSize == 0 {
+		blockSize = squash.DefaultBlockSize
+	}
+	settings := fmt.Sprintf("%s\x00%s\x00%d\x00%s", cacheLayout, comp, blockSize, compressLibVersions())
+	return func(p *closure.Path) cacheKey {
+		h := sha256.New()
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", settings, p.Path, p.NarHash)
+		var k cacheKey
+		h.Sum(k[:0])
+		return k
+	}
+}
+
+// compressLibVersions names the Go compression modules this binary was built with: their
+// encoders' output may change between versions.
+func compressLibVersions() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	var v []string
+	for _, d := range bi.Deps {
+		switch d.Path {
+		case "github.com/klauspost/compress", "github.com/ulikunitz/xz", "github.com/pierrec/lz4/v4":
+			v = append(v, d.Path+"@"+d.Version)
+		}
+	}
+	return strings.Join(v, ",")
+}
+
+// lookup returns the stored segment for key if there is a sound one that describes the store
+// path as it is on disk, with its data file positioned at the data. A missing entry is a miss;
+// a damaged one is reported, removed and a miss.
+func (c *Cache) lookup(k cacheKey, storePath string) (*squash.Segment, *os.File, bool) {
+	p := c.path(k)
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, nil, false
+	}
+	seg, dataAt, err := readEntry(f, k)
+	if err == nil {
+		err = matchesTree(seg, storePath)
+	}
+	if err == nil {
+		_, err = f.Seek(dataAt, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		c.warn("cache: %s: %v; compressing %s again", p, err, storePath)
+		os.Remove(p)
+		return nil, nil, false
+	}
+	now := time.Now()
+	os.Chtimes(p, now, now) // recently used, for gc
+	return seg, f, true
+}
+
+// readEntry checks a cache file and decodes its segment; it returns the data's offset.
+func readEntry(f *os.File, k cacheKey) (*squash.Segment, int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	if fi.Size() < int64(cacheHeaderLen+sha256.Size) {
+		return nil, 0, errors.New("truncated entry")
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, fi.Size()-sha256.Size)); err != nil {
+		return nil, 0, err
+	}
+	var sum [sha256.Size]byte
+	if _, err := f.ReadAt(sum[:], fi.Size()-sha256.Size); err != nil {
+		return nil, 0, err
+	}
+	if string(h.Sum(nil)) != string(sum[:]) {
+		return nil, 0, errors.New("checksum mismatch (corrupt entry)")
+	}
+	head := make([]byte, cacheHeaderLen)
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return nil, 0, err
+	}
+	if string(head[:len(cacheMagic)]) != cacheMagic {
+		return nil, 0, errors.New("not a cache entry of this version")
+	}
+	rest := head[len(cacheMagic):]
+	if string(rest[:sha256.Size]) != string(k[:]) {
+		return nil, 0, errors.New("entry of another key")
+	}
+	descLen := binary.LittleEndian.Uint64(rest[sha256.Size:])
+	dataLen := binary.LittleEndian.Uint64(rest[sha256.Size+8:])
+	if uint64(fi.Size()) != uint64(cacheHeaderLen)+descLen+dataLen+sha256.Size {
+		return nil, 0, errors.New("lengths do not match the file's size")
+	}
+	desc := make([]byte, descLen)
+	if _, err := f.ReadAt(desc, int64(cacheHeaderLen)); err != nil {
+		return nil, 0, err
+	}
+	seg := new(squash.Segment)
+	if err := seg.UnmarshalBinary(desc); err != nil {
+		return nil, 0, err
+	}
+	if uint64(seg.Size()) != dataLen {
+		return nil, 0, errors.New("description and data lengths differ")
+	}
+	return seg, int64(cacheHeaderLen) + int64(descLen), nil
+}
+
+// matchesTree checks that a stored segment describes the store path as it is on disk: the same
+// entries with the same types, modes, sizes, times and link targets. The NAR hash in the key
+// covers contents; this covers what a NAR does not record, so that a warm build equals a cold one
+// even for a store whose files are not canonical.
+func matchesTree(seg *squash.Segment, storePath string) error {
+	base := filepath.Base(storePath)
+	i := 0
+	err := filepath.WalkDir(storePath, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if i >= len(seg.Entries) {
+			return fmt.Errorf("%s: not in the stored entry", p)
+		}
+		e := &seg.Entries[i]
+		i++
+		rel, _ := filepath.Rel(storePath, p)
+		name := base
+		if rel != "." {
+			name = base + "/" + filepath.ToSlash(rel)
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		mode := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky | fs.ModeType | fs.ModeCharDevice)
+		switch {
+		case e.Name != name:
+			return fmt.Errorf("%s: stored as %q", p, e.Name)
+		case e.Mode != mode:
+			return fmt.Errorf("%s: mode %v, stored %v", p, mode, e.Mode)
+		case e.ModTime != fi.ModTime().Unix():
+			return fmt.Errorf("%s: modification time changed", p)
+		case mode.IsRegular() && e.Size != fi.Size():
+			return fmt.Errorf("%s: size changed", p)
+		case mode&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if target != e.Linkname {
+				return fmt.Errorf("%s: link target changed", p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store path differs from the entry: %w", err)
+	}
+	if i != len(seg.Entries) {
+		return fmt.Errorf("store path differs from the entry: %d entries on disk, %d stored", i, len(seg.Entries))
+	}
+	return nil
+}
+
+// store writes a store path's segment, whose data lies at seg.Start in the image file img, as a
+// cache entry. A failure to store is reported and does not fail the build.
+func (c *Cache) store(k cacheKey, seg *squash.Segment, img *os.File) {
+	if err := c.write(k, seg, img); err != nil {
+		c.warn("cache: cannot store %s: %v", seg.Entries[0].Name, err)
+	}
+}
+
+func (c *Cache) write(k cacheKey, seg *squash.Segment, img *os.File) error {
+	desc, err := seg.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	p := c.path(k)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, a no-op
+	defer tmp.Close()
+	h := sha256.New()
+	w := io.MultiWriter(tmp, h)
+	head := []byte(cacheMagic)
+	head = append(head, k[:]...)
+	head = binary.LittleEndian.AppendUint64(head, uint64(len(desc)))
+	head = binary.LittleEndian.AppendUint64(head, uint64(seg.Size()))
+	if _, err := w.Write(head); err != nil {
+		return err
+	}
+	if _, err := w.Write(desc); err != nil {
+		return err
+	}
+	// The data: copied by the kernel from the image file, then hashed from the copy.
+	dataAt := int64(len(head) + len(desc))
+	if err := copyRange(tmp, dataAt, img, seg.Start, seg.Size()); err != nil {
+		return err
+	}
+	if _, err := io.Copy(h, io.NewSectionReader(tmp, dataAt, seg.Size())); err != nil {
+		return err
+	}
+	if _, err := tmp.WriteAt(h.Sum(nil), dataAt+seg.Size()); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), p)
+}
+
+// copyRange copies n bytes from src at srcOff to dst at dstOff, with copy_file_range where the
+// file systems allow it.
+func copyRange(dst *os.File, dstOff int64, src *os.File, srcOff, n int64) error {
+	for n > 0 {
+		k, err := unix.CopyFileRange(int(src.Fd()), &srcOff, int(dst.Fd()), &dstOff, int(min(n, 1<<30)), 0)
+		if err != nil {
+			if errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EOPNOTSUPP) {
+				_, err := io.Copy(io.NewOffsetWriter(dst, dstOff), io.NewSectionReader(src, srcOff, n))
+				return err
+			}
+			return err
+		}
+		if k == 0 {
+			return io.ErrUnexpectedEOF
+		}
+		n -= int64(k)
+	}
+	return nil
+}
+
+// CacheEntry is one entry of a cache, as Entries lists it.
+type CacheEntry struct {
+	Path     string
+	Size     int64
+	LastUsed time.Time
+}
+
+// Entries lists the cache's entries, least recently used first.
+func (c *Cache) Entries() ([]CacheEntry, error) {
+	var out []CacheEntry
+	root := filepath.Join(c.dir, cacheSubdir)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed by a concurrent gc
+			}
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".seg") {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		out = append(out, CacheEntry{Path: p, Size: fi.Size(), LastUsed: fi.ModTime()})
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].LastUsed.Equal(out[j].LastUsed) {
+			return out[i].LastUsed.Before(out[j].LastUsed)
+		}
+		return out[i].Path < out[j].Path
+	})
+	return out, err
+}
+
+// GC removes least recently used entries until the cache holds at most maxSize bytes, and stale
+// temporary files; it returns the number of entries and bytes removed.
+func (c *Cache) GC(maxSize int64) (removed int, freed int64, err error) {
+	entries, err := c.Entries()
+	if err != nil {
+		return 0, 0, err
+	}
+	var total int64
+	for _, e := range entries {
+		total += e.Size
+	}
+	for _, e := range entries {
+		if total <= maxSize {
+			break
+		}
+		if err := os.Remove(e.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, freed, err
+		}
+		total -= e.Size
+		freed += e.Size
+		removed++
+	}
+	// Temporary files a killed run left, older than a day.
+	filepath.WalkDir(filepath.Join(c.dir, cacheSubdir), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), ".tmp-") {
+			if fi, err := d.Info(); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
+				os.Remove(p)
+			}
+		}
+		return nil
+	})
+	return removed, freed, nil
+}

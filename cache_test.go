@@ -1,0 +1,291 @@
+package gonixiso_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gonixiso/gonixiso"
+	"github.com/gonixiso/gonixiso/closure"
+	"github.com/gonixiso/gonixiso/internal/testsystem"
+	"github.com/gonixiso/gonixiso/squash"
+)
+
+// fast is a quick compression for tests whose subject is not the compressor.
+var fast = squash.Compression{Algorithm: squash.Zstd, Level: 3, PureGo: true}
+
+// assemble builds top into a new ISO with cfg's other settings and returns its bytes and result.
+func assemble(t *testing.T, top string, cfg gonixiso.Config) ([]byte, *gonixiso.Result) {
+	t.Helper()
+	cfg.Toplevel = top
+	if cfg.Output == "" {
+		cfg.Output = filepath.Join(t.TempDir(), "out.iso")
+	}
+	if cfg.Compression.Algorithm == "" {
+		cfg.Compression = fast
+	}
+	res, err := gonixiso.Assemble(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(cfg.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, res
+}
+
+// warnings collects what a cache reports.
+type warnings struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (w *warnings) add(format string, args ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lines = append(w.lines, fmt.Sprintf(format, args...))
+}
+
+func (w *warnings) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.lines, "\n")
+}
+
+func openCache(t *testing.T, dir string) (*gonixiso.Cache, *warnings) {
+	t.Helper()
+	var warn warnings
+	c, err := gonixiso.OpenCache(dir, warn.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, &warn
+}
+
+// TestCacheWarmEqualsCold builds the test system without a cache, cold into an empty cache, and
+// warm from it: three identical images, the warm one with every store path from the cache.
+func TestCacheWarmEqualsCold(t *testing.T) {
+	top := testsystem.Toplevel(t)
+	none, _ := assemble(t, top, gonixiso.Config{})
+	cache, warn := openCache(t, t.TempDir())
+	cold, res := assemble(t, top, gonixiso.Config{Cache: cache})
+	if res.CachedPaths != 0 {
+		t.Fatalf("cold build used %d cached paths", res.CachedPaths)
+	}
+	warm, res := assemble(t, top, gonixiso.Config{Cache: cache})
+	if res.CachedPaths != res.StorePaths {
+		t.Errorf("warm build took %d of %d store paths from the cache", res.CachedPaths, res.StorePaths)
+	}
+	if !bytes.Equal(none, cold) || !bytes.Equal(cold, warm) {
+		t.Fatal("images without a cache, cold and warm differ")
+	}
+	if s := warn.String(); s != "" {
+		t.Errorf("unexpected cache warnings:\n%s", s)
+	}
+	// A system that shares all but one store path with a cached one: the specialisation's
+	// closure lacks only the main toplevel. Built first into a new cache, it leaves the main
+	// system's build one store path to compress, and that build equals the cold one.
+	spec, err := filepath.EvalSymlinks(filepath.Join(top, "specialisation", testsystem.Specialisation))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache2, _ := openCache(t, t.TempDir())
+	assemble(t, spec, gonixiso.Config{Cache: cache2})
+	partial, res := assemble(t, top, gonixiso.Config{Cache: cache2})
+	if res.CachedPaths != res.StorePaths-1 {
+		t.Errorf("after the specialisation, the main build took %d of %d store paths from the cache, want all but its toplevel",
+			res.CachedPaths, res.StorePaths)
+	}
+	if !bytes.Equal(none, partial) {
+		t.Fatal("a partly warm build differs from the cold build")
+	}
+}
+
+// TestCacheDamagedEntries corrupts, truncates and replaces entries: each is reported, never
+// copied into an image, and rebuilt.
+func TestCacheDamagedEntries(t *testing.T) {
+	top := testsystem.Toplevel(t)
+	dir := t.TempDir()
+	cache, _ := openCache(t, dir)
+	cold, _ := assemble(t, top, gonixiso.Config{Cache: cache})
+	entries, err := cache.Entries()
+	if err != nil || len(entries) < 4 {
+		t.Fatalf("%d entries, %v", len(entries), err)
+	}
+	damage := map[string]func(p string) error{
+		"flipped byte": func(p string) error {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			b[len(b)/2] ^= 0x40
+			return os.WriteFile(p, b, 0o644)
+		},
+		"truncated": func(p string) error { return os.Truncate(p, 100) },
+		"empty":     func(p string) error { return os.Truncate(p, 0) },
+		"other entry": func(p string) error {
+			b, err := os.ReadFile(entries[0].Path)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(p, b, 0o644)
+		},
+	}
+	i := 1
+	var names []string
+	for name, f := range damage {
+		if err := f(entries[i].Path); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+		i++
+	}
+	cache, warn := openCache(t, dir)
+	warm, res := assemble(t, top, gonixiso.Config{Cache: cache})
+	if !bytes.Equal(cold, warm) {
+		t.Fatal("a build from a damaged cache differs from the cold build")
+	}
+	if res.CachedPaths != res.StorePaths-len(damage) {
+		t.Errorf("%d store paths from the cache, want %d", res.CachedPaths, res.StorePaths-len(damage))
+	}
+	for _, want := range []string{"checksum mismatch", "truncated", "another key"} {
+		if !strings.Contains(warn.String(), want) {
+			t.Errorf("no warning about %q for the damaged entries (%v):\n%s", want, names, warn)
+		}
+	}
+	// The damaged entries were replaced: a third build takes everything from the cache.
+	cache, warn = openCache(t, dir)
+	again, res := assemble(t, top, gonixiso.Config{Cache: cache})
+	if res.CachedPaths != res.StorePaths || !bytes.Equal(again, cold) || warn.String() != "" {
+		t.Errorf("after repair: %d of %d from the cache, same bytes %v, warnings %q",
+			res.CachedPaths, res.StorePaths, bytes.Equal(again, cold), warn)
+	}
+}
+
+// TestCacheStoreChanged changes a file's time in a copy of the store after caching it: the NAR
+// hash is the same, but the entry no longer describes the store path, so it is rebuilt.
+func TestCacheStoreChanged(t *testing.T) {
+	top := testsystem.Toplevel(t)
+	store := t.TempDir()
+	for _, p := range testsystem.Closure(t, top) {
+		if out, err := exec.Command("cp", "-a", p, store).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v: %s", err, out)
+		}
+	}
+	copyTop := filepath.Join(store, filepath.Base(top))
+	cfg := func(c *gonixiso.Cache) gonixiso.Config {
+		return gonixiso.Config{Cache: c, StoreDir: store, ClosureSource: closure.SourceScan}
+	}
+	cache, _ := openCache(t, t.TempDir())
+	assemble(t, copyTop, cfg(cache))
+	var victim string
+	for _, p := range testsystem.Closure(t, top) {
+		if strings.HasSuffix(p, "-gonixiso-test-payload") {
+			victim = filepath.Join(store, filepath.Base(p), "share", "data", "hello.txt")
+		}
+	}
+	if err := os.Chtimes(victim, time.Unix(12345, 0), time.Unix(12345, 0)); err != nil {
+		t.Fatal(err)
+	}
+	var warn warnings
+	cache, err := gonixiso.OpenCache(cache.Dir(), warn.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm, res := assemble(t, copyTop, cfg(cache))
+	if res.CachedPaths != res.StorePaths-1 || !strings.Contains(warn.String(), "modification time changed") {
+		t.Errorf("%d of %d from the cache; warnings:\n%s", res.CachedPaths, res.StorePaths, warn.String())
+	}
+	cold, _ := assemble(t, copyTop, cfg(nil))
+	if !bytes.Equal(cold, warm) {
+		t.Fatal("the rebuilt image differs from a cold build")
+	}
+}
+
+// TestCacheConcurrentRuns runs two builds sharing one empty cache at the same time: both succeed
+// with the same bytes, and the cache ends up whole.
+func TestCacheConcurrentRuns(t *testing.T) {
+	top := testsystem.Toplevel(t)
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	images := make([][]byte, 3)
+	for i := range images {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cache, err := gonixiso.OpenCache(dir, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			out := filepath.Join(t.TempDir(), "out.iso")
+			if _, err := gonixiso.Assemble(context.Background(), gonixiso.Config{Toplevel: top, Output: out, Cache: cache, Compression: fast}); err != nil {
+				t.Error(err)
+				return
+			}
+			images[i], _ = os.ReadFile(out)
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for i := 1; i < len(images); i++ {
+		if !bytes.Equal(images[0], images[i]) {
+			t.Fatalf("concurrent builds %d and 0 differ", i)
+		}
+	}
+	cache, warn := openCache(t, dir)
+	warm, res := assemble(t, top, gonixiso.Config{Cache: cache})
+	if res.CachedPaths != res.StorePaths || !bytes.Equal(warm, images[0]) || warn.String() != "" {
+		t.Errorf("after concurrent runs: %d of %d cached, same %v, warnings %q", res.CachedPaths, res.StorePaths, bytes.Equal(warm, images[0]), warn)
+	}
+}
+
+// TestCacheGC evicts least recently used entries first, down to the size asked for.
+func TestCacheGC(t *testing.T) {
+	top := testsystem.Toplevel(t)
+	cache, _ := openCache(t, t.TempDir())
+	assemble(t, top, gonixiso.Config{Cache: cache})
+	entries, err := cache.Entries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Mark the entries used in turn, a second apart: entries[0] is the oldest.
+	for i, e := range entries {
+		tm := time.Now().Add(time.Duration(i-len(entries)) * time.Second)
+		os.Chtimes(e.Path, tm, tm)
+	}
+	var total int64
+	for _, e := range entries {
+		total += e.Size
+	}
+	keep := total - entries[0].Size - entries[1].Size
+	n, freed, err := cache.GC(keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || freed != entries[0].Size+entries[1].Size {
+		t.Fatalf("gc removed %d entries, %d bytes; want the 2 oldest, %d bytes", n, freed, entries[0].Size+entries[1].Size)
+	}
+	for i, e := range entries {
+		_, err := os.Stat(e.Path)
+		if gone := os.IsNotExist(err); gone != (i < 2) {
+			t.Errorf("entry %d (used %s ago): gone=%v", i, time.Since(e.LastUsed).Round(time.Second), gone)
+		}
+	}
+	if n, _, err := cache.GC(0); err != nil || n != len(entries)-2 {
+		t.Errorf("gc to 0: removed %d, %v", n, err)
+	}
+	if left, _ := cache.Entries(); len(left) != 0 {
+		t.Errorf("%d entries left after gc to 0", len(left))
+	}
+}

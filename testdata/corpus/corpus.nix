@@ -23,8 +23,8 @@
 #
 # variant = 2 is the incremental-rebuild benchmark's changed system: the same closure except three
 # store paths, a new toplevel, a new etc (another host name) and `changedPackage` with one file
-# added. changedPackage is a root, so no other package depends on it: coreutils (19 MB, 300
-# files) in the small corpus, git (46 MB, 1,300 files) in the large one.
+# added. changedPackage is a root, so no other package depends on it: coreutils (19 MB, 265
+# files) in the small corpus, git (46 MB, 704 files) in the large one.
 { packages
 , size
 , variant ? 1

@@ -15,7 +15,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -255,16 +254,7 @@ func writeSquashFS(ctx context.Context, f *os.File, clo *closure.Closure, reg []
 	stop := prog.track(w.Stats)
 	defer stop()
 
-	if err := w.WriteHeader(&squash.Header{Name: ".", Mode: fs.ModeDir | 0o755, ModTime: epoch}); err != nil {
-		return fail(err)
-	}
-	if err := w.WriteHeader(&squash.Header{Name: "nix-path-registration", Mode: 0o444, ModTime: epoch, Size: int64(len(reg))}); err != nil {
-		return fail(err)
-	}
-	if _, err := w.Write(reg); err != nil {
-		return fail(err)
-	}
-	if err := w.Flush(); err != nil {
+	if err := w.AddStoreRoot(reg); err != nil {
 		return fail(err)
 	}
 	for i := range clo.Paths {
@@ -286,10 +276,7 @@ func writeSquashFS(ctx context.Context, f *os.File, clo *closure.Closure, reg []
 			pending[name] = p
 			pendingMu.Unlock()
 		}
-		if err := w.AddTree(name, p.Path, squash.AllRoot); err != nil {
-			return fail(err)
-		}
-		if err := w.Flush(); err != nil {
+		if err := w.AddStorePath(p.Path); err != nil {
 			return fail(err)
 		}
 	}

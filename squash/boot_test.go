@@ -40,14 +40,9 @@ func packClosure(t *testing.T, c squash.Compression) string {
 			t.Fatal(err)
 		}
 	}
-	must(w.WriteHeader(&squash.Header{Name: ".", Mode: os.ModeDir | 0o755, ModTime: epoch}))
-	must(w.WriteHeader(&squash.Header{Name: "nix-path-registration", Mode: 0o444, ModTime: epoch, Size: int64(len(reg))}))
-	_, err = w.Write(reg)
-	must(err)
-	must(w.Flush())
+	must(w.AddStoreRoot(reg))
 	for _, p := range testsystem.Closure(t, top) {
-		must(w.AddTree(filepath.Base(p), p, squash.AllRoot))
-		must(w.Flush())
+		must(w.AddStorePath(p))
 	}
 	must(w.Close())
 	return img

@@ -82,6 +82,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 }
 
+// usageError makes a command's flag errors short usage errors (exit status 2), without the
+// whole help text.
+func usageError(c *cli.Context, err error, _ bool) error {
+	return &exitError{2, fmt.Errorf("%s: %w (see gonixiso %s --help)", c.Command.Name, err, c.Command.Name)}
+}
+
 // buildVersion reports the version set at link time, or the module version and VCS revision Go
 // recorded in the binary.
 func buildVersion() string {

@@ -26,6 +26,7 @@ import (
 // imageFlags are the options of assemble and build: iso-image.nix's, with nixpkgs' defaults.
 func imageFlags() []cli.Flag {
 	return []cli.Flag{
+		verboseFlag, quietFlag,
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "the ISO to write (default: nixos-<label>-<system>.iso, as nixpkgs names it)"},
 		&cli.StringSliceFlag{Name: "extra-path", Usage: "also carry this store path and its closure (isoImage.storeContents; repeatable)"},
 		&cli.StringFlag{Name: "volume-id", Usage: "the ISO's volume id (default: root=LABEL= of the kernel parameters; required for a systemd initrd)"},
@@ -70,6 +71,7 @@ func assembleCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "toplevel", Aliases: []string{"t"}, Usage: "the system: a result link, a store path, or a path inside one (required)"},
 		}, imageFlags()...),
+		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
 			if c.String("toplevel") == "" {
 				return &exitError{2, errors.New("assemble needs --toplevel (see gonixiso assemble --help)")}

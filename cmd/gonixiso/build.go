@@ -25,6 +25,7 @@ func buildCommand() *cli.Command {
 			&cli.StringFlag{Name: "flake", Aliases: []string{"f"}, Usage: "flake reference: .#name, path:/dir#name, github:owner/repo#name, ... (required)"},
 			&cli.StringSliceFlag{Name: "nix-option", Usage: "extra argument for nix build (repeatable), e.g. --nix-option=--impure"},
 		}, imageFlags()...),
+		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
 			if c.String("flake") == "" {
 				return &exitError{2, errors.New("build needs --flake (see gonixiso build --help)")}

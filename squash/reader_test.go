@@ -973,6 +973,14 @@ func BenchmarkReadAll(b *testing.B) {
 					}
 				}
 			})
+			b.Run("check", func(b *testing.B) {
+				b.SetBytes(size)
+				for b.Loop() {
+					if err := openImage(b, img, im.pureGo).Check(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 			if im.pureGo {
 				return
 			}

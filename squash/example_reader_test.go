@@ -68,7 +68,7 @@ func ExampleReader_Walk() {
 		log.Fatal(err)
 	}
 	sb := r.Superblock()
-	fmt.Printf("%s, level %d, %d-byte blocks, %d inodes\n", sb.Compression, sb.Options.Level, sb.BlockSize, sb.Inodes)
+	fmt.Printf("%s, %d-byte blocks, %d inodes\n", sb.Compression, sb.BlockSize, sb.Inodes)
 	err = r.Walk(func(name string, e *squash.Entry) error {
 		switch {
 		case e.Mode.IsDir():
@@ -88,7 +88,7 @@ func ExampleReader_Walk() {
 	}
 	fmt.Println("the kernel would mount it")
 	// Output:
-	// zstd, level 19, 1048576-byte blocks, 7 inodes
+	// zstd, 1048576-byte blocks, 7 inodes
 	// .                  drwxr-xr-x 3 entries
 	// bin                drwxr-xr-x 1 entries
 	// bin/hello          -rwxr-xr-x 27 bytes

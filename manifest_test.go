@@ -1,0 +1,149 @@
+package gonixiso
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gonixiso/gonixiso/internal/testsystem"
+)
+
+// extractedManifest lists a tree that a tool extracted, under prefix, as Manifest lists entries.
+// Directories' modes are left out when dirModes is false (osirrox makes them writable to fill
+// them).
+func extractedManifest(t *testing.T, root, prefix string, dirModes bool) []ManifestEntry {
+	t.Helper()
+	var out []ManifestEntry
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		name := prefix
+		if rel != "." {
+			name = strings.TrimSuffix(prefix, "/") + "/" + filepath.ToSlash(rel)
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		e := ManifestEntry{Path: name, Type: typeName(fi.Mode()), Mode: fmt.Sprintf("%04o", modeBits(fi.Mode()))}
+		switch {
+		case fi.Mode().IsRegular():
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			h := sha256.New()
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			e.Size, e.SHA256 = fi.Size(), hex.EncodeToString(h.Sum(nil))
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if e.Target, err = os.Readlink(p); err != nil {
+				return err
+			}
+		case fi.IsDir() && !dirModes:
+			e.Mode = ""
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestManifestAgainstTools(t *testing.T) {
+	testsystem.Require(t, "osirrox", "unsquashfs")
+	for _, c := range []struct{ name, iso string }{
+		{"nixpkgs", testsystem.BaselineISO(t)},
+		{"gonixiso", buildImages(t).pristine},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := Manifest(context.Background(), c.iso)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sort.SliceIsSorted(m, func(i, j int) bool { return m[i].Path < m[j].Path }) {
+				t.Error("the manifest is not sorted by path")
+			}
+			dir := t.TempDir()
+			isoDir, sqDir := filepath.Join(dir, "iso"), filepath.Join(dir, "squashfs")
+			if out, err := exec.Command("osirrox", "-indev", c.iso, "-extract", "/", isoDir).CombinedOutput(); err != nil {
+				t.Fatalf("osirrox -extract: %v\n%s", err, out)
+			}
+			if out, err := exec.Command("unsquashfs", "-no-progress", "-d", sqDir, filepath.Join(isoDir, SquashFSPath)).CombinedOutput(); err != nil {
+				t.Fatalf("unsquashfs: %v\n%s", err, out)
+			}
+			want := append(extractedManifest(t, isoDir, "/", false), extractedManifest(t, sqDir, StoreDir, true)...)
+			sort.SliceStable(want, func(i, j int) bool { return want[i].Path < want[j].Path })
+			got := slices.Clone(m)
+			for i := range got {
+				if got[i].Type == "directory" && !strings.HasPrefix(got[i].Path, StoreDir) {
+					got[i].Mode = ""
+				}
+			}
+			if len(got) != len(want) {
+				t.Errorf("%d entries, the extracted trees have %d", len(got), len(want))
+			}
+			for i := range min(len(got), len(want)) {
+				if got[i] != want[i] {
+					t.Fatalf("entry %d: %+v\nextracted:  %+v", i, got[i], want[i])
+				}
+			}
+			var files int
+			for _, e := range m {
+				if e.Type == "file" {
+					files++
+				}
+			}
+			if files < 100 {
+				t.Errorf("only %d files", files)
+			}
+		})
+	}
+}
+
+// TestManifestWorkers checks that the manifest does not depend on the number of cores.
+func TestManifestWorkers(t *testing.T) {
+	iso := testsystem.BaselineISO(t)
+	all, err := Manifest(context.Background(), iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	one, err := Manifest(context.Background(), iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(all, one) {
+		t.Error("the manifest differs with one core")
+	}
+}
+
+func TestManifestCanceled(t *testing.T) {
+	iso := testsystem.BaselineISO(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Manifest(ctx, iso); err == nil {
+		t.Error("a canceled context gave a manifest")
+	}
+}

@@ -49,9 +49,10 @@ func writeJSON(w io.Writer, v any) error {
 
 func inspectCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "inspect",
-		Usage:     "describe an ISO image: descriptors, boot records, menus, SquashFS, store paths",
-		UsageText: "gonixiso inspect [--json] [--sort name|size] FILE.iso",
+		Name:         "inspect",
+		OnUsageError: usageError,
+		Usage:        "describe an ISO image: descriptors, boot records, menus, SquashFS, store paths",
+		UsageText:    "gonixiso inspect [--json] [--sort name|size] FILE.iso",
 		Description: "Reads the volume descriptors, the El Torito catalog, the MBR and GPT, the isolinux and\n" +
 			"GRUB menus, the EFI system partition image, the SquashFS's superblock and compressor, and\n" +
 			"every store path with its size, its compressed size and its registration (NAR hash and\n" +
@@ -232,9 +233,10 @@ func printMenu(w *errWriter, name, file string, entries []gonixiso.MenuEntry) {
 
 func diffCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "diff",
-		Usage:     "say how two ISO images differ, from the descriptors down to the files of store paths",
-		UsageText: "gonixiso diff [--json] A.iso B.iso",
+		Name:         "diff",
+		OnUsageError: usageError,
+		Usage:        "say how two ISO images differ, from the descriptors down to the files of store paths",
+		UsageText:    "gonixiso diff [--json] A.iso B.iso",
 		Description: "Compares two ISO images from the top down: volume descriptors and boot records, the\n" +
 			"system area, the ISO tree, the boot menus (line by line) and the EFI image, then the\n" +
 			"SquashFS: superblock, registration, store paths added and removed, and within the store\n" +
@@ -297,9 +299,10 @@ func printDiff(out io.Writer, rep *gonixiso.DiffReport) error {
 
 func manifestCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "manifest",
-		Usage:     "list every file of an ISO image and its SquashFS with mode, size and SHA-256",
-		UsageText: "gonixiso manifest [--json] FILE.iso",
+		Name:         "manifest",
+		OnUsageError: usageError,
+		Usage:        "list every file of an ISO image and its SquashFS with mode, size and SHA-256",
+		UsageText:    "gonixiso manifest [--json] FILE.iso",
 		Description: "Lists every entry of the ISO tree and of the SquashFS (under /nix/store, as the booted\n" +
 			"system sees them), sorted by path bytewise, for cheap comparison between builds and\n" +
 			"machines. Text: one line per entry, tab-separated: path, type, mode (octal), size, and the\n" +

@@ -34,7 +34,7 @@ import (
 //
 // It returns the first problem found, naming the path or table.
 func (r *Reader) Check() error {
-	c := &checker{r: r, inodes: map[uint32]uint64{}, blocks: map[int64]int64{}}
+	c := &checker{r: r, inodes: map[uint32]uint64{}, blocks: map[int64]int64{}, xattrs: map[uint32]string{}}
 	steps := []func() error{
 		c.superblock,
 		func() error {
@@ -52,6 +52,7 @@ func (r *Reader) Check() error {
 			return nil
 		},
 		c.exportTable,
+		c.xattrTable,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -71,6 +72,7 @@ type checker struct {
 	fragSizes []int             // decoded size of each fragment block
 	inodes    map[uint32]uint64 // inode number → reference
 	blocks    map[int64]int64   // data blocks checked: image offset → decoded length
+	xattrs    map[uint32]string // xattr indexes the inodes use → an entry using it
 }
 
 // kernelDict is the xz dictionary the kernel allocates for the image.
@@ -389,6 +391,11 @@ func (c *checker) entry(e *Entry, parent *Entry, emit func(*dataJob) error) erro
 		return fmt.Errorf("%s: inode number %d also numbers the inode at %#x (the kernel would show one for the other)", name, e.Inode, ref)
 	}
 	c.inodes[e.Inode] = e.Ref
+	if e.Xattr != noXattr {
+		if _, ok := c.xattrs[e.Xattr]; !ok {
+			c.xattrs[e.Xattr] = name
+		}
+	}
 	if err := c.modeBits(e); err != nil {
 		return err
 	}
@@ -544,4 +551,79 @@ func (c *checker) exportTable() error {
 		}
 	}
 	return nil
+}
+
+// The xattr id table: a header, then the index of its metadata blocks of xattr ids, each the
+// reference and size of an inode's extended attributes in the xattr table, which starts at
+// xattrTableStart.
+const (
+	xattrTableStart  = 0 // u64 image offset of the first metadata block of keys and values
+	xattrIDCount     = 8 // u32
+	xattrIDHeader    = 16
+	xattrIDEntrySize = 16
+)
+
+// xattrTable checks that the xattr tables decode under the kernel's rules and that every
+// inode's xattr index is in the id table.
+func (c *checker) xattrTable() error {
+	r := c.r
+	at := r.sb.XattrTable
+	if at == tableAbsent {
+		if x, name := c.firstXattr(-1); name != "" {
+			return fmt.Errorf("%s: xattr index %d, and the image has no xattr table", name, x)
+		}
+		return nil
+	}
+	if at+xattrIDHeader > uint64(r.size) {
+		return fmt.Errorf("xattr id table at %d: header beyond the image", at)
+	}
+	var h [xattrIDHeader]byte
+	if _, err := r.ra.ReadAt(h[:], int64(at)); err != nil {
+		return fmt.Errorf("xattr id table: %w", err)
+	}
+	start := binary.LittleEndian.Uint64(h[xattrTableStart:])
+	count := int64(binary.LittleEndian.Uint32(h[xattrIDCount:]))
+	const name = "xattr id table"
+	idx, err := r.lookupIndex(name, at+xattrIDHeader, count, xattrIDEntrySize)
+	if err != nil {
+		return err
+	}
+	if start < uint64(r.dataStart) || (len(idx) > 0 && start > idx[0]) {
+		return fmt.Errorf("xattr table at %d outside %d..%d", start, r.dataStart, at)
+	}
+	// The keys and values, then the ids.
+	end := int64(at)
+	if len(idx) > 0 {
+		end = int64(idx[0])
+	}
+	if int64(start) < end {
+		if err := c.metadataTable("xattr table", int64(start), end, false); err != nil {
+			return err
+		}
+	}
+	for i := range idx {
+		if err := c.metadataBlock(name, i, int64(idx[i]), int64(idx[i]), int64(at)); err != nil {
+			return err
+		}
+		if _, err := r.lookupBlock(name, idx, i, at+xattrIDHeader, count, xattrIDEntrySize); err != nil {
+			return err
+		}
+	}
+	if x, name := c.firstXattr(count); name != "" {
+		return fmt.Errorf("%s: xattr index %d beyond the %d of the xattr id table", name, x, count)
+	}
+	return nil
+}
+
+// firstXattr returns the xattr index at least limit (any, for -1) that the first entry by name
+// uses, and the entry; "" when there is none.
+func (c *checker) firstXattr(limit int64) (uint32, string) {
+	var bad uint32
+	var first string
+	for x, name := range c.xattrs {
+		if int64(x) >= limit && (first == "" || name < first) {
+			bad, first = x, name
+		}
+	}
+	return bad, first
 }

@@ -126,6 +126,16 @@ func makeTree(t testing.TB, big bool) string {
 	if err := os.Lchown(filepath.Join(dir, "modes/private"), 1000, 100); err != nil {
 		t.Fatal(err)
 	}
+	// Extended attributes, which mksquashfs stores and the reader skips (Check checks them).
+	write("xattrs/one", []byte("one\n"), 0o644)
+	write("xattrs/two", []byte("two\n"), 0o644)
+	for name, attrs := range map[string][]string{"xattrs/one": {"user.a"}, "xattrs/two": {"user.b", "user.c"}} {
+		for _, a := range attrs {
+			if err := syscall.Setxattr(filepath.Join(dir, name), a, []byte("value of "+a), 0); err != nil {
+				t.Fatalf("setxattr (the test directory must allow user xattrs): %v", err)
+			}
+		}
+	}
 	// Machine code, on which xz's BCJ x86 filter wins: the head of the Go toolchain's binary.
 	goBin, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "bin", "go"))
 	if err != nil {
@@ -485,6 +495,9 @@ func TestReaderMksquashfs(t *testing.T) {
 					t.Errorf("Check (xz in Go %v): %v", p, err)
 				}
 			}
+			if e, err := openImage(t, img, false).Lookup("xattrs/two"); err != nil || e.Xattr == NoXattr {
+				t.Errorf("xattrs/two: %v, xattr index %#x: mksquashfs stored no xattrs, Check's xattr rules went untested", err, e.Xattr)
+			}
 			if v.name == "xz-bcj-x86" {
 				if n := bcjBlocks(t, openImage(t, img, false), "bin/go-head"); n == 0 {
 					t.Error("no block of bin/go-head has a BCJ filter: the test does not test BCJ")
@@ -680,6 +693,41 @@ func TestCheckRefuses(t *testing.T) {
 		compareRecords(t, diskRecords(t, dir, true), imageRecords(t, r))
 		if err := r.Check(); err == nil || !strings.Contains(err.Error(), "LZMA2 dictionary of 8192 bytes, larger than the kernel's 4096") {
 			t.Errorf("Check = %v, want the metadata's dictionary refused", err)
+		}
+	})
+
+	t.Run("xattr-index", func(t *testing.T) {
+		xdir := smallTree(t)
+		if err := syscall.Setxattr(filepath.Join(xdir, "big"), "user.k", []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(mksquashfs(t, xdir, "-noI", "-noD", "-noF", "-noX", "-b", "4K", "-all-root"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := NewReader(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := r.Lookup("big")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Type != InodeExtFile || e.Xattr == NoXattr {
+			t.Fatalf("big: inode type %d, xattr %#x; want an extended file with xattrs", e.Type, e.Xattr)
+		}
+		if err := r.Check(); err != nil {
+			t.Fatal(err)
+		}
+		// The inode table is stored: its block at offset B holds its bytes after a 2-byte header.
+		at := r.sb.InodeTable + e.Ref>>16 + metadataHeaderSize + e.Ref&0xFFFF + xfileXattr
+		putU32(b[at:], 99)
+		r, err = NewReader(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Check(); err == nil || !strings.Contains(err.Error(), "big: xattr index 99 beyond the 1 of the xattr id table") {
+			t.Errorf("Check = %v, want the xattr index refused", err)
 		}
 	})
 

@@ -588,7 +588,7 @@ func (c *checker) xattrTable() error {
 	if err != nil {
 		return err
 	}
-	if start < uint64(r.dataStart) || (len(idx) > 0 && start > idx[0]) {
+	if start < uint64(r.dataStart) || start > at || (len(idx) > 0 && start > idx[0]) {
 		return fmt.Errorf("xattr table at %d outside %d..%d", start, r.dataStart, at)
 	}
 	// The keys and values, then the ids.

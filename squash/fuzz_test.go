@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -28,6 +29,9 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		}
 	}
 	if err := os.Symlink("a", filepath.Join(dir, "l")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Setxattr(filepath.Join(dir, "b"), "user.k", []byte("v"), 0); err != nil { // for mksquashfs's xattr tables
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "sparse"), make([]byte, 2*testBlockSize+10), 0o644); err != nil {

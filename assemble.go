@@ -195,7 +195,7 @@ func Assemble(ctx context.Context, cfg Config) (*Result, error) {
 	}()
 	logf("SquashFS in %s", sqf.Name())
 	done = stage("squashfs", res.NarSize)
-	sq, err := writeSquashFS(ctx, sqf, clo, reg.Bytes(), cfg, prog, res)
+	sq, err := writeSquashFS(ctx, sqf, clo, reg.Bytes(), cfg, prog, res, logf)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +216,7 @@ func Assemble(ctx context.Context, cfg Config) (*Result, error) {
 
 // writeSquashFS packs the registration and every store path of clo into f, each store path a
 // segment of its own (so that the cache can keep and place it), and returns the image's size.
-func writeSquashFS(ctx context.Context, f *os.File, clo *closure.Closure, reg []byte, cfg Config, prog *Progress, res *Result) (int64, error) {
+func writeSquashFS(ctx context.Context, f *os.File, clo *closure.Closure, reg []byte, cfg Config, prog *Progress, res *Result, logf func(string, ...any)) (int64, error) {
 	epoch := cfg.Epoch.Unix()
 	// Store paths being compressed, by their segment's first entry, for the cache.
 	pending := map[string]*closure.Path{}
@@ -261,10 +261,11 @@ func writeSquashFS(ctx context.Context, f *os.File, clo *closure.Closure, reg []
 		p := &clo.Paths[i]
 		name := strings.TrimPrefix(p.Path, clo.StoreDir+"/")
 		if cfg.Cache != nil {
-			if seg, data, ok := cfg.Cache.lookup(key(p), p.Path); ok {
-				if err := w.AddSegment(seg, data); err != nil {
-					return fail(err)
-				}
+			seg, err := placeFromCache(w, cfg.Cache, key(p), p.Path, logf)
+			if err != nil {
+				return fail(err)
+			}
+			if seg != nil {
 				res.CachedPaths++
 				for _, e := range seg.Entries {
 					res.CachedBytes += e.Size
@@ -290,6 +291,25 @@ func writeSquashFS(ctx context.Context, f *os.File, clo *closure.Closure, reg []
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+// placeFromCache places the cached segment of the store path p, if the cache has a sound one
+// that fits the image so far, and returns it; nil means the store path must be compressed.
+func placeFromCache(w *squash.Writer, c *Cache, k cacheKey, p string, logf func(string, ...any)) (*squash.Segment, error) {
+	seg, data, ok := c.lookup(k, p)
+	if !ok {
+		return nil, nil
+	}
+	if err := w.CheckSegment(seg); err != nil {
+		// Stored by a build whose earlier store paths held other contents.
+		data.Close()
+		logf("cache: %s: %v; compressing it again", p, err)
+		return nil, nil
+	}
+	if err := w.AddSegment(seg, data); err != nil {
+		return nil, err
+	}
+	return seg, nil
 }
 
 // writeISO lays out the ISO from the boot plan and the SquashFS at sqPath.

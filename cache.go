@@ -70,7 +70,7 @@ func DefaultCacheDir() (string, error) {
 // Dir is the cache's folder.
 func (c *Cache) Dir() string { return c.dir }
 
-// The on-disk layout: <dir>/segments-v1/<2 hex>/<64 hex>.seg, each file:
+// The on-disk layout: <dir>/segments-v2/<2 hex>/<64 hex>.seg, each file:
 //
 //	magic        cacheMagic
 //	key          32 bytes, the entry's key
@@ -80,12 +80,12 @@ func (c *Cache) Dir() string { return c.dir }
 //	data         dataLen bytes
 //	sum          32 bytes, SHA-256 of everything before it
 const (
-	cacheSubdir    = "segments-v1"
+	cacheSubdir    = "segments-v2"
 	cacheMagic     = "gonixiso cache entry 1\n"
 	cacheHeaderLen = len(cacheMagic) + sha256.Size + 8 + 8
 	// cacheLayout changes whenever the SquashFS layout of a segment would change for the same
 	// inputs, so old entries are not used.
-	cacheLayout = "squash segment layout 1"
+	cacheLayout = "squash segment layout 2"
 )
 
 // cacheKey names a store path's entry for an image's settings.

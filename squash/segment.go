@@ -35,6 +35,12 @@ type SegmentEntry struct {
 	Fragment       uint32   // fragment block, from the segment's first; NoFragment for none
 	FragmentOffset uint32   // of the tail in the fragment block
 	Sparse         int64    // bytes of sparse blocks
+	// Hash identifies a non-empty file's contents for duplicate detection (zero for an empty
+	// file, or when the writer did not detect duplicates).
+	Hash [32]byte
+	// External marks a file identical to one of an earlier segment: its data is that file's,
+	// found by Hash where the segment is placed; it has no blocks or fragment of its own.
+	External bool
 }
 
 // NoFragment is a SegmentEntry's Fragment when the file has no tail in a fragment block.
@@ -53,6 +59,12 @@ func (s *Segment) describe(nodes []*node, frags []fragEntry) {
 	for i, n := range nodes {
 		e := SegmentEntry{Header: n.hdr, Fragment: noFragment}
 		if n.hdr.Mode.IsRegular() {
+			e.Hash = n.hash
+			if n.external {
+				e.External = true
+				s.Entries[i] = e
+				continue
+			}
 			if len(n.blocks) > 0 {
 				e.Offset = n.start - s.Start
 			}
@@ -88,6 +100,12 @@ func (s *Segment) check(blockSize int) error {
 		if !e.Mode.IsRegular() {
 			if len(e.Blocks) > 0 || e.Fragment != noFragment {
 				return fmt.Errorf("%s: data on a non-regular entry", e.Name)
+			}
+			continue
+		}
+		if e.External {
+			if e.Size == 0 || len(e.Blocks) > 0 || e.Fragment != noFragment || e.Offset != 0 || e.Sparse != 0 {
+				return fmt.Errorf("%s: data on a duplicate of an earlier segment's file", e.Name)
 			}
 			continue
 		}
@@ -128,6 +146,41 @@ func (s *Segment) check(blockSize int) error {
 	return nil
 }
 
+// CheckSegment tells whether seg can be placed next in this image with the same bytes as adding
+// its entries again would give: its description must be sound for the writer's block size, the
+// files it records as duplicates of earlier segments must be in this image's earlier segments,
+// and the files it stores must not be (they would be duplicates here). An error says why not;
+// the writer is unaffected.
+func (w *Writer) CheckSegment(seg *Segment) error {
+	if err := seg.check(w.blockSize); err != nil {
+		return fmt.Errorf("squash: stored segment: %w", err)
+	}
+	for i := range seg.Entries {
+		e := &seg.Entries[i]
+		if !e.Mode.IsRegular() || e.Size == 0 {
+			continue
+		}
+		if w.opts.NoDedup {
+			if e.External {
+				return fmt.Errorf("squash: stored segment: %s is a duplicate, and this image does not detect them", e.Name)
+			}
+			continue
+		}
+		if e.Hash == ([32]byte{}) {
+			return fmt.Errorf("squash: stored segment: %s has no contents hash (written without duplicate detection)", e.Name)
+		}
+		orig := w.dups[e.Hash]
+		have := orig != nil && orig.hdr.Size == e.Size
+		switch {
+		case e.External && !have:
+			return fmt.Errorf("squash: stored segment: %s duplicates a file this image's earlier segments do not have", e.Name)
+		case !e.External && have:
+			return fmt.Errorf("squash: stored segment: %s duplicates %s, earlier in this image", e.Name, orig.hdr.Name)
+		}
+	}
+	return nil
+}
+
 // AddSegment places a segment written by an earlier image (see Options.OnSegment) with its
 // entries: its data, seg.Size() bytes read from data, is copied into the image as it is (with
 // copy_file_range when both are files), and only the tables are made anew. The current segment
@@ -148,19 +201,34 @@ func (w *Writer) AddSegment(seg *Segment, data io.Reader) (err error) {
 	if err := w.endSegment(); err != nil {
 		return w.fail(err)
 	}
-	if err := seg.check(w.blockSize); err != nil {
-		return fmt.Errorf("squash: stored segment: %w", err)
+	if err := w.CheckSegment(seg); err != nil {
+		return err
 	}
 	if uint64(w.fragCount)+uint64(len(seg.Fragments)) > math.MaxUint32-1 {
 		return w.fail(errors.New("squash: too many fragment blocks"))
 	}
 	base := w.fragCount
 	nodes := make([]*node, 0, len(seg.Entries))
+	origs := make([]*node, len(seg.Entries))
 	for i := range seg.Entries {
 		e := &seg.Entries[i]
 		n, err := w.addNode(&e.Header)
 		if err != nil {
 			return w.fail(err)
+		}
+		n.segNo = w.segNo
+		n.hash = e.Hash
+		if e.External {
+			// Its data is the earlier file's: the consumer copies where that lies.
+			n.external = true
+			origs[i] = w.dups[e.Hash]
+			nodes = append(nodes, n)
+			continue
+		}
+		if n.hdr.Mode.IsRegular() && n.hdr.Size > 0 && !w.opts.NoDedup {
+			if _, ok := w.dups[e.Hash]; !ok {
+				w.dups[e.Hash] = n
+			}
 		}
 		if n.hdr.Mode.IsRegular() {
 			n.start = e.Offset // the consumer adds where the segment lands
@@ -175,7 +243,7 @@ func (w *Writer) AddSegment(seg *Segment, data io.Reader) (err error) {
 	w.fragCount += uint32(len(seg.Fragments))
 	placed := *seg
 	sent = true
-	if err := w.send(&job{kind: jobRaw, seg: &placed, nodes: nodes, raw: data}); err != nil {
+	if err := w.send(&job{kind: jobRaw, seg: &placed, nodes: nodes, origs: origs, raw: data}); err != nil {
 		// The pipeline has stopped: nobody will read data.
 		if c, ok := data.(io.Closer); ok {
 			c.Close()
@@ -199,7 +267,12 @@ func (w *Writer) placeSegment(j *job) error {
 	if err != nil {
 		return fmt.Errorf("squash: placing a stored segment: %d of %d bytes: %w", n, seg.Size(), err)
 	}
-	for _, nd := range j.nodes {
+	for i, nd := range j.nodes {
+		if o := j.origs[i]; o != nil {
+			nd.start, nd.blocks, nd.sparse = o.start, o.blocks, o.sparse
+			nd.fragment, nd.fragOff = o.fragment, o.fragOff
+			continue
+		}
 		if nd.hdr.Mode.IsRegular() && len(nd.blocks) > 0 {
 			nd.start += base
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gonixiso/gonixiso/internal/testtree"
 	"github.com/gonixiso/gonixiso/squash"
@@ -48,6 +49,9 @@ func writeSegmented(t *testing.T, src string, opts squash.Options, reuse map[str
 		t.Fatal(err)
 	}
 	if err := w.WriteHeader(&squash.Header{Name: ".", Mode: os.ModeDir | 0o755, ModTime: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := os.ReadDir(src)
@@ -203,4 +207,65 @@ func FuzzSegmentDescription(f *testing.F) {
 			t.Fatalf("unexpected error %v", err)
 		}
 	})
+}
+
+// TestSegmentsAcrossDuplicates stores segments whose files repeat files of earlier segments: such
+// a file is recorded by its contents, not stored, and its segment is placed again only where the
+// earlier segments hold those contents, and only if it stores nothing they hold.
+func TestSegmentsAcrossDuplicates(t *testing.T) {
+	src := t.TempDir()
+	big := bytes.Repeat([]byte("contents found in two store paths "), 40000)
+	small := []byte("a small file found in two store paths\n")
+	for _, d := range []string{"a-first", "b-second"} {
+		os.MkdirAll(filepath.Join(src, d), 0o755)
+		os.WriteFile(filepath.Join(src, d, "big"), big, 0o644)
+		os.WriteFile(filepath.Join(src, d, "small"), small, 0o644)
+		os.WriteFile(filepath.Join(src, d, "own"), []byte("only in "+d), 0o644)
+	}
+	os.Chtimes(src, time.Unix(1, 0), time.Unix(1, 0))
+	opts := squash.Options{BlockSize: 64 << 10, Compression: squash.Compression{Level: 3, PureGo: true}}
+	cold, segs := writeSegmented(t, src, opts, nil)
+	var second squash.Segment
+	if err := second.UnmarshalBinary(segs["b-second"].desc); err != nil {
+		t.Fatal(err)
+	}
+	external := 0
+	for _, e := range second.Entries {
+		if e.External {
+			external++
+		}
+	}
+	if external != 2 {
+		t.Fatalf("the second segment records %d files as earlier contents, want 2 (big, small)", external)
+	}
+	if size := len(segs["b-second"].data); size > 200 {
+		t.Errorf("the second segment stores %d bytes: its duplicates were stored again", size)
+	}
+	warm, _ := writeSegmented(t, src, opts, map[string]stored{"b-second": segs["b-second"]})
+	if !bytes.Equal(cold, warm) {
+		t.Fatal("placing a segment with duplicates of an earlier one changes the image")
+	}
+	img := filepath.Join(t.TempDir(), "img")
+	os.WriteFile(img, cold, 0o644)
+	checkImage(t, img, src, "")
+
+	// Without the first store path, the second's stored segment lacks contents: refused. And
+	// the first's stored segment, placed after the second, would store what is already there.
+	alone := t.TempDir()
+	os.Rename(filepath.Join(src, "b-second"), filepath.Join(alone, "b-second"))
+	f, _ := os.Create(filepath.Join(t.TempDir(), "img"))
+	defer f.Close()
+	w, _ := squash.NewWriter(f, opts)
+	if err := w.CheckSegment(&second); err == nil || !strings.Contains(err.Error(), "earlier segments do not have") {
+		t.Errorf("placing the second segment alone: %v", err)
+	}
+	w.AddTree("b-second", filepath.Join(alone, "b-second"), nil)
+	var first squash.Segment
+	if err := first.UnmarshalBinary(segs["a-first"].desc); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.CheckSegment(&first); err == nil || !strings.Contains(err.Error(), "earlier in this image") {
+		t.Errorf("placing the first segment after the second: %v", err)
+	}
+	w.Close()
 }

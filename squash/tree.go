@@ -44,6 +44,9 @@ type node struct {
 	fragment uint32   // fragment index, or noFragment
 	fragOff  uint32   // offset of the tail in the fragment block
 	sparse   int64    // bytes of sparse blocks
+	hash     [32]byte // contents, as duplicate detection hashes them (zero for empty files)
+	segNo    int      // the segment the entry was added in
+	external bool     // a duplicate of a file of an earlier segment: its data is there
 
 	// Set while writing the tables.
 	ino      uint32

@@ -16,11 +16,15 @@
 //
 // # Segments
 //
-// Flush ends a segment of the data area: fragment blocks are not shared across segments and
-// duplicate files are found only within a segment, so a segment's bytes depend on its own files
-// alone and can be stored aside (Options.OnSegment) and placed again later with AddSegment,
-// byte for byte, by a later build. gonixiso makes each store path a segment, which is what lets
-// an incremental rebuild copy unchanged store paths instead of compressing them again.
+// Flush ends a segment of the data area. Fragment blocks are not shared across segments, and a
+// file identical to one of an earlier segment is recorded as such (by its contents' hash), not
+// by position, so a segment's bytes depend on its own files and on which contents came before
+// it. A segment can be stored aside (Options.OnSegment) and placed again by a later build with
+// AddSegment, byte for byte, wherever the image's earlier segments hold exactly the contents it
+// expects (CheckSegment): the duplicates it leaves out, and none of the files it stores.
+// gonixiso makes each store path a segment, which is what lets an incremental rebuild copy
+// unchanged store paths instead of compressing them again, while identical files across store
+// paths are still stored once.
 //
 // # What is written
 //
@@ -88,11 +92,12 @@ type Writer struct {
 
 	// Producer state: the caller's goroutine.
 	file      *fileState
-	frag      []byte // the fragment block being packed, nil when none
-	fragIdx   uint32 // its index
-	fragCount uint32 // fragment indexes handed out
-	dups      map[[sha256.Size]byte]*node
+	frag      []byte                      // the fragment block being packed, nil when none
+	fragIdx   uint32                      // its index
+	fragCount uint32                      // fragment indexes handed out
+	dups      map[[sha256.Size]byte]*node // first file of each contents, in every segment
 	seg       *Segment
+	segNo     int
 	segNodes  []*node
 
 	// The pipeline.
@@ -144,6 +149,7 @@ type job struct {
 	orig  *node
 	seg   *Segment
 	nodes []*node   // jobSegment, jobRaw: the segment's entries
+	origs []*node   // jobRaw: for each entry, the earlier file it duplicates, or nil
 	raw   io.Reader // jobRaw
 
 	// sparse is a block of zeros, not stored: sparseLen bytes of the file.
@@ -369,6 +375,7 @@ func (w *Writer) WriteHeader(hdr *Header) error {
 	if err != nil {
 		return err // a bad header leaves the image as it was
 	}
+	n.segNo = w.segNo
 	w.segNodes = append(w.segNodes, n)
 	if n.hdr.Mode.IsRegular() {
 		w.file = &fileState{n: n, hash: sha256.New(), buf: w.getBuf()}
@@ -542,9 +549,10 @@ func (w *Writer) finishFile() error {
 		return nil
 	}
 	if !w.opts.NoDedup {
-		var sum [sha256.Size]byte
-		f.hash.Sum(sum[:0])
+		f.hash.Sum(n.hash[:0])
+		sum := n.hash
 		if orig := w.dups[sum]; orig != nil && orig.hdr.Size == n.hdr.Size {
+			n.external = orig.segNo != n.segNo
 			w.putBuf(tail)
 			if f.blocks == 0 && orig.fragment != noFragment {
 				// A small file whose original is all in a fragment: the producer placed
@@ -612,9 +620,8 @@ func (w *Writer) flushFragment() error {
 }
 
 // Flush ends the current segment of the data area (see the package documentation): the file
-// being written is finished, the fragment block being packed is written, and later files share
-// neither fragment blocks nor duplicate detection with earlier ones. An empty segment is not
-// counted.
+// being written is finished, the fragment block being packed is written, and later files do not
+// share fragment blocks with earlier ones. An empty segment is not counted.
 func (w *Writer) Flush() error {
 	if err := w.ready(); err != nil {
 		return err
@@ -625,7 +632,7 @@ func (w *Writer) Flush() error {
 func (w *Writer) startSegment() {
 	w.seg = &Segment{FragmentBase: w.fragCount}
 	w.segNodes = nil
-	clear(w.dups)
+	w.segNo++
 }
 
 func (w *Writer) endSegment() error {

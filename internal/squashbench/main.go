@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 
 	"github.com/gonixiso/gonixiso/squash"
@@ -26,13 +27,16 @@ func main() {
 	bs := flag.Int("b", squash.DefaultBlockSize, "block size")
 	jobs := flag.Int("j", runtime.NumCPU(), "workers")
 	epoch := flag.Int64("epoch", 315532800, "SOURCE_DATE_EPOCH")
+	noDedup := flag.Bool("no-dedup", false, "store identical files again")
+	noFrag := flag.Bool("no-fragments", false, "no fragment blocks")
+	oneSegment := flag.Bool("one-segment", false, "pack all store paths in one segment (sharing fragment blocks and dedup, as mksquashfs; not cacheable per store path)")
 	flag.Parse()
 	if *out == "" || *reg == "" || flag.NArg() == 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*out, *reg, flag.Args(), squash.Options{
-		BlockSize: *bs, Workers: *jobs, ModTime: *epoch,
+	if err := run(*out, *reg, flag.Args(), *oneSegment, squash.Options{
+		BlockSize: *bs, Workers: *jobs, ModTime: *epoch, NoDedup: *noDedup, NoFragments: *noFrag,
 		Compression: squash.Compression{Algorithm: squash.Algorithm(*comp), Level: *level, PureGo: *pureGo, BCJ: nonEmpty(*bcj)},
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, "squashbench:", err)
@@ -47,7 +51,7 @@ func nonEmpty(s string) []string {
 	return []string{s}
 }
 
-func run(out, regPath string, paths []string, opts squash.Options) error {
+func run(out, regPath string, paths []string, oneSegment bool, opts squash.Options) error {
 	reg, err := os.ReadFile(regPath)
 	if err != nil {
 		return err
@@ -65,6 +69,12 @@ func run(out, regPath string, paths []string, opts squash.Options) error {
 		return err
 	}
 	for _, p := range paths {
+		if oneSegment {
+			if err := w.AddTree(filepath.Base(p), p, squash.AllRoot); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := w.AddStorePath(p); err != nil {
 			return err
 		}

@@ -110,12 +110,13 @@ func firstDifference(ctx context.Context, a, b *isoImage) (int64, error) {
 		off  int64
 		diff int64 // offset of the first differing byte, -1 for none
 	}
-	pool := sync.Pool{New: func() any { b := make([]byte, 2*compareChunk); return &b }}
+	size := min(compareChunk, n) // small images get small buffers
+	pool := sync.Pool{New: func() any { b := make([]byte, 2*size); return &b }}
 	first := int64(-1)
 	errFound := errors.New("found")
 	err := parallel.Ordered(ctx, parallel.Options{},
 		func(emit func(chunk) error) error {
-			for off := int64(0); off < n; off += compareChunk {
+			for off := int64(0); off < n; off += size {
 				if err := emit(chunk{off: off}); err != nil {
 					return err
 				}
@@ -125,8 +126,8 @@ func firstDifference(ctx context.Context, a, b *isoImage) (int64, error) {
 		func(c chunk) (chunk, error) {
 			bufp := pool.Get().(*[]byte)
 			defer pool.Put(bufp)
-			k := min(compareChunk, n-c.off)
-			ba, bb := (*bufp)[:k], (*bufp)[compareChunk:compareChunk+k]
+			k := min(size, n-c.off)
+			ba, bb := (*bufp)[:k], (*bufp)[size:size+k]
 			if err := readFull(a.file, ba, c.off); err != nil {
 				return c, fmt.Errorf("%s: %w", a.name, err)
 			}
@@ -1097,8 +1098,10 @@ func (c *sqCompare) getBufs() *cmpBufs {
 		return b
 	}
 	bs := max(c.a.sb.BlockSize, c.b.sb.BlockSize)
-	return &cmpBufs{rawA: make([]byte, compareChunk), rawB: make([]byte, compareChunk),
-		blkA: make([]byte, bs), blkB: make([]byte, bs)}
+	// A run of raw blocks is at most a buffer long, or one block (which may be stored
+	// uncompressed, a block long).
+	raw := max(min(compareChunk, max(c.a.sb.BytesUsed, c.b.sb.BytesUsed)), int64(bs))
+	return &cmpBufs{rawA: make([]byte, raw), rawB: make([]byte, raw), blkA: make([]byte, bs), blkB: make([]byte, bs)}
 }
 
 // storePath compares the entries of store path n, present in both images.
@@ -1287,13 +1290,13 @@ func (c *sqCompare) contents(x, y *squash.Entry) (int64, bool, error) {
 		j, length := i, int64(0)
 		for j < nb && x.Blocks[j] == y.Blocks[j] {
 			w := int64(x.Blocks[j] &^ squash.BlockUncompressed)
-			if length+w > compareChunk && j > i {
+			if length+w > int64(len(bufs.rawA)) && j > i {
 				break
 			}
 			length += w
 			j++
 		}
-		if length > compareChunk { // one block larger than a buffer: a corrupt size word
+		if length > int64(len(bufs.rawA)) { // one block larger than a buffer: a corrupt size word
 			return end(decoded(int64(i)*bs, min(int64(j)*bs, n)))
 		}
 		ra, rb := bufs.rawA[:length], bufs.rawB[:length]

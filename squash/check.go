@@ -229,23 +229,7 @@ func (c *checker) fragments() error {
 
 // readBlock reads a data or fragment block and decodes it under the kernel's rules.
 func (c *checker) readBlock(off int64, w uint32, buf []byte) (int, error) {
-	r := c.r
-	n := int(w &^ dataUncompressed)
-	if n > len(buf) {
-		return 0, fmt.Errorf("block of %d bytes, more than a block", n)
-	}
-	if w&dataUncompressed != 0 {
-		if _, err := r.ra.ReadAt(buf[:n], off); err != nil {
-			return 0, err
-		}
-		return n, nil
-	}
-	raw := r.getBuf()
-	defer r.putBuf(raw)
-	if _, err := r.ra.ReadAt((*raw)[:n], off); err != nil {
-		return 0, err
-	}
-	return c.decode(buf[:r.bs], (*raw)[:n])
+	return c.r.readBlockWith(off, w, buf, c.decode)
 }
 
 // decode decodes a block, first holding its container to the kernel's rules.
@@ -324,11 +308,7 @@ func (c *checker) xzFilters(filters []xzFilter) error {
 			return fmt.Errorf("xz: %s filter with a start offset (the kernel takes none)", xzFilterNames[f.id])
 		}
 	}
-	last := filters[len(filters)-1]
-	if last.id != xzFilterIDLZMA2 || len(last.props) != 1 {
-		return fmt.Errorf("xz: last filter %#x is not LZMA2", last.id)
-	}
-	dict, err := lzma2DictSize(last.props[0])
+	dict, err := lzma2Dict(filters)
 	if err != nil {
 		return err
 	}

@@ -569,12 +569,17 @@ func xzDecode(dst, src []byte) (int, error) {
 	return n, nil
 }
 
-func xzDecodeBlock(out, data []byte, filters []xzFilter) error {
+// lzma2Dict returns the dictionary size of a filter chain's last filter, which must be LZMA2.
+func lzma2Dict(filters []xzFilter) (uint64, error) {
 	last := filters[len(filters)-1]
 	if last.id != xzFilterIDLZMA2 || len(last.props) != 1 {
-		return fmt.Errorf("xz: last filter %#x is not LZMA2", last.id)
+		return 0, fmt.Errorf("xz: last filter %#x is not LZMA2", last.id)
 	}
-	dict, err := lzma2DictSize(last.props[0])
+	return lzma2DictSize(last.props[0])
+}
+
+func xzDecodeBlock(out, data []byte, filters []xzFilter) error {
+	dict, err := lzma2Dict(filters)
 	if err != nil {
 		return err
 	}

@@ -1289,6 +1289,12 @@ func (f *File) block(i int, buf []byte) ([]byte, error) {
 
 // readBlock reads the data block of size word w at off and decodes it into buf.
 func (r *Reader) readBlock(off int64, w uint32, buf []byte) (int, error) {
+	return r.readBlockWith(off, w, buf, r.dec.decode)
+}
+
+// readBlockWith reads the data block of size word w at off and decodes it into buf with decode
+// (the reader's decoder, or Check's, which also holds the block to the kernel's rules).
+func (r *Reader) readBlockWith(off int64, w uint32, buf []byte, decode func(dst, src []byte) (int, error)) (int, error) {
 	n := int(w &^ dataUncompressed)
 	if n > len(buf) {
 		return 0, fmt.Errorf("block of %d bytes, more than a block", n)
@@ -1304,7 +1310,7 @@ func (r *Reader) readBlock(off int64, w uint32, buf []byte) (int, error) {
 	if _, err := r.ra.ReadAt((*raw)[:n], off); err != nil {
 		return 0, err
 	}
-	return r.dec.decode(buf[:r.bs], (*raw)[:n])
+	return decode(buf[:r.bs], (*raw)[:n])
 }
 
 // fragment returns fragment block i, decoded, from the cache.

@@ -91,12 +91,12 @@ type Stage struct {
 	Duration time.Duration
 }
 
-// Ratio is the SquashFS's size over the bytes it packs.
+// Ratio is the bytes of files packed per byte of SquashFS, as inspect reports it.
 func (r *Result) Ratio() float64 {
-	if r.BytesIn == 0 {
+	if r.SquashFSSize == 0 {
 		return 0
 	}
-	return float64(r.SquashFSSize) / float64(r.BytesIn)
+	return float64(r.BytesIn) / float64(r.SquashFSSize)
 }
 
 // Assemble builds the ISO that cfg describes. On error, including ctx's cancellation, no file is

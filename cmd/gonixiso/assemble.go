@@ -391,7 +391,7 @@ func (r *reporter) summary(res *gonixiso.Result) {
 		return
 	}
 	fmt.Fprintf(r.w, "wrote %s (%s, volume id %s)\n", res.Output, humanBytes(res.ISOSize), res.VolumeID)
-	fmt.Fprintf(r.w, "  %d store paths of %s (closure from the %s), packed %s into %s: ratio %.3f, %s\n",
+	fmt.Fprintf(r.w, "  %d store paths of %s (closure from the %s), packed %s into %s: ratio %.2f, %s\n",
 		res.StorePaths, filepath.Base(res.Toplevel), res.ClosureSource, humanBytes(res.BytesIn),
 		humanBytes(res.SquashFSSize), res.Ratio(), res.Compression)
 	if res.CachedPaths > 0 {

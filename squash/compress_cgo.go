@@ -46,6 +46,8 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
 	"unsafe"
 )
 
@@ -118,6 +120,46 @@ func (z *zstdC) close() {
 	}
 	z.all = nil
 }
+
+// incompressible reports whether libzstd at level 1 saves less than trialMinSaving percent of
+// src (see compress.go): then the block is stored as it is. It depends on the bytes alone.
+func incompressible(src []byte) bool {
+	limit := len(src) - len(src)*trialMinSaving/100
+	if limit <= 0 {
+		return false
+	}
+	t := trialCtxs()
+	ctx := <-t.ctxs
+	defer func() { t.ctxs <- ctx }()
+	buf := t.bufs.Get().(*[]byte)
+	defer t.bufs.Put(buf)
+	if cap(*buf) < limit {
+		*buf = make([]byte, limit)
+	}
+	dst := (*buf)[:limit]
+	n := C.ZSTD_compressCCtx(ctx.c, unsafe.Pointer(&dst[0]), C.size_t(limit),
+		unsafe.Pointer(&src[0]), C.size_t(len(src)), 1)
+	return C.ZSTD_isError(n) != 0 // the only error here: the result did not fit the limit
+}
+
+type trialCtx struct{ c *C.ZSTD_CCtx }
+
+// trialCtxs is a process-wide pool of level-1 contexts, one per core, never freed.
+var trialCtxs = sync.OnceValue(func() *struct {
+	ctxs chan trialCtx
+	bufs sync.Pool
+} {
+	n := runtime.GOMAXPROCS(0) + 1
+	t := &struct {
+		ctxs chan trialCtx
+		bufs sync.Pool
+	}{ctxs: make(chan trialCtx, n)}
+	t.bufs.New = func() any { b := make([]byte, 0, MaxBlockSize); return &b }
+	for i := 0; i < n; i++ {
+		t.ctxs <- trialCtx{C.ZSTD_createCCtx()}
+	}
+	return t
+})
 
 // xz through liblzma.
 

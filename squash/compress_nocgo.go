@@ -6,6 +6,9 @@ import "fmt"
 
 const cgoAvailable = false
 
+// incompressible has no trial without libzstd (see compress.go): every block is compressed.
+func incompressible(src []byte) bool { return false }
+
 func newZstdC(level, workers int) (compressor, error) {
 	return nil, fmt.Errorf("squash: zstd level %d needs libzstd: %w", level, errNeedCgo)
 }

@@ -438,18 +438,27 @@ func mksquashfs(t testing.TB, dir string, args ...string) string {
 	return img
 }
 
-// mksquashfsSound makes an image with mksquashfs that unsquashfs extracts. mksquashfs 4.5.1
-// now and then writes a fragment block that does not decode (seen with -always-use-fragments,
-// about one run in ten, even with -processors 1; unsquashfs then fails with "gzip uncompress
-// failed"): the reader must refuse such an image too, and another run makes a sound one.
+// mksquashfsSound makes an image with mksquashfs that unsquashfs extracts to the source's
+// contents. mksquashfs 4.5.1 now and then writes a fragment block that does not decode, or that
+// decodes to the wrong bytes (seen with -always-use-fragments, about one run in ten, even with
+// -processors 1; unsquashfs then fails with "gzip uncompress failed", or extracts wrong files):
+// the reader must refuse an image that does not decode too, and another run makes a sound one.
 func mksquashfsSound(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	testsystem.Require(t, "unsquashfs")
 	for attempt := 1; ; attempt++ {
 		img := mksquashfs(t, dir, args...)
-		out, err := exec.Command("unsquashfs", "-q", "-n", "-d", filepath.Join(t.TempDir(), "x"), img).CombinedOutput()
+		x := filepath.Join(t.TempDir(), "x")
+		out, err := exec.Command("unsquashfs", "-q", "-n", "-d", x, img).CombinedOutput()
 		if err == nil {
-			return img
+			if bad := differentFiles(t, dir, x); bad == "" {
+				return img
+			} else if attempt == 5 {
+				t.Fatalf("mksquashfs wrote 5 wrong images in a row; the last extracts %s wrong", bad)
+			} else {
+				t.Logf("mksquashfs %v wrote wrong bytes (attempt %d): unsquashfs extracts %s wrong", args, attempt, bad)
+				continue
+			}
 		}
 		if err := readAll(openImage(t, img, false)); err == nil {
 			t.Fatalf("unsquashfs refuses an image the reader reads: %s", out)
@@ -460,6 +469,26 @@ func mksquashfsSound(t testing.TB, dir string, args ...string) string {
 			t.Fatal("mksquashfs wrote 5 corrupt images in a row")
 		}
 	}
+}
+
+// differentFiles returns the first regular file under src whose copy under dst has other
+// contents, or "".
+func differentFiles(t testing.TB, src, dst string) string {
+	t.Helper()
+	bad := ""
+	filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || bad != "" || !d.Type().IsRegular() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		a, errA := os.ReadFile(p)
+		b, errB := os.ReadFile(filepath.Join(dst, rel))
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			bad = rel
+		}
+		return nil
+	})
+	return bad
 }
 
 // readAll reads every file of an image and returns the first error.

@@ -127,8 +127,16 @@ type fileState struct {
 	buf     []byte // the block being filled
 	written int64
 	hash    hash.Hash
-	blocks  int // block jobs sent
+	blocks  int // block jobs made
+	// The file's first blocks wait here, up to lookahead bytes, until the file turns out not
+	// to repeat an earlier one: a duplicate's blocks are then never compressed. Past that, the
+	// file streams (and a duplicate's blocks are compressed, written and dropped).
+	pending   []*job
+	streaming bool
 }
+
+// lookahead is how many bytes of a file wait for its duplicate check before being compressed.
+const lookahead = 16 << 20
 
 type jobKind uint8
 
@@ -211,7 +219,6 @@ func NewWriter(out io.WriteSeeker, opts Options) (*Writer, error) {
 
 func (w *Writer) run(workers int) {
 	defer close(w.done)
-	scratch := sync.Pool{New: func() any { b := make([]byte, 0, w.blockSize+w.blockSize/16+64); return &b }}
 	ctx := w.opts.Context
 	if ctx == nil {
 		ctx = context.Background()
@@ -227,7 +234,7 @@ func (w *Writer) run(workers int) {
 			}
 			return nil
 		},
-		func(j *job) (*job, error) { return w.work(j, &scratch) },
+		w.work,
 		w.consume)
 }
 
@@ -245,19 +252,14 @@ func (w *Writer) send(j *job) error {
 }
 
 // work compresses a block: runs on the workers.
-func (w *Writer) work(j *job, scratch *sync.Pool) (*job, error) {
+func (w *Writer) work(j *job) (*job, error) {
 	if j.kind != jobBlock && j.kind != jobFragment || j.sparse {
 		return j, nil
 	}
 	raw := func() { j.out, j.size = j.data, uint32(len(j.data))|dataUncompressed }
-	if w.comp.slow() {
-		s := scratch.Get().(*[]byte)
-		skip := incompressible(j.data, *s)
-		scratch.Put(s)
-		if skip {
-			raw()
-			return j, nil
-		}
+	if w.comp.slow() && incompressible(j.data) {
+		raw()
+		return j, nil
 	}
 	dst := w.getBuf()
 	out, ok, err := w.comp.compress(dst, j.data)
@@ -507,7 +509,7 @@ func (w *Writer) flushBlock(f *fileState) error {
 	j := &job{kind: jobBlock, n: f.n, first: f.blocks == 0, data: f.buf}
 	f.blocks++
 	f.buf = w.getBuf()
-	return w.send(j)
+	return w.queue(f, j)
 }
 
 // sparseBlock sends a block of n zero bytes of the file: nothing is stored for it.
@@ -520,7 +522,43 @@ func (w *Writer) sparseBlock(f *fileState, n int) error {
 	w.bytesIn.Add(int64(n))
 	j := &job{kind: jobBlock, n: f.n, first: f.blocks == 0, sparse: true, sparseLen: n}
 	f.blocks++
-	return w.send(j)
+	return w.queue(f, j)
+}
+
+// queue holds a file's block job back while it may still be a duplicate, or sends it.
+func (w *Writer) queue(f *fileState, j *job) error {
+	if f.streaming || w.opts.NoDedup {
+		return w.send(j)
+	}
+	f.pending = append(f.pending, j)
+	if len(f.pending)*w.blockSize <= lookahead {
+		return nil
+	}
+	f.streaming = true
+	return w.sendPending(f)
+}
+
+// sendPending sends the block jobs held back for the file.
+func (w *Writer) sendPending(f *fileState) error {
+	for i, j := range f.pending {
+		if err := w.send(j); err != nil {
+			f.pending = f.pending[i+1:]
+			w.dropPending(f)
+			return err
+		}
+	}
+	f.pending = nil
+	return nil
+}
+
+// dropPending forgets the block jobs held back for the file, which repeats an earlier one.
+func (w *Writer) dropPending(f *fileState) {
+	for _, j := range f.pending {
+		if j.data != nil {
+			w.putBuf(j.data)
+		}
+	}
+	f.pending = nil
 }
 
 // finishFile ends the current regular file: checks its length, finds whether it repeats an
@@ -554,17 +592,24 @@ func (w *Writer) finishFile() error {
 		if orig := w.dups[sum]; orig != nil && orig.hdr.Size == n.hdr.Size {
 			n.external = orig.segNo != n.segNo
 			w.putBuf(tail)
-			if f.blocks == 0 && orig.fragment != noFragment {
+			w.dropPending(f) // never compressed
+			if n.hdr.Size < int64(w.blockSize) && orig.fragment != noFragment {
 				// A small file whose original is all in a fragment: the producer placed
 				// that fragment and knows where.
 				n.fragment, n.fragOff = orig.fragment, orig.fragOff
 				return nil
 			}
-			// Blocks are the consumer's to know: it drops this file's and copies the
-			// original's.
+			// Blocks are the consumer's to know: it drops whatever it wrote of this file
+			// and copies the original's.
 			return w.send(&job{kind: jobDup, n: n, orig: orig})
 		}
 		w.dups[sum] = n
+	}
+	// Not a duplicate: the held-back blocks go, and so does whatever comes next.
+	f.streaming = true
+	if err := w.sendPending(f); err != nil {
+		w.putBuf(tail)
+		return err
 	}
 	if len(tail) == 0 {
 		w.putBuf(tail)

@@ -70,7 +70,7 @@ func DefaultCacheDir() (string, error) {
 // Dir is the cache's folder.
 func (c *Cache) Dir() string { return c.dir }
 
-// The on-disk layout: <dir>/segments-v2/<2 hex>/<64 hex>.seg, each file:
+// The on-disk layout: <dir>/segments-v3/<2 hex>/<64 hex>.seg, each file:
 //
 //	magic        cacheMagic
 //	key          32 bytes, the entry's key
@@ -80,12 +80,12 @@ func (c *Cache) Dir() string { return c.dir }
 //	data         dataLen bytes
 //	sum          32 bytes, SHA-256 of everything before it
 const (
-	cacheSubdir    = "segments-v2"
+	cacheSubdir    = "segments-v3"
 	cacheMagic     = "gonixiso cache entry 1\n"
 	cacheHeaderLen = len(cacheMagic) + sha256.Size + 8 + 8
-	// cacheLayout changes whenever the SquashFS layout of a segment would change for the same
-	// inputs, so old entries are not used.
-	cacheLayout = "squash segment layout 2"
+	// cacheEntryVersion changes with the entry file's own layout; squash.LayoutVersion, also in
+	// the key, with the bytes of a segment.
+	cacheEntryVersion = 3
 )
 
 // cacheKey names a store path's entry for an image's settings.
@@ -104,7 +104,8 @@ func keyer(comp squash.Compression, blockSize int) func(p *closure.Path) cacheKe
 	if blockSize == 0 {
 		blockSize = squash.DefaultBlockSize
 	}
-	settings := fmt.Sprintf("%s\x00%s\x00%d\x00%s", cacheLayout, comp, blockSize, compressLibVersions())
+	settings := fmt.Sprintf("gonixiso cache key %d\x00squash layout %d\x00%s\x00%d\x00%s",
+		cacheEntryVersion, squash.LayoutVersion, comp, blockSize, compressLibVersions())
 	return func(p *closure.Path) cacheKey {
 		h := sha256.New()
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", settings, p.Path, p.NarHash)

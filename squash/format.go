@@ -15,6 +15,12 @@ package squash
 //
 // All integers are little endian.
 
+// LayoutVersion numbers the writer's choices: it changes whenever the bytes the Writer makes for
+// the same entries and Options change (block and fragment layout, what is stored raw, how
+// duplicates are recorded, the segment description), so that stored segments of an older layout
+// (see Segment) are not placed in a newer image.
+const LayoutVersion = 3
+
 // Magic is the superblock's first four bytes, "hsqs" on disk.
 const Magic = 0x73717368
 

@@ -37,7 +37,7 @@ var (
 )
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:  "gonixiso",
 		Usage: "assemble bootable NixOS ISO images natively",
 		Description: "gonixiso turns a built NixOS toplevel (config.system.build.toplevel) into a hybrid ISO\n" +
@@ -49,12 +49,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideVersion:          true,
 		EnableBashCompletion: true,
 		Flags:                []cli.Flag{verboseFlag, quietFlag},
-		Before: func(c *cli.Context) error {
-			if c.Bool("verbose") && c.Bool("quiet") {
-				return &exitError{2, errors.New("--verbose and --quiet exclude each other")}
-			}
-			return nil
-		},
+		Before:               checkVerbosity,
 		Commands: []*cli.Command{
 			assembleCommand(),
 			buildCommand(),
@@ -80,6 +75,22 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return &exitError{2, err}
 		},
 	}
+	// Every command checks the shared flags again (they may follow its name), and its flag
+	// errors are usage errors too.
+	var fix func([]*cli.Command)
+	fix = func(cmds []*cli.Command) {
+		for _, cmd := range cmds {
+			if cmd.Before == nil {
+				cmd.Before = checkVerbosity
+			}
+			if cmd.OnUsageError == nil {
+				cmd.OnUsageError = usageError
+			}
+			fix(cmd.Subcommands)
+		}
+	}
+	fix(app.Commands)
+	return app
 }
 
 // usageError makes a command's flag errors short usage errors (exit status 2), without the
@@ -120,4 +131,24 @@ func buildVersion() string {
 		v += "-" + rev + dirty
 	}
 	return v
+}
+
+// checkVerbosity refuses --verbose with --quiet, wherever on the command line each was given.
+func checkVerbosity(c *cli.Context) error {
+	if globalBool(c, "verbose") && globalBool(c, "quiet") {
+		return &exitError{2, errors.New("--verbose and --quiet exclude each other")}
+	}
+	return nil
+}
+
+// globalBool reports whether a shared flag (--verbose, --quiet) is on, whether it was given
+// before the command ("gonixiso --verbose assemble") or after it ("gonixiso assemble --verbose").
+// The command's own flag set defines the flag too, so c.Bool alone sees only the command's copy.
+func globalBool(c *cli.Context, name string) bool {
+	for _, ctx := range c.Lineage() {
+		if ctx.IsSet(name) && ctx.Bool(name) {
+			return true
+		}
+	}
+	return false
 }

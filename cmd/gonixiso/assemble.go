@@ -341,7 +341,7 @@ type reporter struct {
 }
 
 func newReporter(c *cli.Context) *reporter {
-	r := &reporter{w: c.App.ErrWriter, quiet: c.Bool("quiet"), verbose: c.Bool("verbose")}
+	r := &reporter{w: c.App.ErrWriter, quiet: globalBool(c, "quiet"), verbose: globalBool(c, "verbose")}
 	if f, ok := r.w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		r.tty = true
 	}

@@ -77,17 +77,17 @@ func nixBuild(c *cli.Context, ref string) (string, func(), error) {
 	// --json prints the outputs on Nix 2.8 (no --print-out-paths there) as on newer Nix; the
 	// result link is the garbage collector root.
 	args := []string{"--extra-experimental-features", "nix-command flakes", "build", "--json", "--out-link", link}
-	if !c.Bool("quiet") {
+	if !globalBool(c, "quiet") {
 		args = append(args, "--print-build-logs")
 	}
 	args = append(args, c.StringSlice("nix-option")...)
 	args = append(args, ref)
 	cmd := exec.CommandContext(c.Context, nix, args...)
 	cmd.Stderr = c.App.ErrWriter
-	if c.Bool("quiet") {
+	if globalBool(c, "quiet") {
 		cmd.Stderr = nil
 	}
-	if c.Bool("verbose") {
+	if globalBool(c, "verbose") {
 		fmt.Fprintf(c.App.ErrWriter, "gonixiso: nix %s\n", strings.Join(args, " "))
 	}
 	out, err := cmd.Output()

@@ -61,7 +61,7 @@ func cacheCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					if !c.Bool("quiet") {
+					if !globalBool(c, "quiet") {
 						fmt.Fprintf(c.App.Writer, "removed %d entries, %s\n", n, humanBytes(freed))
 					}
 					return nil

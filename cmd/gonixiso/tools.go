@@ -262,7 +262,7 @@ func diffCommand() *cli.Command {
 				if err := writeJSON(c.App.Writer, rep); err != nil {
 					return &exitError{2, err}
 				}
-			case !c.Bool("quiet"):
+			case !globalBool(c, "quiet"):
 				if err := printDiff(c.App.Writer, rep); err != nil {
 					return &exitError{2, err}
 				}

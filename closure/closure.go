@@ -94,23 +94,9 @@ func Compute(ctx context.Context, roots []string, opts Options) (*Closure, error
 	if err != nil {
 		return nil, err
 	}
-	if len(roots) == 0 {
-		return nil, errors.New("closure: no roots")
-	}
-	roots = slices.Clone(roots)
-	slices.Sort(roots)
-	roots = slices.Compact(roots)
-	for _, r := range roots {
-		if err := CheckStorePath(r, storeDir); err != nil {
-			return nil, fmt.Errorf("closure: root %w", err)
-		}
-		if _, err := os.Lstat(r); err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return nil, fmt.Errorf("closure: root %s: %w", r, err)
-		}
+	roots, err = checkRoots(roots, storeDir)
+	if err != nil {
+		return nil, err
 	}
 	dbPath := opts.DBPath
 	if dbPath == "" {
@@ -150,6 +136,29 @@ func Compute(ctx context.Context, roots []string, opts Options) (*Closure, error
 		return nil, fmt.Errorf("closure: %w", errs[0])
 	}
 	return nil, fmt.Errorf("closure: no source answered:\n%w", errors.Join(errs...))
+}
+
+// checkRoots returns roots sorted, without duplicates, once each is a store path that exists.
+func checkRoots(roots []string, storeDir string) ([]string, error) {
+	if len(roots) == 0 {
+		return nil, errors.New("closure: no roots")
+	}
+	roots = slices.Clone(roots)
+	slices.Sort(roots)
+	roots = slices.Compact(roots)
+	for _, r := range roots {
+		if err := CheckStorePath(r, storeDir); err != nil {
+			return nil, fmt.Errorf("closure: root %w", err)
+		}
+		if _, err := os.Lstat(r); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("closure: root %s: %w", r, err)
+		}
+	}
+	return roots, nil
 }
 
 // newClosure sorts paths and checks that they are a closure of roots: every path in the

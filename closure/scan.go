@@ -201,30 +201,23 @@ func hashPath(p string, cands *Candidates) (Path, error) {
 
 // fromScan computes the closure of roots natively: it hashes and scans the roots, then every
 // path they refer to that it has not seen, on jobs workers (one per core for 0). The paths go
-// to the workers in a fixed order, breadth first: roots sorted, then the new references of
-// each finished path, sorted, in the order the paths were handed out.
+// to the workers in a Walk's order and are reported to it in the same order.
 func fromScan(ctx context.Context, roots []string, storeDir string, jobs int) ([]Path, error) {
 	cands, err := readCandidates(storeDir)
 	if err != nil {
 		return nil, err
 	}
+	walk := newWalk(roots, storeDir, cands)
 
 	type result struct {
 		path Path
 		err  error
 	}
 	var (
-		mu      sync.Mutex
-		wake    = sync.NewCond(&mu)
-		queue   = slices.Clone(roots) // found, not yet handed out
-		seen    = make(map[string]bool)
-		pending int  // handed out, not yet consumed
-		stop    bool // an error or a cancellation: hand out nothing more
-		paths   []Path
+		mu   sync.Mutex
+		wake = sync.NewCond(&mu)
+		stop bool // an error or a cancellation: hand out nothing more
 	)
-	for _, r := range roots {
-		seen[r] = true
-	}
 	stopWaiting := context.AfterFunc(ctx, func() {
 		mu.Lock()
 		stop = true
@@ -236,16 +229,15 @@ func fromScan(ctx context.Context, roots []string, storeDir string, jobs int) ([
 	produce := func(emit func(string) error) error {
 		for {
 			mu.Lock()
-			for len(queue) == 0 && pending > 0 && !stop {
+			p, ok := walk.Next()
+			for !ok && walk.out > 0 && !stop {
 				wake.Wait()
+				p, ok = walk.Next()
 			}
-			if stop || len(queue) == 0 {
+			if stop || !ok {
 				mu.Unlock()
 				return nil
 			}
-			p := queue[0]
-			queue = queue[1:]
-			pending++
 			mu.Unlock()
 			if err := emit(p); err != nil {
 				return err
@@ -260,18 +252,11 @@ func fromScan(ctx context.Context, roots []string, storeDir string, jobs int) ([
 		mu.Lock()
 		defer mu.Unlock()
 		defer wake.Broadcast()
-		pending--
 		if r.err != nil {
 			stop = true
 			return r.err
 		}
-		paths = append(paths, r.path)
-		for _, ref := range r.path.References {
-			if !seen[ref] {
-				seen[ref] = true
-				queue = append(queue, ref)
-			}
-		}
+		walk.Report(r.path)
 		return nil
 	}
 	if err := parallel.Ordered(ctx, parallel.Options{Workers: jobs}, produce, work, consume); err != nil {
@@ -280,5 +265,5 @@ func fromScan(ctx context.Context, roots []string, storeDir string, jobs int) ([
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return paths, nil
+	return walk.paths, nil
 }

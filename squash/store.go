@@ -30,7 +30,13 @@ func (w *Writer) AddStoreRoot(registration []byte) error {
 // AddStorePath adds the store path p as a top-level directory named by its base name, its
 // files' modes and times kept, every owner root, as a segment of its own (Flush).
 func (w *Writer) AddStorePath(p string) error {
-	if err := w.AddTree(filepath.Base(p), p, AllRoot); err != nil {
+	return w.AddStorePathTee(p, nil)
+}
+
+// AddStorePathTee is AddStorePath with each entry and its contents also given to tee as they
+// are read, if tee is not nil: a caller can serialise and hash the path from the same reads.
+func (w *Writer) AddStorePathTee(p string, tee Tee) error {
+	if err := w.addTreeTee(filepath.Base(p), p, AllRoot, tee); err != nil {
 		return err
 	}
 	return w.Flush()

@@ -702,13 +702,28 @@ func (w *Writer) endSegment() error {
 // times, owners, symlink targets and device numbers come from the files; fix, if not nil, may
 // change each header first (for example AllRoot), or stop the walk with an error.
 func (w *Writer) AddTree(name, dir string, fix func(*Header) error) error {
+	return w.addTreeTee(name, dir, fix, nil)
+}
+
+// A Tee sees a tree as the Writer reads it from disk, so that the caller can do something
+// else with the same reads (serialise and hash it as a NAR, say) instead of reading it again.
+// Entry is called for each entry in the walk's order with its path below the tree's root (""
+// for the root itself, else "a/b"), its FileInfo and a symlink's target; a regular file's
+// contents are then written to the Tee as they are read, all of them: with a Tee, holes in a
+// sparse file are read as zeros. An error from the Tee stops the walk.
+type Tee interface {
+	Entry(rel string, fi fs.FileInfo, link string) error
+	io.Writer
+}
+
+func (w *Writer) addTreeTee(name, dir string, fix func(*Header) error, tee Tee) error {
 	if err := w.ready(); err != nil {
 		return err
 	}
-	return w.addTree(name, dir, fix)
+	return w.addTree(name, "", dir, fix, tee)
 }
 
-func (w *Writer) addTree(name, p string, fix func(*Header) error) error {
+func (w *Writer) addTree(name, rel, p string, fix func(*Header) error, tee Tee) error {
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return fmt.Errorf("squash: %w", err)
@@ -716,6 +731,11 @@ func (w *Writer) addTree(name, p string, fix func(*Header) error) error {
 	hdr, err := headerFromFile(name, p, fi)
 	if err != nil {
 		return err
+	}
+	if tee != nil {
+		if err := tee.Entry(rel, fi, hdr.Linkname); err != nil {
+			return w.fail(fmt.Errorf("squash: %s: %w", p, err))
+		}
 	}
 	if fix != nil {
 		if err := fix(hdr); err != nil {
@@ -731,7 +751,11 @@ func (w *Writer) addTree(name, p string, fix func(*Header) error) error {
 		if err != nil {
 			return w.fail(fmt.Errorf("squash: %w", err))
 		}
-		n, err := w.ReadFrom(f)
+		var r io.Reader = f
+		if tee != nil {
+			r = io.TeeReader(f, tee)
+		}
+		n, err := w.ReadFrom(r)
 		f.Close()
 		if err != nil {
 			return w.fail(fmt.Errorf("squash: %s: %w", p, err))
@@ -745,11 +769,14 @@ func (w *Writer) addTree(name, p string, fix func(*Header) error) error {
 			return w.fail(fmt.Errorf("squash: %w", err))
 		}
 		for _, e := range entries {
-			child := e.Name()
+			child, childRel := e.Name(), e.Name()
 			if name != "" && name != "." {
 				child = name + "/" + child
 			}
-			if err := w.addTree(child, p+"/"+e.Name(), fix); err != nil {
+			if rel != "" {
+				childRel = rel + "/" + childRel
+			}
+			if err := w.addTree(child, childRel, p+"/"+e.Name(), fix, tee); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,85 @@
+package closure
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// A Walk hands out the store paths of a closure breadth first, for a caller that reads each
+// path itself (through a Hasher, while it does something else with the same bytes) and reports
+// what it found: the roots sorted, then the references of each path, sorted, that were not
+// seen before, in the order the paths were reported. The parallel native scan hands out paths
+// in this order.
+type Walk struct {
+	storeDir string
+	roots    []string
+	cands    *Candidates
+	queue    []string // found, not yet handed out
+	seen     map[string]bool
+	out      int // handed out, not yet reported
+	paths    []Path
+}
+
+// NewWalk starts a walk of the closure of roots in storeDir, whose references are found among
+// the store directory's entries.
+func NewWalk(roots []string, storeDir string) (*Walk, error) {
+	storeDir, err := cleanStoreDir(storeDir)
+	if err != nil {
+		return nil, err
+	}
+	roots, err = checkRoots(roots, storeDir)
+	if err != nil {
+		return nil, err
+	}
+	cands, err := readCandidates(storeDir)
+	if err != nil {
+		return nil, fmt.Errorf("closure: %w", err)
+	}
+	return newWalk(roots, storeDir, cands), nil
+}
+
+func newWalk(roots []string, storeDir string, cands *Candidates) *Walk {
+	w := &Walk{storeDir: storeDir, roots: roots, cands: cands, queue: slices.Clone(roots), seen: map[string]bool{}}
+	for _, r := range roots {
+		w.seen[r] = true
+	}
+	return w
+}
+
+// Next returns the next store path to read. It returns false when none is left to hand out
+// now: when every path handed out has been reported, the walk is complete.
+func (w *Walk) Next() (string, bool) {
+	if len(w.queue) == 0 {
+		return "", false
+	}
+	p := w.queue[0]
+	w.queue = w.queue[1:]
+	w.out++
+	return p, true
+}
+
+// Hasher returns a Hasher for one path's NAR, which finds references among the store's paths.
+func (w *Walk) Hasher() *Hasher { return NewHasher(w.cands) }
+
+// Report records what a path handed out by Next holds; paths are reported in the order they
+// were handed out.
+func (w *Walk) Report(p Path) {
+	w.out--
+	w.paths = append(w.paths, p)
+	for _, r := range p.References {
+		if !w.seen[r] {
+			w.seen[r] = true
+			w.queue = append(w.queue, r)
+		}
+	}
+}
+
+// Closure returns the closure the walk found, once every path handed out has been reported
+// and no more are left.
+func (w *Walk) Closure() (*Closure, error) {
+	if w.out != 0 || len(w.queue) != 0 {
+		return nil, errors.New("closure: walk not finished")
+	}
+	return newClosure(w.storeDir, w.roots, slices.Clone(w.paths), SourceScan)
+}

@@ -15,14 +15,15 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gonixiso/gonixiso/boot"
 	"github.com/gonixiso/gonixiso/closure"
+	"github.com/gonixiso/gonixiso/closure/nar"
 	"github.com/gonixiso/gonixiso/iso9660"
 	"github.com/gonixiso/gonixiso/squash"
 )
@@ -133,7 +134,8 @@ func Assemble(ctx context.Context, cfg Config) (*Result, error) {
 		return func() { res.Stages = append(res.Stages, Stage{name, time.Since(start)}) }
 	}
 
-	// toplevel → closure
+	// toplevel → closure: from the Nix database or `nix path-info`. With neither, the closure
+	// is found while the SquashFS is written, from the same reads (writeSquashFS).
 	done := stage("closure", 0)
 	top, err := closure.Resolve(cfg.Toplevel, cfg.StoreDir)
 	if err != nil {
@@ -152,36 +154,42 @@ func Assemble(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		roots = append(roots, r)
 	}
-	clo, err := closure.Compute(ctx, roots, closure.Options{StoreDir: cfg.StoreDir, Source: cfg.ClosureSource,
-		DBPath: cfg.DBPath, Jobs: cfg.Jobs})
+	clo, err := knownClosure(ctx, roots, cfg, logf)
 	if err != nil {
 		return nil, err
 	}
-	res.StorePaths = len(clo.Paths)
-	res.ClosureSource = clo.Source.String()
-	logf("closure of %s: %d store paths from the %s", top, len(clo.Paths), res.ClosureSource)
-	res.NarSize = int64(clo.NarSize())
-	var reg bytes.Buffer
-	if err := clo.WriteRegistration(&reg); err != nil {
-		return nil, err
+	if clo != nil {
+		logf("closure of %s: %d store paths from the %s", top, len(clo.Paths), clo.Source)
+	} else {
+		logf("closure of %s: found by reading the store paths as they are packed", top)
 	}
 	done()
 
-	// closure → boot plan (before the long part: a bad menu option fails at once)
-	done = stage("boot", 0)
-	bopts := cfg.Boot
-	bopts.Time = cfg.Epoch
-	for _, p := range clo.Paths {
-		bopts.StorePaths = append(bopts.StorePaths, p.Path)
+	// closure → boot plan, before the long part when the closure is known: a bad menu option
+	// fails at once.
+	var plan *boot.Plan
+	planBoot := func(clo *closure.Closure) error {
+		done := stage("boot", 0)
+		bopts := cfg.Boot
+		bopts.Time = cfg.Epoch
+		for _, p := range clo.Paths {
+			bopts.StorePaths = append(bopts.StorePaths, p.Path)
+		}
+		var err error
+		if plan, err = boot.NewPlan(ctx, sys, bopts); err != nil {
+			return err
+		}
+		res.VolumeID = plan.VolumeID
+		logf("boot: volume id %s; syslinux from the %s (%s), GRUB from the %s (%s)", plan.VolumeID,
+			plan.Loaders.SyslinuxFrom, plan.Loaders.SyslinuxDir, plan.Loaders.GrubFrom, plan.Loaders.GrubMkimage)
+		done()
+		return nil
 	}
-	plan, err := boot.NewPlan(ctx, sys, bopts)
-	if err != nil {
-		return nil, err
+	if clo != nil {
+		if err := planBoot(clo); err != nil {
+			return nil, err
+		}
 	}
-	res.VolumeID = plan.VolumeID
-	logf("boot: volume id %s; syslinux from the %s (%s), GRUB from the %s (%s)", plan.VolumeID,
-		plan.Loaders.SyslinuxFrom, plan.Loaders.SyslinuxDir, plan.Loaders.GrubFrom, plan.Loaders.GrubMkimage)
-	done()
 
 	// closure → squash, into a temporary file beside the output
 	dir := filepath.Dir(cfg.Output)
@@ -194,13 +202,25 @@ func Assemble(ctx context.Context, cfg Config) (*Result, error) {
 		os.Remove(sqf.Name())
 	}()
 	logf("SquashFS in %s", sqf.Name())
-	done = stage("squashfs", res.NarSize)
-	sq, err := writeSquashFS(ctx, sqf, clo, reg.Bytes(), cfg, prog, res, logf)
+	var narSize int64
+	if clo != nil {
+		narSize = int64(clo.NarSize())
+	}
+	done = stage("squashfs", narSize)
+	sq, clo, err := writeSquashFS(ctx, sqf, clo, roots, cfg, prog, res, logf)
 	if err != nil {
 		return nil, err
 	}
 	res.SquashFSSize = sq
+	res.StorePaths = len(clo.Paths)
+	res.ClosureSource = clo.Source.String()
+	res.NarSize = int64(clo.NarSize())
 	done()
+	if plan == nil {
+		if err := planBoot(clo); err != nil {
+			return nil, err
+		}
+	}
 
 	// boot plan + squash → iso9660 → file
 	done = stage("iso", sq)
@@ -214,84 +234,171 @@ func Assemble(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// writeSquashFS packs the registration and every store path of clo into f, each store path a
-// segment of its own (so that the cache can keep and place it), and returns the image's size.
-func writeSquashFS(ctx context.Context, f *os.File, clo *closure.Closure, reg []byte, cfg Config, prog *Progress, res *Result, logf func(string, ...any)) (int64, error) {
-	epoch := cfg.Epoch.Unix()
-	// Store paths being compressed, by their segment's first entry, for the cache.
-	pending := map[string]*closure.Path{}
-	var pendingMu sync.Mutex
-	var key func(*closure.Path) cacheKey
+// knownClosure returns the closure of roots from the Nix database or `nix path-info`, as
+// cfg.ClosureSource says; nil for a native scan, which writeSquashFS does as it packs the paths.
+func knownClosure(ctx context.Context, roots []string, cfg Config, logf func(string, ...any)) (*closure.Closure, error) {
+	opts := closure.Options{StoreDir: cfg.StoreDir, Source: cfg.ClosureSource, DBPath: cfg.DBPath, Jobs: cfg.Jobs}
+	switch cfg.ClosureSource {
+	case closure.SourceScan:
+		return nil, nil
+	case closure.SourceAuto:
+		for _, src := range []closure.Source{closure.SourceDB, closure.SourceCLI} {
+			opts.Source = src
+			clo, err := closure.Compute(ctx, roots, opts)
+			if err == nil {
+				return clo, nil
+			}
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			logf("closure: no answer from the %s: %v", src, err)
+		}
+		return nil, nil
+	}
+	return closure.Compute(ctx, roots, opts)
+}
+
+// writeSquashFS packs every store path of the closure of roots into f in a closure.Walk's
+// order, each store path a segment of its own (so that the cache can keep and place it), then
+// the registration, and returns the image's size and the closure. Given no closure (a native
+// scan), it reads each store path once: the SquashFS writer's reads also make the path's NAR
+// serialisation, which gives its NAR hash and references.
+func writeSquashFS(ctx context.Context, f *os.File, clo *closure.Closure, roots []string, cfg Config, prog *Progress, res *Result, logf func(string, ...any)) (int64, *closure.Closure, error) {
 	opts := squash.Options{
 		BlockSize:   cfg.BlockSize,
 		Compression: cfg.Compression,
 		Workers:     cfg.Jobs,
-		ModTime:     epoch,
+		ModTime:     cfg.Epoch.Unix(),
 		Context:     ctx,
 	}
+	// The segments of the store paths compressed here, by name, for the cache.
+	segs := map[string]*squash.Segment{}
+	var segsMu sync.Mutex
+	var ks keys
 	if cfg.Cache != nil {
-		key = keyer(cfg.Compression, cfg.BlockSize)
+		ks = keyer(cfg.Compression, cfg.BlockSize)
 		opts.OnSegment = func(seg *squash.Segment) error {
-			pendingMu.Lock()
-			p := pending[seg.Entries[0].Name]
-			delete(pending, seg.Entries[0].Name)
-			pendingMu.Unlock()
-			if p != nil {
-				cfg.Cache.store(key(p), seg, f)
-			}
+			segsMu.Lock()
+			segs[seg.Entries[0].Name] = seg
+			segsMu.Unlock()
 			return nil
 		}
 	}
 	w, err := squash.NewWriter(f, opts)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	res.Compression = opts.Compression.String()
-	fail := func(err error) (int64, error) {
+	fail := func(err error) (int64, *closure.Closure, error) {
 		w.Close()
-		return 0, err
+		return 0, nil, err
 	}
 	stop := prog.track(w.Stats)
 	defer stop()
+	placed := func(seg *squash.Segment, p *closure.Path) {
+		res.CachedPaths++
+		for _, e := range seg.Entries {
+			res.CachedBytes += e.Size
+		}
+		prog.add(int64(p.NarSize))
+	}
 
-	if err := w.AddStoreRoot(reg); err != nil {
+	if err := w.AddStoreRoot(); err != nil {
 		return fail(err)
 	}
-	for i := range clo.Paths {
-		p := &clo.Paths[i]
-		name := strings.TrimPrefix(p.Path, clo.StoreDir+"/")
-		if cfg.Cache != nil {
-			seg, err := placeFromCache(w, cfg.Cache, key(p), p.Path, logf)
-			if err != nil {
+	var packed []*closure.Path // compressed here: their segments go to the cache
+	if clo != nil {
+		for _, p := range clo.WalkOrder() {
+			if cfg.Cache != nil {
+				seg, err := placeFromCache(w, cfg.Cache, ks.entry(p.Path, p.NarHash), p.Path, logf)
+				if err != nil {
+					return fail(err)
+				}
+				if seg != nil {
+					placed(seg, p)
+					continue
+				}
+			}
+			if err := w.AddStorePath(p.Path); err != nil {
 				return fail(err)
 			}
-			if seg != nil {
-				res.CachedPaths++
-				for _, e := range seg.Entries {
-					res.CachedBytes += e.Size
-				}
-				prog.add(int64(p.NarSize))
-				continue
-			}
-			pendingMu.Lock()
-			pending[name] = p
-			pendingMu.Unlock()
+			packed = append(packed, p)
 		}
-		if err := w.AddStorePath(p.Path); err != nil {
+	} else {
+		walk, err := closure.NewWalk(roots, cfg.StoreDir)
+		if err != nil {
+			return fail(err)
+		}
+		for {
+			p, ok := walk.Next()
+			if !ok {
+				break
+			}
+			if cfg.Cache != nil {
+				seg, info, err := placeScannedFromCache(w, cfg.Cache, ks, walk, p, logf)
+				if err != nil {
+					return fail(err)
+				}
+				if seg != nil {
+					placed(seg, &info)
+					walk.Report(info)
+					continue
+				}
+			}
+			h := walk.Hasher()
+			nw := nar.NewWriter(h)
+			if err := w.AddStorePathTee(p, narTee{nw}); err != nil {
+				return fail(err)
+			}
+			if err := nw.Close(); err != nil {
+				return fail(fmt.Errorf("closure: %s: %w", p, err))
+			}
+			info := h.Sum(p)
+			packed = append(packed, &info)
+			walk.Report(info)
+		}
+		if clo, err = walk.Closure(); err != nil {
 			return fail(err)
 		}
 	}
+	var reg bytes.Buffer
+	if err := clo.WriteRegistration(&reg); err != nil {
+		return fail(err)
+	}
+	if err := w.AddRegistration(reg.Bytes()); err != nil {
+		return fail(err)
+	}
 	if err := w.Close(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	in, _ := w.Stats()
 	res.BytesIn = in + res.CachedBytes
+	if cfg.Cache != nil {
+		for _, p := range packed {
+			if seg := segs[filepath.Base(p.Path)]; seg != nil {
+				cfg.Cache.store(ks, p, seg, f)
+			}
+		}
+	}
 	fi, err := f.Stat()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return fi.Size(), nil
+	return fi.Size(), clo, nil
 }
+
+// narTee serialises a store path as a NAR from the SquashFS writer's reads of it.
+type narTee struct{ nw *nar.Writer }
+
+func (t narTee) Entry(rel string, fi fs.FileInfo, link string) error {
+	hdr, err := nar.FileInfoHeader(fi, "/"+rel, link)
+	if err != nil {
+		return err
+	}
+	return t.nw.WriteHeader(hdr)
+}
+
+func (t narTee) Write(b []byte) (int, error) { return t.nw.Write(b) }
 
 // placeFromCache places the cached segment of the store path p, if the cache has a sound one
 // that fits the image so far, and returns it; nil means the store path must be compressed.
@@ -310,6 +417,41 @@ func placeFromCache(w *squash.Writer, c *Cache, k cacheKey, p string, logf func(
 		return nil, err
 	}
 	return seg, nil
+}
+
+// placeScannedFromCache is placeFromCache for a store path whose NAR hash is not known yet: if
+// the cache has an entry for the path, it hashes the path (its one read) and places the entry
+// if the hash is the entry's. It returns the segment placed, if any, and then the path's NAR
+// hash, size and references.
+func placeScannedFromCache(w *squash.Writer, c *Cache, ks keys, walk *closure.Walk, p string, logf func(string, ...any)) (*squash.Segment, closure.Path, error) {
+	want, ok := c.lastHash(ks, p)
+	if !ok {
+		return nil, closure.Path{}, nil
+	}
+	seg, data, ok := c.lookup(ks.entry(p, want), p)
+	if !ok {
+		return nil, closure.Path{}, nil
+	}
+	h := walk.Hasher()
+	if err := nar.DumpPath(h, p); err != nil {
+		data.Close()
+		return nil, closure.Path{}, fmt.Errorf("closure: %w", err)
+	}
+	info := h.Sum(p)
+	if info.NarHash != want {
+		data.Close()
+		logf("cache: %s: NAR hash %s, the entry's is %s; compressing it again", p, info.NarHash, want)
+		return nil, closure.Path{}, nil
+	}
+	if err := w.CheckSegment(seg); err != nil {
+		data.Close()
+		logf("cache: %s: %v; compressing it again", p, err)
+		return nil, closure.Path{}, nil
+	}
+	if err := w.AddSegment(seg, data); err != nil { // AddSegment closes data
+		return nil, closure.Path{}, err
+	}
+	return seg, info, nil
 }
 
 // writeISO lays out the ISO from the boot plan and the SquashFS at sqPath.

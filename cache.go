@@ -79,6 +79,9 @@ func (c *Cache) Dir() string { return c.dir }
 //	description  descLen bytes (squash.Segment.MarshalBinary)
 //	data         dataLen bytes
 //	sum          32 bytes, SHA-256 of everything before it
+//
+// and beside them <64 hex>.idx, a store path's index file (keys.byPath): two lines, the NAR
+// hash of the entry last stored for the path and that entry's key in hex.
 const (
 	cacheSubdir    = "segments-v3"
 	cacheMagic     = "gonixiso cache entry 1\n"
@@ -98,21 +101,36 @@ func (c *Cache) path(k cacheKey) string {
 	return filepath.Join(c.dir, cacheSubdir, s[:2], s+".seg")
 }
 
-// keyer returns the key function for an image's settings: everything that changes a store
+// keys names the cache's entries for an image's settings: everything that changes a store
 // path's bytes.
-func keyer(comp squash.Compression, blockSize int) func(p *closure.Path) cacheKey {
+type keys struct{ settings string }
+
+func keyer(comp squash.Compression, blockSize int) keys {
 	if blockSize == 0 {
 		blockSize = squash.DefaultBlockSize
 	}
-	settings := fmt.Sprintf("gonixiso cache key %d\x00squash layout %d\x00%s\x00%d\x00%s",
-		cacheEntryVersion, squash.LayoutVersion, comp, blockSize, compressLibVersions())
-	return func(p *closure.Path) cacheKey {
-		h := sha256.New()
-		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", settings, p.Path, p.NarHash)
-		var k cacheKey
-		h.Sum(k[:0])
-		return k
-	}
+	return keys{fmt.Sprintf("gonixiso cache key %d\x00squash layout %d\x00%s\x00%d\x00%s",
+		cacheEntryVersion, squash.LayoutVersion, comp, blockSize, compressLibVersions())}
+}
+
+// entry is the key of a store path's entry.
+func (ks keys) entry(storePath string, narHash closure.Hash) cacheKey {
+	return ks.sum(storePath, narHash.String())
+}
+
+// byPath is the key of a store path's index file, which holds the NAR hash of the entry last
+// stored for it: a build that learns a path's NAR hash only by reading the path (a native
+// scan) finds its entry from there, and reads the path once, to check that hash.
+func (ks keys) byPath(storePath string) cacheKey {
+	return ks.sum(storePath, "by path")
+}
+
+func (ks keys) sum(storePath, what string) cacheKey {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", ks.settings, storePath, what)
+	var k cacheKey
+	h.Sum(k[:0])
+	return k
 }
 
 // compressLibVersions names the Go compression modules this binary was built with: their
@@ -264,12 +282,58 @@ func matchesTree(seg *squash.Segment, storePath string) error {
 	return nil
 }
 
-// store writes a store path's segment, whose data lies at seg.Start in the image file img, as a
-// cache entry. A failure to store is reported and does not fail the build.
-func (c *Cache) store(k cacheKey, seg *squash.Segment, img *os.File) {
-	if err := c.write(k, seg, img); err != nil {
-		c.warn("cache: cannot store %s: %v", seg.Entries[0].Name, err)
+// store writes a store path's segment, whose data lies at seg.Start in the image file img, as its
+// cache entry, and records the path's NAR hash and the entry's key in the path's index file. A
+// failure to store is reported and does not fail the build.
+func (c *Cache) store(ks keys, p *closure.Path, seg *squash.Segment, img *os.File) {
+	k := ks.entry(p.Path, p.NarHash)
+	err := c.write(k, seg, img)
+	if err == nil {
+		err = writeFileAtomic(c.indexPath(ks.byPath(p.Path)), []byte(p.NarHash.String()+"\n"+k.String()+"\n"))
 	}
+	if err != nil {
+		c.warn("cache: cannot store %s: %v", p.Path, err)
+	}
+}
+
+func (c *Cache) indexPath(k cacheKey) string {
+	s := k.String()
+	return filepath.Join(c.dir, cacheSubdir, s[:2], s+".idx")
+}
+
+// lastHash returns the NAR hash of the entry last stored for a store path, if any.
+func (c *Cache) lastHash(ks keys, storePath string) (closure.Hash, bool) {
+	b, err := os.ReadFile(c.indexPath(ks.byPath(storePath)))
+	if err != nil {
+		return closure.Hash{}, false
+	}
+	hash, _, _ := strings.Cut(string(b), "\n")
+	h, err := closure.ParseHash(hash)
+	if err != nil {
+		c.warn("cache: index of %s: %v; ignoring it", storePath, err)
+		return closure.Hash{}, false
+	}
+	return h, true
+}
+
+// writeFileAtomic writes a small file by way of a temporary file beside it and a rename.
+func writeFileAtomic(p string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, a no-op
+	defer tmp.Close()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), p)
 }
 
 func (c *Cache) write(k cacheKey, seg *squash.Segment, img *os.File) error {
@@ -398,10 +462,31 @@ func (c *Cache) GC(maxSize int64) (removed int, freed int64, err error) {
 		freed += e.Size
 		removed++
 	}
-	// Temporary files a killed run left, older than a day.
+	// Temporary files a killed run left, older than a day, and index files whose entry is gone
+	// (an index file's second line is its entry's key).
 	filepath.WalkDir(filepath.Join(c.dir, cacheSubdir), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), ".tmp-") {
+		switch {
+		case err != nil || d.IsDir():
+		case strings.HasPrefix(d.Name(), ".tmp-"):
 			if fi, err := d.Info(); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
+				os.Remove(p)
+			}
+		case strings.HasSuffix(d.Name(), ".idx"):
+			b, err := os.ReadFile(p)
+			if err != nil {
+				break
+			}
+			lines := strings.Split(string(b), "\n")
+			var k cacheKey
+			if len(lines) < 2 || len(lines[1]) != hex.EncodedLen(len(k)) {
+				os.Remove(p)
+				break
+			}
+			if _, err := hex.Decode(k[:], []byte(lines[1])); err != nil {
+				os.Remove(p)
+				break
+			}
+			if _, err := os.Stat(c.path(k)); errors.Is(err, fs.ErrNotExist) {
 				os.Remove(p)
 			}
 		}

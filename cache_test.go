@@ -87,12 +87,24 @@ func TestCacheWarmEqualsCold(t *testing.T) {
 	if !bytes.Equal(none, cold) || !bytes.Equal(cold, warm) {
 		t.Fatal("images without a cache, cold and warm differ")
 	}
+	// A build that finds the closure by reading the store (no Nix database) finds the entries
+	// too, by each path's index file, and reads each path once, to check its NAR hash.
+	scanWarm, res := assemble(t, top, gonixiso.Config{Cache: cache, ClosureSource: closure.SourceScan})
+	if res.CachedPaths != res.StorePaths || res.ClosureSource != "scan" {
+		t.Errorf("warm build from a scan took %d of %d store paths from the cache (closure from the %s)",
+			res.CachedPaths, res.StorePaths, res.ClosureSource)
+	}
+	if !bytes.Equal(scanWarm, none) {
+		t.Fatal("a warm build from a scan differs from the cold build")
+	}
 	if s := warn.String(); s != "" {
 		t.Errorf("unexpected cache warnings:\n%s", s)
 	}
 	// A system that shares all but one store path with a cached one: the specialisation's
 	// closure lacks only the main toplevel. Built first into a new cache, it leaves the main
-	// system's build one store path to compress, and that build equals the cold one.
+	// system's build at most two store paths to compress: its own toplevel, and the
+	// specialisation's, whose files (extra-dependencies) the main toplevel, first in its image,
+	// holds too. That build equals the cold one.
 	spec, err := filepath.EvalSymlinks(filepath.Join(top, "specialisation", testsystem.Specialisation))
 	if err != nil {
 		t.Fatal(err)
@@ -100,8 +112,8 @@ func TestCacheWarmEqualsCold(t *testing.T) {
 	cache2, _ := openCache(t, t.TempDir())
 	assemble(t, spec, gonixiso.Config{Cache: cache2})
 	partial, res := assemble(t, top, gonixiso.Config{Cache: cache2})
-	if res.CachedPaths != res.StorePaths-1 {
-		t.Errorf("after the specialisation, the main build took %d of %d store paths from the cache, want all but its toplevel",
+	if res.CachedPaths < res.StorePaths-2 {
+		t.Errorf("after the specialisation, the main build took %d of %d store paths from the cache, want all but the toplevels",
 			res.CachedPaths, res.StorePaths)
 	}
 	if !bytes.Equal(none, partial) {
@@ -207,6 +219,30 @@ func TestCacheStoreChanged(t *testing.T) {
 	cold, _ := assemble(t, copyTop, cfg(nil))
 	if !bytes.Equal(cold, warm) {
 		t.Fatal("the rebuilt image differs from a cold build")
+	}
+
+	// Other contents of the same size and time: the entry fits the tree on disk, but the NAR
+	// hash that the build reads from the store is not the one the entry was stored under.
+	b, err := os.ReadFile(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(victim, 0o644)
+	if err := os.WriteFile(victim, bytes.ToUpper(b), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(victim, 0o444)
+	os.Chtimes(victim, time.Unix(12345, 0), time.Unix(12345, 0))
+	var log warnings
+	c := cfg(cache)
+	c.Log = log.add
+	warm, res = assemble(t, copyTop, c)
+	if res.CachedPaths != res.StorePaths-1 || !strings.Contains(log.String(), "the entry's is") {
+		t.Errorf("%d of %d from the cache after a change of contents; log:\n%s", res.CachedPaths, res.StorePaths, log.String())
+	}
+	cold, _ = assemble(t, copyTop, cfg(nil))
+	if !bytes.Equal(cold, warm) {
+		t.Fatal("the image rebuilt after a change of contents differs from a cold build")
 	}
 }
 

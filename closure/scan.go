@@ -201,7 +201,7 @@ func hashPath(p string, cands *Candidates) (Path, error) {
 
 // fromScan computes the closure of roots natively: it hashes and scans the roots, then every
 // path they refer to that it has not seen, on jobs workers (one per core for 0). The paths go
-// to the workers in a Walk's order and are reported to it in the same order.
+// to the workers as a Walk hands them out and are reported to it in the same order.
 func fromScan(ctx context.Context, roots []string, storeDir string, jobs int) ([]Path, error) {
 	cands, err := readCandidates(storeDir)
 	if err != nil {

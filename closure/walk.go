@@ -6,16 +6,18 @@ import (
 	"slices"
 )
 
-// A Walk hands out the store paths of a closure breadth first, for a caller that reads each
+// A Walk hands out the store paths of a closure one at a time, for a caller that reads each
 // path itself (through a Hasher, while it does something else with the same bytes) and reports
-// what it found: the roots sorted, then the references of each path, sorted, that were not
-// seen before, in the order the paths were reported. The parallel native scan hands out paths
-// in this order.
+// what it found. Next always hands out the least store path, by name, of those found and not
+// yet handed out: the roots first, then, once the hubs that refer to most of a closure (a
+// system's sw and etc) have been read, the rest in sorted order. An image laid out in this
+// order changes little when a few store paths change, and every source gives a closure the
+// same order (Closure.WalkOrder).
 type Walk struct {
 	storeDir string
 	roots    []string
 	cands    *Candidates
-	queue    []string // found, not yet handed out
+	queue    []string // found, not yet handed out, sorted
 	seen     map[string]bool
 	out      int // handed out, not yet reported
 	paths    []Path
@@ -70,7 +72,8 @@ func (w *Walk) Report(p Path) {
 	for _, r := range p.References {
 		if !w.seen[r] {
 			w.seen[r] = true
-			w.queue = append(w.queue, r)
+			i, _ := slices.BinarySearch(w.queue, r)
+			w.queue = slices.Insert(w.queue, i, r)
 		}
 	}
 }
@@ -82,4 +85,20 @@ func (w *Walk) Closure() (*Closure, error) {
 		return nil, errors.New("closure: walk not finished")
 	}
 	return newClosure(w.storeDir, w.roots, slices.Clone(w.paths), SourceScan)
+}
+
+// WalkOrder returns the closure's paths in the order a Walk from its roots hands them out when
+// each path is reported before the next is handed out.
+func (c *Closure) WalkOrder() []*Path {
+	w := newWalk(c.Roots, c.StoreDir, nil)
+	var out []*Path
+	for {
+		p, ok := w.Next()
+		if !ok {
+			return out
+		}
+		info, _ := c.Lookup(p) // a closure holds every reference (newClosure)
+		out = append(out, info)
+		w.Report(*info)
+	}
 }

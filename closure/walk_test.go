@@ -40,7 +40,16 @@ func walk(t *testing.T, roots []string, storeDir string) ([]string, *closure.Clo
 	return order, c
 }
 
-// TestWalkFakeStore: a walk finds what the parallel scan finds, breadth first from the roots.
+func names(ps []*closure.Path) []string {
+	var s []string
+	for _, p := range ps {
+		s = append(s, p.Path)
+	}
+	return s
+}
+
+// TestWalkFakeStore: a walk finds what the parallel scan finds, the least path found first,
+// and WalkOrder gives a closure from any source that order.
 func TestWalkFakeStore(t *testing.T) {
 	s := newFakeStore(t)
 	s.layout(t)
@@ -55,14 +64,22 @@ func TestWalkFakeStore(t *testing.T) {
 	if !slices.Equal(order, want) {
 		t.Errorf("walk order\n%v\nwant\n%v", order, want)
 	}
+	if got := names(scan.WalkOrder()); !slices.Equal(got, want) {
+		t.Errorf("WalkOrder\n%v\nwant\n%v", got, want)
+	}
 }
 
-// TestWalkTestSystem: on the test system, the walk's closure is the database's.
+// TestWalkTestSystem: on the test system, the walk's closure is the database's, and the
+// database's closure in WalkOrder is the walk's order, so an image laid out in that order does
+// not depend on the closure's source.
 func TestWalkTestSystem(t *testing.T) {
 	top := testsystem.Toplevel(t)
 	order, c := walk(t, []string{top}, closure.DefaultStoreDir)
 	db := compute(t, []string{top}, closure.Options{Source: closure.SourceDB})
 	samePaths(t, "walk vs db", c.Paths, db.Paths)
+	if got := names(db.WalkOrder()); !slices.Equal(got, order) {
+		t.Errorf("WalkOrder of the database's closure\n%v\nthe walk's order\n%v", got, order)
+	}
 	if order[0] != top {
 		t.Errorf("the walk starts at %s, not the root", order[0])
 	}

@@ -40,10 +40,11 @@ func packClosure(t *testing.T, c squash.Compression) string {
 			t.Fatal(err)
 		}
 	}
-	must(w.AddStoreRoot(reg))
+	must(w.AddStoreRoot())
 	for _, p := range testsystem.Closure(t, top) {
 		must(w.AddStorePath(p))
 	}
+	must(w.AddRegistration(reg))
 	must(w.Close())
 	return img
 }

@@ -102,7 +102,7 @@ func ExampleWriter_AddSegment() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		if err := w.AddStoreRoot([]byte("registration\n")); err != nil {
+		if err := w.AddStoreRoot(); err != nil {
 			log.Fatal(err)
 		}
 		if reuse {
@@ -117,6 +117,9 @@ func ExampleWriter_AddSegment() {
 				log.Fatal(err)
 			}
 		} else if err := w.AddStorePath(store); err != nil {
+			log.Fatal(err)
+		}
+		if err := w.AddRegistration([]byte("registration\n")); err != nil {
 			log.Fatal(err)
 		}
 		if err := w.Close(); err != nil {

@@ -11,13 +11,20 @@ const RegistrationName = "nix-path-registration"
 
 // AddStoreRoot starts an image of a Nix store as NixOS's live ISO lays it out (mksquashfs
 // nix-path-registration PATHS... -keep-as-directory -all-root -root-mode 0755): the root
-// directory, mode 0755 with the image's time, and the registration file at the root, mode 0444
-// with the image's time, in a segment of their own. Store paths follow with AddStorePath.
-func (w *Writer) AddStoreRoot(registration []byte) error {
-	t := w.opts.ModTime
-	if err := w.WriteHeader(&Header{Name: ".", Mode: fs.ModeDir | 0o755, ModTime: t}); err != nil {
+// directory, mode 0755 with the image's time, in a segment of its own. Store paths follow with
+// AddStorePath, and AddRegistration adds the registration file.
+func (w *Writer) AddStoreRoot() error {
+	if err := w.WriteHeader(&Header{Name: ".", Mode: fs.ModeDir | 0o755, ModTime: w.opts.ModTime}); err != nil {
 		return err
 	}
+	return w.Flush()
+}
+
+// AddRegistration adds the registration file at the root, mode 0444 with the image's time, in
+// a segment of its own. It may come after the store paths, which a caller may hash as it adds
+// them (AddStorePathTee).
+func (w *Writer) AddRegistration(registration []byte) error {
+	t := w.opts.ModTime
 	if err := w.WriteHeader(&Header{Name: RegistrationName, Mode: 0o444, ModTime: t, Size: int64(len(registration))}); err != nil {
 		return err
 	}

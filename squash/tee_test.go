@@ -102,7 +102,7 @@ func TestTee(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := w.AddStoreRoot(nil); err != nil {
+		if err := w.AddStoreRoot(); err != nil {
 			t.Fatal(err)
 		}
 		if err := w.AddStorePathTee(src, tee); err != nil {

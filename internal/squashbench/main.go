@@ -65,7 +65,7 @@ func run(out, regPath string, paths []string, oneSegment bool, opts squash.Optio
 	if err != nil {
 		return err
 	}
-	if err := w.AddStoreRoot(reg); err != nil {
+	if err := w.AddStoreRoot(); err != nil {
 		return err
 	}
 	for _, p := range paths {
@@ -78,6 +78,9 @@ func run(out, regPath string, paths []string, oneSegment bool, opts squash.Optio
 		if err := w.AddStorePath(p); err != nil {
 			return err
 		}
+	}
+	if err := w.AddRegistration(reg); err != nil {
+		return err
 	}
 	return w.Close()
 }

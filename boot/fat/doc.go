@@ -22,8 +22,9 @@
 //
 // A Reader reads FAT12 and FAT16 volumes, this package's and other formatters', as an fs.FS
 // with long names. It is meant for untrusted bytes: it checks every offset and cluster, refuses
-// cluster chains that loop or leave the volume and directory trees that loop back, allocates
-// no more than the image's size, and is fuzzed. Short-name bytes above 0x7F, whose meaning
+// cluster chains that loop or leave the volume, and directory trees that loop back, reach a
+// directory twice, put a cluster in two chains or nest deeper than 64 levels; it allocates and
+// reads no more than the image's size, and is fuzzed. Short-name bytes above 0x7F, whose meaning
 // depends on a DOS code page, are read as Latin-1.
 //
 // # Why not go-diskfs

@@ -16,7 +16,9 @@ import (
 // A Reader reads a FAT12 or FAT16 volume: its own images and those other formatters made. It
 // implements fs.FS and fs.ReadDirFS, with long names where the volume has them. The bytes are
 // untrusted: every offset is checked against the image, cluster chains that loop or leave the
-// volume are errors, and nothing is read or allocated beyond the image's size.
+// volume are errors, and nothing is read or allocated beyond the image's size. NewReader checks
+// that the directories make a tree (no directory reached twice, no cluster in two chains, at
+// most 64 levels), so that walking it and reading every file reads at most the volume.
 type Reader struct {
 	OEMName  string // the formatter's name from the boot sector
 	VolumeID uint32
@@ -110,7 +112,80 @@ func NewReader(r io.ReaderAt, size int64) (*Reader, error) {
 			fr.Label = strings.TrimRight(e.name, " ")
 		}
 	}
+	if err := fr.checkTree(root); err != nil {
+		return nil, err
+	}
 	return fr, nil
+}
+
+// maxDepth bounds the nesting of directories. Opening a path reads every directory on it, so a
+// walk costs the square of the depth; an EFI system partition nests a few levels.
+const maxDepth = 64
+
+// checkTree reads every directory once and checks that the volume holds a tree: each directory
+// is reached by one entry, no cluster is in two chains (of directories, or of the clusters that
+// files' sizes use), and directories nest at most maxDepth deep. Without this, entries that
+// share a directory make a walk exponential (each level doubling the paths below it), and
+// files that share clusters make reading every file read more than the volume holds. Chains
+// that end early or leave the volume are left to Open to report, for the file they belong to.
+func (r *Reader) checkTree(root []entry) error {
+	owner := make([]string, r.Clusters) // the path that each cluster's chain belongs to
+	claim := func(p string, chain []uint32) error {
+		for _, c := range chain {
+			if o := owner[c-firstCluster]; o != "" {
+				return fmt.Errorf("fat: %s: cluster %d is also in %s (cross-linked, or a directory reached twice)", p, c, o)
+			}
+			owner[c-firstCluster] = p
+		}
+		return nil
+	}
+	type dir struct {
+		path  string
+		depth int
+		ents  []entry
+	}
+	stack := []dir{{path: "/", ents: root}}
+	for len(stack) > 0 {
+		d := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, e := range d.ents {
+			if e.label {
+				continue
+			}
+			p := path.Join(d.path, e.name)
+			if !e.dir {
+				if e.size == 0 {
+					continue
+				}
+				n := (int64(e.size) + int64(r.ClusterSize) - 1) / int64(r.ClusterSize)
+				if chain, err := r.chain(e.cluster, int(min(n, int64(r.Clusters)))); err == nil {
+					if err := claim(p, chain); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if d.depth+1 > maxDepth {
+				return fmt.Errorf("fat: %s: directories nested deeper than %d", p, maxDepth)
+			}
+			if e.cluster < firstCluster {
+				return fmt.Errorf("fat: %s: directory at cluster %d loops back to the root", p, e.cluster)
+			}
+			chain, err := r.chain(e.cluster, r.Clusters)
+			if err != nil {
+				return fmt.Errorf("fat: %s: directory at cluster %d: %w", p, e.cluster, err)
+			}
+			if err := claim(p, chain); err != nil {
+				return err
+			}
+			ents, err := r.readDir(e.cluster, false)
+			if err != nil {
+				return fmt.Errorf("fat: %s: %w", p, err)
+			}
+			stack = append(stack, dir{path: p, depth: d.depth + 1, ents: ents})
+		}
+	}
+	return nil
 }
 
 // readAt fills p from r at off; io.EOF with p filled is success, as io.ReaderAt allows.

@@ -1,6 +1,7 @@
 package squash
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -35,6 +36,9 @@ const (
 
 	// maxSymlink is the longest symlink target the kernel reads (PAGE_SIZE on x86).
 	maxSymlink = 4096
+	// maxBlockLog is the block log of MaxBlockSize.
+	maxBlockLog = 20
+
 	// maxDepth bounds directory nesting: a path of PATH_MAX (4096) bytes has at most 2048
 	// components.
 	maxDepth = 2048
@@ -137,7 +141,6 @@ type Reader struct {
 	meta     lru[int64, metaBlock]
 	frags    lru[uint32, []byte]
 	listings lru[uint64, *listing]
-	bufs     sync.Pool // of *[]byte, block-sized
 }
 
 // metaBlock is a decoded metadata block and the offset of the block after it.
@@ -201,7 +204,6 @@ func newReader(ra io.ReaderAt, size int64, xzPureGo bool) (*Reader, error) {
 	r.meta.max = 64
 	r.frags.max = max(4, 2*runtime.GOMAXPROCS(0))
 	r.listings.max = 16
-	r.bufs.New = func() any { b := make([]byte, bs); return &b }
 
 	if err := r.readOptions(); err != nil {
 		return nil, err
@@ -1107,7 +1109,7 @@ func (f *File) Read(p []byte) (int, error) {
 	i := int(f.pos / bs)
 	if f.bufIdx != i {
 		if f.buf == nil {
-			f.buf = make([]byte, f.r.bs)
+			f.buf = make([]byte, min(bs, f.size())) // room for any block of the file
 		}
 		b, err := f.block(i, f.buf)
 		if err != nil {
@@ -1277,7 +1279,12 @@ func (f *File) block(i int, buf []byte) ([]byte, error) {
 		clear(out)
 		return out, nil
 	}
-	n, err := f.r.readBlock(f.offs[i], w, buf)
+	// The block decodes into the room its bytes of the file take, not a whole block's: a file
+	// shorter than a block needs no more.
+	n, err := f.r.readBlock(f.offs[i], w, out)
+	if errors.Is(err, errTooLarge) {
+		return nil, fmt.Errorf("squash: %s: data block %d holds more than the %d bytes of the file it should", f.e.Name, i, want)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("squash: %s: data block %d: %w", f.e.Name, i, err)
 	}
@@ -1293,13 +1300,17 @@ func (r *Reader) readBlock(off int64, w uint32, buf []byte) (int, error) {
 }
 
 // readBlockWith reads the data block of size word w at off and decodes it into buf with decode
-// (the reader's decoder, or Check's, which also holds the block to the kernel's rules).
+// (the reader's decoder, or Check's, which also holds the block to the kernel's rules). The
+// block may hold at most len(buf) bytes: more is an error wrapping errTooLarge.
 func (r *Reader) readBlockWith(off int64, w uint32, buf []byte, decode func(dst, src []byte) (int, error)) (int, error) {
 	n := int(w &^ dataUncompressed)
-	if n > len(buf) {
+	if n > r.bs {
 		return 0, fmt.Errorf("block of %d bytes, more than a block", n)
 	}
 	if w&dataUncompressed != 0 {
+		if n > len(buf) {
+			return 0, fmt.Errorf("stored block of %d bytes: %w", n, errTooLarge)
+		}
 		if _, err := r.ra.ReadAt(buf[:n], off); err != nil {
 			return 0, err
 		}
@@ -1310,7 +1321,7 @@ func (r *Reader) readBlockWith(off int64, w uint32, buf []byte, decode func(dst,
 	if _, err := r.ra.ReadAt((*raw)[:n], off); err != nil {
 		return 0, err
 	}
-	return decode(buf[:r.bs], (*raw)[:n])
+	return decode(buf, (*raw)[:n])
 }
 
 // fragment returns fragment block i, decoded, from the cache.
@@ -1320,19 +1331,35 @@ func (r *Reader) fragment(i uint32) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		buf := make([]byte, r.bs)
-		n, err := r.readBlock(start, w, buf)
+		// Decode into a block's room, and keep only what the block holds: a fragment block
+		// of a small image holds a few tails.
+		buf := r.getBuf()
+		defer r.putBuf(buf)
+		n, err := r.readBlock(start, w, *buf)
 		if err != nil {
 			return nil, fmt.Errorf("fragment block %d: %w", i, err)
 		}
-		return buf[:n:n], nil
+		return bytes.Clone((*buf)[:n]), nil
 	})
 }
 
-func (r *Reader) getBuf() *[]byte { return r.bufs.Get().(*[]byte) }
+// blockBufs pools the buffers of a block's length, by block size (the index is the block
+// log), for every Reader: a Reader decodes each block into room for a whole block, and an image
+// opened for a moment (inspect, diff) need not allocate its own.
+var blockBufs [maxBlockLog + 1]sync.Pool
+
+// getBuf returns a buffer of a block's length.
+func (r *Reader) getBuf() *[]byte {
+	if b, ok := blockBufs[r.sb.BlockLog].Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, r.bs)
+	return &b
+}
+
 func (r *Reader) putBuf(b *[]byte) {
-	if b != nil {
-		r.bufs.Put(b)
+	if b != nil && len(*b) == r.bs {
+		blockBufs[r.sb.BlockLog].Put(b)
 	}
 }
 

@@ -102,6 +102,9 @@ func Diff(ctx context.Context, a, b string) (*DiffReport, error) {
 // compareChunk is how many bytes of each side are compared at once.
 const compareChunk = 8 << 20
 
+// compareBuf is the length of the buffers that compare ISO files, or as much as the files hold.
+const compareBuf = 1 << 20
+
 // firstDifference compares the two files byte for byte and returns the offset of the first
 // difference, -1 if they are identical, or the shorter length if one is a prefix of the other.
 func firstDifference(ctx context.Context, a, b *isoImage) (int64, error) {
@@ -506,7 +509,10 @@ func typeName(m fs.FileMode) string {
 // files that no later step compares.
 func (d *differ) tree() error {
 	var ents []*entryChanges
-	bufA, bufB := make([]byte, 1<<20), make([]byte, 1<<20)
+	var bufA, bufB []byte // grown to the longest comparison, at most compareBuf
+	// Files with the same data on both sides (hard links, or a path listed twice) are compared
+	// once: the first differing byte by the data keys of both sides.
+	compared := map[[2]string]int64{}
 	for _, ea := range d.a.tree {
 		eb := d.b.byPath[ea.Path]
 		if eb == nil {
@@ -523,9 +529,17 @@ func (d *differ) tree() error {
 		if ea.Mode.IsRegular() && eb.Mode.IsRegular() {
 			c.add("size", ea.Size, eb.Size)
 			if !d.comparedElsewhere(ea.Path) {
-				off, err := d.isoContents(ea, eb, bufA, bufB)
-				if err != nil {
-					return err
+				key := [2]string{dataKey(ea), dataKey(eb)}
+				off, ok := compared[key]
+				if !ok {
+					if n := int(min(compareBuf, ea.Size, eb.Size)); len(bufA) < n {
+						bufA, bufB = make([]byte, n), make([]byte, n)
+					}
+					var err error
+					if off, err = d.isoContents(ea, eb, bufA, bufB); err != nil {
+						return err
+					}
+					compared[key] = off
 				}
 				if off >= 0 {
 					c.offset = off
@@ -619,8 +633,8 @@ func (d *differ) efiImage() error {
 	if ea.Path != eb.Path {
 		d.add(LevelBoot, p, -1, "EFI image %s → %s", ea.Path, eb.Path)
 	}
-	bufA, bufB := make([]byte, 1<<20), make([]byte, 1<<20)
-	first, err := d.isoContents(ea, eb, bufA, bufB)
+	room := int(min(compareBuf, ea.Size, eb.Size))
+	first, err := d.isoContents(ea, eb, make([]byte, room), make([]byte, room))
 	if err != nil || first < 0 {
 		return err
 	}
@@ -1088,6 +1102,7 @@ type sqCompare struct {
 }
 
 // cmpBufs are one comparison's buffers: raw runs of blocks and decoded blocks of each side.
+// The decoded ones are made when a comparison needs them, as long as the files need.
 type cmpBufs struct {
 	rawA, rawB []byte
 	blkA, blkB []byte
@@ -1097,11 +1112,10 @@ func (c *sqCompare) getBufs() *cmpBufs {
 	if b, ok := c.bufs.Get().(*cmpBufs); ok {
 		return b
 	}
-	bs := max(c.a.sb.BlockSize, c.b.sb.BlockSize)
-	// A run of raw blocks is at most a buffer long, or one block (which may be stored
-	// uncompressed, a block long).
-	raw := max(min(compareChunk, max(c.a.sb.BytesUsed, c.b.sb.BytesUsed)), int64(bs))
-	return &cmpBufs{rawA: make([]byte, raw), rawB: make([]byte, raw), blkA: make([]byte, bs), blkB: make([]byte, bs)}
+	// A run of raw blocks is at most a buffer long; a block lies in its image, so a buffer as
+	// long as the longer image holds any.
+	raw := min(compareChunk, max(c.a.sb.BytesUsed, c.b.sb.BytesUsed))
+	return &cmpBufs{rawA: make([]byte, raw), rawB: make([]byte, raw)}
 }
 
 // storePath compares the entries of store path n, present in both images.
@@ -1236,6 +1250,11 @@ func (c *sqCompare) contents(x, y *squash.Entry) (int64, bool, error) {
 		}
 		if err := open(); err != nil {
 			return 0, err
+		}
+		// A block at a time, or the whole of files shorter than a block.
+		bs := int64(max(c.a.sb.BlockSize, c.b.sb.BlockSize))
+		if need := int(min(bs, max(x.Size, y.Size))); len(bufs.blkA) < need {
+			bufs.blkA, bufs.blkB = make([]byte, need), make([]byte, need)
 		}
 		step := int64(len(bufs.blkA))
 		for off := lo; off < hi; {

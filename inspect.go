@@ -2,7 +2,9 @@ package gonixiso
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -383,6 +385,10 @@ func openImage(name string) (*isoImage, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	if err := im.checkExtents(); err != nil {
+		f.Close()
+		return nil, err
+	}
 	if e := im.byPath[SquashFSPath]; e != nil && e.Mode.IsRegular() {
 		ra, err := im.section(e)
 		if err == nil {
@@ -397,6 +403,58 @@ func openImage(name string) (*isoImage, error) {
 }
 
 func (im *isoImage) Close() error { return im.file.Close() }
+
+// dataKey identifies the data of a regular file of the tree: its extents.
+func dataKey(e *iso9660.Entry) string {
+	b := make([]byte, 0, 8*len(e.Extents))
+	for _, x := range e.Extents {
+		b = binary.LittleEndian.AppendUint32(b, x.LBA)
+		b = binary.LittleEndian.AppendUint32(b, x.Size)
+	}
+	return string(b)
+}
+
+// checkExtents checks that the regular files of the tree hold data of their own: two files
+// have the same extents (hard links: xorriso and mkisofs record identical files so), or
+// extents that share no byte, and no file has an extent twice. Directory records are cheap
+// and an extent may be as long as the image, so without this a crafted image of a megabyte
+// holds thousands of files that each are the whole image, and reading every file (Manifest)
+// reads the image thousands of times. With it, reading each distinct file once reads at most
+// the image.
+func (im *isoImage) checkExtents() error {
+	type span struct {
+		start, end int64 // in the image, bytes
+		entry      int   // in im.tree
+		key        string
+	}
+	var spans []span
+	for i, e := range im.tree {
+		if !e.Mode.IsRegular() || e.Size == 0 {
+			continue
+		}
+		key := dataKey(e)
+		for _, x := range e.Extents {
+			if x.Size > 0 {
+				start := int64(x.LBA) * iso9660.SectorSize
+				spans = append(spans, span{start: start, end: start + int64(x.Size), entry: i, key: key})
+			}
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int {
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end), strings.Compare(a.key, b.key), cmp.Compare(a.entry, b.entry))
+	})
+	end := int64(-1) // the furthest end of the spans so far
+	for i := 1; i < len(spans); i++ {
+		a, b := spans[i-1], spans[i]
+		end = max(end, a.end)
+		if b.start >= end || b.start == a.start && b.end == a.end && b.key == a.key && b.entry != a.entry {
+			continue
+		}
+		return fmt.Errorf("%s: %s and %s: data overlap at sector %d, and are not the same file", im.name,
+			im.tree[a.entry].Path, im.tree[b.entry].Path, b.start/iso9660.SectorSize)
+	}
+	return nil
+}
 
 // sqErr names the image and its SquashFS in err.
 func (im *isoImage) sqErr(err error) error {

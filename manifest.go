@@ -3,6 +3,7 @@ package gonixiso
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -41,10 +42,13 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 	}
 	defer im.Close()
 
-	// An item is an entry, and for a regular file how to read its contents.
+	// An item is an entry, and for a regular file how to read its contents. Files with the same
+	// data (key: ISO files' extents, SquashFS files' blocks) are read once: hard links cost no
+	// more than one file, however many directory entries name them.
 	type item struct {
 		entry ManifestEntry
 		open  func() (io.Reader, func(), error)
+		key   string
 	}
 	var items []item
 	for _, e := range im.tree {
@@ -53,6 +57,7 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 			Target: e.Link}}
 		if e.Mode.IsRegular() {
 			it.entry.Size = e.Size
+			it.key = dataKey(e)
 			it.open = func() (io.Reader, func(), error) {
 				ra, err := im.section(e)
 				if err != nil {
@@ -74,6 +79,7 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 				Target: e.Linkname}}
 			if e.Mode.IsRegular() {
 				it.entry.Size = e.Size
+				it.key = squashDataKey(e)
 				it.open = func() (io.Reader, func(), error) {
 					f, err := r.Open(p)
 					if err != nil {
@@ -92,8 +98,18 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 	sort.SliceStable(items, func(i, j int) bool { return items[i].entry.Path < items[j].entry.Path })
 
 	out := make([]ManifestEntry, len(items))
+	first := map[string]int{} // the item that reads each key's data
+	same := map[int]int{}     // items whose data another item reads
 	for i := range items {
 		out[i] = items[i].entry
+		if k := items[i].key; k != "" {
+			if j, ok := first[k]; ok {
+				same[i] = j
+				items[i].open = nil
+			} else {
+				first[k] = i
+			}
+		}
 	}
 	type hashed struct {
 		i   int
@@ -117,7 +133,7 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 			}
 			defer done()
 			h := sha256.New()
-			n, err := io.Copy(h, r)
+			n, err := io.Copy(ctxWriter{ctx, h}, r)
 			if err == nil && n != items[i].entry.Size {
 				err = fmt.Errorf("read %d bytes, want %d", n, items[i].entry.Size)
 			}
@@ -133,5 +149,37 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i, j := range same {
+		out[i].SHA256 = out[j].SHA256
+	}
 	return out, nil
+}
+
+// squashDataKey identifies the data of a SquashFS regular file: where its blocks are, their
+// size words, its tail and its size.
+func squashDataKey(e *squash.Entry) string {
+	b := make([]byte, 0, 1+8+8+4+4+4*len(e.Blocks))
+	b = append(b, 's')
+	b = binary.LittleEndian.AppendUint64(b, e.StartBlock)
+	b = binary.LittleEndian.AppendUint64(b, uint64(e.Size))
+	b = binary.LittleEndian.AppendUint32(b, e.Fragment)
+	b = binary.LittleEndian.AppendUint32(b, e.FragmentOffset)
+	for _, w := range e.Blocks {
+		b = binary.LittleEndian.AppendUint32(b, w)
+	}
+	return string(b)
+}
+
+// ctxWriter fails its writes once ctx is done: hashing a file stops within a block of a
+// cancellation, however long the file.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }

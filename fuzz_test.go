@@ -143,12 +143,13 @@ func writeISO(name, text string, boot bool) error {
 // NixOS-shaped ISOs, writeTinyISO's and writeBootISO's: they return errors, never panic, and on
 // a readable image agree with each other.
 //
-// An input is a recipe, as iso9660's FuzzOpen has them: its first byte picks raw bytes (the rest
-// of the input is the image) or one of the base images, which the rest of the input patches and
-// may truncate (see patchImage). Raw images of 64 KiB and more made the fuzzer stall: each input
-// that found new coverage was minimised for a minute (-fuzzminimizetime's default) by removing
-// one byte at a time from 64 KiB, while no new inputs ran. Recipes are a few bytes long, and
-// still reach every byte of the images.
+// An input is a recipe: its first byte picks one of the base images, which the rest of the input
+// patches and may truncate (see patchImage). Whole images as inputs made the fuzzer stall: each
+// input that found new coverage was minimised for a minute (-fuzzminimizetime's default), one
+// byte removed at a time from 64 KiB, while no new inputs ran. Go's minimiser takes time
+// quadratic in an input's length, so a recipe is at most maxRecipe bytes (the rest is ignored,
+// and the minimiser cuts it first): minimising one takes seconds, and it still reaches every
+// byte of the images.
 func FuzzImage(f *testing.F) {
 	dir := f.TempDir()
 	var bases [][]byte
@@ -168,16 +169,26 @@ func FuzzImage(f *testing.F) {
 		bases, baseNames = append(bases, data), append(baseNames, name)
 	}
 	for i, base := range bases {
-		f.Add([]byte{byte(1 + i)})
+		f.Add([]byte{byte(i)})
 		for _, c := range imageCorruptions(base) {
-			f.Add(recipe(byte(1+i), base, c))
+			r := recipe(byte(i), base, c)
+			if len(r) > maxRecipe {
+				f.Fatalf("a seed recipe of %d bytes", len(r))
+			}
+			f.Add(r)
 		}
 	}
 	// One file for every input: a worker runs its inputs one at a time.
 	name := filepath.Join(dir, "fuzz.iso")
+	file, err := os.Create(name)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { file.Close() })
+	out := &imageFile{f: file}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, k := patchImage(bases, data)
-		if err := os.WriteFile(name, img, 0o644); err != nil {
+		if err := out.write(img); err != nil {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
@@ -301,19 +312,19 @@ func TestCraftedImages(t *testing.T) {
 	}
 }
 
-// patchImage builds a fuzz input's image and says which base it was made from. data[0] == 0:
-// the image is data[1:], compared with bases[0]. Otherwise it is a copy of bases[(data[0]-1) %
-// len(bases)], patched by the records that follow, each a 4-byte little-endian offset (modulo
-// the image size), a length n and n bytes; a record with n == 0 truncates the image at its
-// offset instead.
+// maxRecipe is the length of the longest recipe: patchImage ignores the bytes after it.
+const maxRecipe = 64
+
+// patchImage builds a fuzz input's image and says which base it was made from: a copy of
+// bases[data[0] % len(bases)], patched by the records that follow, each a 4-byte little-endian
+// offset (modulo the image size), a length n and n bytes; a record with n == 0 truncates the
+// image at its offset instead. Bytes after the first maxRecipe are ignored.
 func patchImage(bases [][]byte, data []byte) ([]byte, int) {
-	if len(data) == 0 || data[0] == 0 {
-		if len(data) == 0 {
-			return nil, 0
-		}
-		return data[1:], 0
+	if len(data) == 0 {
+		return bases[0], 0
 	}
-	k := int(data[0]-1) % len(bases)
+	data = data[:min(len(data), maxRecipe)]
+	k := int(data[0]) % len(bases)
 	img := bytes.Clone(bases[k])
 	for p := data[1:]; len(p) >= 5 && len(img) > 0; {
 		off, n := int(binary.LittleEndian.Uint32(p)%uint32(len(img))), int(p[4])
@@ -329,9 +340,37 @@ func patchImage(bases [][]byte, data []byte) ([]byte, int) {
 	return img, k
 }
 
-// recipe encodes corrupt, a variant of base, as a patchImage input.
-func recipe(mode byte, base, corrupt []byte) []byte {
-	out := []byte{mode}
+// imageFile is the file that the fuzz inputs' images are written to, one after the other: only
+// the pages that differ from the last image's are written.
+type imageFile struct {
+	f    *os.File
+	last []byte
+}
+
+func (w *imageFile) write(img []byte) error {
+	const page = 4096
+	for off := 0; off < len(img); off += page {
+		end := min(off+page, len(img))
+		if end <= len(w.last) && bytes.Equal(img[off:end], w.last[off:end]) {
+			continue
+		}
+		if _, err := w.f.WriteAt(img[off:end], int64(off)); err != nil {
+			return err
+		}
+	}
+	if len(img) != len(w.last) {
+		if err := w.f.Truncate(int64(len(img))); err != nil {
+			return err
+		}
+	}
+	w.last = append(w.last[:0], img...)
+	return nil
+}
+
+// recipe encodes corrupt, a variant of base (bases[k]), as a patchImage input; it must not be
+// longer than maxRecipe.
+func recipe(k byte, base, corrupt []byte) []byte {
+	out := []byte{k}
 	for i := 0; i < len(corrupt); {
 		if corrupt[i] == base[i] {
 			i++

@@ -289,7 +289,10 @@ func (c *Cache) store(ks keys, p *closure.Path, seg *squash.Segment, img *os.Fil
 	k := ks.entry(p.Path, p.NarHash)
 	err := c.write(k, seg, img)
 	if err == nil {
-		err = writeFileAtomic(c.indexPath(ks.byPath(p.Path)), []byte(p.NarHash.String()+"\n"+k.String()+"\n"))
+		err = replaceFile(c.indexPath(ks.byPath(p.Path)), func(tmp *os.File) error {
+			_, err := fmt.Fprintf(tmp, "%s\n%s\n", p.NarHash, k)
+			return err
+		})
 	}
 	if err != nil {
 		c.warn("cache: cannot store %s: %v", p.Path, err)
@@ -316,8 +319,9 @@ func (c *Cache) lastHash(ks keys, storePath string) (closure.Hash, bool) {
 	return h, true
 }
 
-// writeFileAtomic writes a small file by way of a temporary file beside it and a rename.
-func writeFileAtomic(p string, data []byte) error {
+// replaceFile makes the file p by way of a temporary file beside it, which fill writes, and a
+// rename: readers see the old file or the whole new one, never a part.
+func replaceFile(p string, fill func(tmp *os.File) error) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
@@ -327,7 +331,7 @@ func writeFileAtomic(p string, data []byte) error {
 	}
 	defer os.Remove(tmp.Name()) // after the rename, a no-op
 	defer tmp.Close()
-	if _, err := tmp.Write(data); err != nil {
+	if err := fill(tmp); err != nil {
 		return err
 	}
 	if err := tmp.Close(); err != nil {
@@ -341,16 +345,11 @@ func (c *Cache) write(k cacheKey, seg *squash.Segment, img *os.File) error {
 	if err != nil {
 		return err
 	}
-	p := c.path(k)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after the rename, a no-op
-	defer tmp.Close()
+	return replaceFile(c.path(k), func(tmp *os.File) error { return writeEntry(tmp, k, desc, seg, img) })
+}
+
+// writeEntry writes an entry's file (see cacheSubdir) for a segment whose data lies in img.
+func writeEntry(tmp *os.File, k cacheKey, desc []byte, seg *squash.Segment, img *os.File) error {
 	h := sha256.New()
 	w := io.MultiWriter(tmp, h)
 	head := []byte(cacheMagic)
@@ -374,13 +373,7 @@ func (c *Cache) write(k cacheKey, seg *squash.Segment, img *os.File) error {
 	if _, err := tmp.WriteAt(h.Sum(nil), dataAt+seg.Size()); err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
+	return tmp.Sync()
 }
 
 // copyRange copies n bytes from src at srcOff to dst at dstOff, with copy_file_range where the

@@ -16,6 +16,7 @@ import (
 	"github.com/gonixiso/gonixiso"
 	"github.com/gonixiso/gonixiso/boot/fat"
 	"github.com/gonixiso/gonixiso/closure"
+	"github.com/gonixiso/gonixiso/internal/fuzzrecipe"
 	"github.com/gonixiso/gonixiso/iso9660"
 	"github.com/gonixiso/gonixiso/squash"
 )
@@ -147,7 +148,7 @@ func writeISO(name, text string, boot bool) error {
 // patches and may truncate (see patchImage). Whole images as inputs made the fuzzer stall: each
 // input that found new coverage was minimised for a minute (-fuzzminimizetime's default), one
 // byte removed at a time from 64 KiB, while no new inputs ran. Go's minimiser takes time
-// quadratic in an input's length, so a recipe is at most maxRecipe bytes (the rest is ignored,
+// quadratic in an input's length, so a recipe is at most fuzzrecipe.MaxLen bytes (the rest is ignored,
 // and the minimiser cuts it first): minimising one takes seconds, and it still reaches every
 // byte of the images.
 func FuzzImage(f *testing.F) {
@@ -172,7 +173,7 @@ func FuzzImage(f *testing.F) {
 		f.Add([]byte{byte(i)})
 		for _, c := range imageCorruptions(base) {
 			r := recipe(byte(i), base, c)
-			if len(r) > maxRecipe {
+			if len(r) > fuzzrecipe.MaxLen {
 				f.Fatalf("a seed recipe of %d bytes", len(r))
 			}
 			f.Add(r)
@@ -312,32 +313,16 @@ func TestCraftedImages(t *testing.T) {
 	}
 }
 
-// maxRecipe is the length of the longest recipe: patchImage ignores the bytes after it.
-const maxRecipe = 64
-
-// patchImage builds a fuzz input's image and says which base it was made from: a copy of
-// bases[data[0] % len(bases)], patched by the records that follow, each a 4-byte little-endian
-// offset (modulo the image size), a length n and n bytes; a record with n == 0 truncates the
-// image at its offset instead. Bytes after the first maxRecipe are ignored.
+// patchImage builds a fuzz input's image and says which base it was made from:
+// bases[data[0] % len(bases)] patched by the records that follow (fuzzrecipe.Patch). Bytes
+// after the first fuzzrecipe.MaxLen are ignored.
 func patchImage(bases [][]byte, data []byte) ([]byte, int) {
 	if len(data) == 0 {
 		return bases[0], 0
 	}
-	data = data[:min(len(data), maxRecipe)]
+	data = data[:min(len(data), fuzzrecipe.MaxLen)]
 	k := int(data[0]) % len(bases)
-	img := bytes.Clone(bases[k])
-	for p := data[1:]; len(p) >= 5 && len(img) > 0; {
-		off, n := int(binary.LittleEndian.Uint32(p)%uint32(len(img))), int(p[4])
-		p = p[5:]
-		if n == 0 {
-			img = img[:off]
-			continue
-		}
-		n = min(n, len(p))
-		copy(img[off:], p[:n])
-		p = p[n:]
-	}
-	return img, k
+	return fuzzrecipe.Patch(bases[k], data[1:]), k
 }
 
 // imageFile is the file that the fuzz inputs' images are written to, one after the other: only
@@ -367,29 +352,9 @@ func (w *imageFile) write(img []byte) error {
 	return nil
 }
 
-// recipe encodes corrupt, a variant of base (bases[k]), as a patchImage input; it must not be
-// longer than maxRecipe.
+// recipe encodes corrupt, a variant of base (bases[k]), as a patchImage input.
 func recipe(k byte, base, corrupt []byte) []byte {
-	out := []byte{k}
-	for i := 0; i < len(corrupt); {
-		if corrupt[i] == base[i] {
-			i++
-			continue
-		}
-		j := i
-		for j < len(corrupt) && j-i < 255 && corrupt[j] != base[j] {
-			j++
-		}
-		out = binary.LittleEndian.AppendUint32(out, uint32(i))
-		out = append(out, byte(j-i))
-		out = append(out, corrupt[i:j]...)
-		i = j
-	}
-	if len(corrupt) < len(base) {
-		out = binary.LittleEndian.AppendUint32(out, uint32(len(corrupt)))
-		out = append(out, 0)
-	}
-	return out
+	return append([]byte{k}, fuzzrecipe.Records(base, corrupt)...)
 }
 
 // imageCorruptions returns variants of a base image that start the fuzzer at the fields a

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonixiso/gonixiso/internal/fuzzrecipe"
 	"github.com/gonixiso/gonixiso/iso9660"
 )
 
@@ -134,54 +135,21 @@ func FuzzOpen(f *testing.F) {
 	})
 }
 
-// patchImage builds a fuzz input's image. data[0] == 0: the image is data[1:]. Otherwise it is a
-// copy of bases[(data[0]-1) % len(bases)], patched by the records that follow, each a 4-byte
-// little-endian offset (modulo the image size), a length n and n bytes; a record with n == 0
-// truncates the image at its offset instead.
+// patchImage builds a fuzz input's image. data[0] == 0: the image is data[1:]. Otherwise it is
+// bases[(data[0]-1) % len(bases)] patched by the records that follow (fuzzrecipe.Patch).
 func patchImage(bases [][]byte, data []byte) []byte {
-	if len(data) == 0 || data[0] == 0 {
-		if len(data) == 0 {
-			return nil
-		}
+	if len(data) == 0 {
+		return nil
+	}
+	if data[0] == 0 {
 		return data[1:]
 	}
-	img := append([]byte(nil), bases[int(data[0]-1)%len(bases)]...)
-	for p := data[1:]; len(p) >= 5 && len(img) > 0; {
-		off, n := int(binary.LittleEndian.Uint32(p)%uint32(len(img))), int(p[4])
-		p = p[5:]
-		if n == 0 {
-			img = img[:off]
-			continue
-		}
-		n = min(n, len(p))
-		copy(img[off:], p[:n])
-		p = p[n:]
-	}
-	return img
+	return fuzzrecipe.Patch(bases[int(data[0]-1)%len(bases)], data[1:])
 }
 
 // recipe encodes corrupt, a variant of base, as a patchImage input.
 func recipe(mode byte, base, corrupt []byte) []byte {
-	out := []byte{mode}
-	for i := 0; i < len(corrupt); {
-		if corrupt[i] == base[i] {
-			i++
-			continue
-		}
-		j := i
-		for j < len(corrupt) && j-i < 255 && corrupt[j] != base[j] {
-			j++
-		}
-		out = binary.LittleEndian.AppendUint32(out, uint32(i))
-		out = append(out, byte(j-i))
-		out = append(out, corrupt[i:j]...)
-		i = j
-	}
-	if len(corrupt) < len(base) {
-		out = binary.LittleEndian.AppendUint32(out, uint32(len(corrupt)))
-		out = append(out, 0)
-	}
-	return out
+	return append([]byte{mode}, fuzzrecipe.Records(base, corrupt)...)
 }
 
 // TestCorruptImages checks the reader's verdicts on the corrupt seeds: errors, not panics, and

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/gonixiso/gonixiso/internal/fuzzrecipe"
 )
 
 // fuzzSeeds returns small valid images of a tree of every entry type, one per compressor.
@@ -78,7 +80,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 //
 // An input is a recipe, as gonixiso's FuzzImage has them: a byte that picks one of the seed
 // images (and the images under testdata/reader/fuzz-*), then patches (see patchImage), at most
-// maxRecipe bytes in all. Whole images of kilobytes as inputs made the fuzzer stall: Go's
+// fuzzrecipe.MaxLen bytes in all. Whole images of kilobytes as inputs made the fuzzer stall: Go's
 // minimiser, quadratic in an input's length, spent seconds to a minute on each input that
 // found new coverage while no new inputs ran (0 to 2 new inputs a minute; 500 in 30 s with
 // minimisation off).
@@ -115,32 +117,14 @@ func FuzzReader(f *testing.F) {
 	})
 }
 
-// maxRecipe is the length of the longest recipe: patchImage ignores the bytes after it.
-const maxRecipe = 64
-
-// patchImage builds a fuzz input's image: a copy of bases[recipe[0] % len(bases)], patched by
-// the records that follow, each a 4-byte little-endian offset (modulo the image size), a length
-// n and n bytes; a record with n == 0, or cut short, truncates the image at its offset
-// instead. Bytes after the first maxRecipe are ignored.
+// patchImage builds a fuzz input's image: bases[recipe[0] % len(bases)] patched by the records
+// that follow (fuzzrecipe.Patch). Bytes after the first fuzzrecipe.MaxLen are ignored.
 func patchImage(bases [][]byte, recipe []byte) []byte {
 	if len(recipe) == 0 {
 		return bases[0]
 	}
-	recipe = recipe[:min(len(recipe), maxRecipe)]
-	img := bytes.Clone(bases[int(recipe[0])%len(bases)])
-	for p := recipe[1:]; len(p) >= 4 && len(img) > 0; {
-		off := int(binary.LittleEndian.Uint32(p) % uint32(len(img)))
-		p = p[4:]
-		if len(p) == 0 || p[0] == 0 {
-			img = img[:off]
-			p = p[min(1, len(p)):]
-			continue
-		}
-		n := min(int(p[0]), len(p)-1)
-		copy(img[off:], p[1:1+n])
-		p = p[1+n:]
-	}
-	return img
+	recipe = recipe[:min(len(recipe), fuzzrecipe.MaxLen)]
+	return fuzzrecipe.Patch(bases[int(recipe[0])%len(bases)], recipe[1:])
 }
 
 // exercise reads everything of an image, every way, ignoring errors.

@@ -407,13 +407,19 @@ func placeFromCache(w *squash.Writer, c *Cache, k cacheKey, p string, logf func(
 	if !ok {
 		return nil, nil
 	}
+	return placeSegment(w, seg, data, p, logf)
+}
+
+// placeSegment places a cached segment if it fits the image so far, and returns it; nil means
+// it does not fit and the store path p must be compressed. It closes data.
+func placeSegment(w *squash.Writer, seg *squash.Segment, data *os.File, p string, logf func(string, ...any)) (*squash.Segment, error) {
 	if err := w.CheckSegment(seg); err != nil {
 		// Stored by a build whose earlier store paths held other contents.
 		data.Close()
 		logf("cache: %s: %v; compressing it again", p, err)
 		return nil, nil
 	}
-	if err := w.AddSegment(seg, data); err != nil {
+	if err := w.AddSegment(seg, data); err != nil { // AddSegment closes data
 		return nil, err
 	}
 	return seg, nil
@@ -443,15 +449,8 @@ func placeScannedFromCache(w *squash.Writer, c *Cache, ks keys, walk *closure.Wa
 		logf("cache: %s: NAR hash %s, the entry's is %s; compressing it again", p, info.NarHash, want)
 		return nil, closure.Path{}, nil
 	}
-	if err := w.CheckSegment(seg); err != nil {
-		data.Close()
-		logf("cache: %s: %v; compressing it again", p, err)
-		return nil, closure.Path{}, nil
-	}
-	if err := w.AddSegment(seg, data); err != nil { // AddSegment closes data
-		return nil, closure.Path{}, err
-	}
-	return seg, info, nil
+	seg, err := placeSegment(w, seg, data, p, logf)
+	return seg, info, err
 }
 
 // writeISO lays out the ISO from the boot plan and the SquashFS at sqPath.

@@ -16,8 +16,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/gonixiso/gonixiso"
 	"github.com/gonixiso/gonixiso/iso9660"
+	"github.com/gonixiso/gonixiso/liveiso"
 )
 
 // The reproducibility tools: inspect, diff and manifest. They read ISO images (gonixiso's, and
@@ -73,7 +73,7 @@ func inspectCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			ins, err := gonixiso.Inspect(ctx, args[0])
+			ins, err := liveiso.Inspect(ctx, args[0])
 			if err != nil {
 				return inputError(err)
 			}
@@ -98,7 +98,7 @@ func inputError(err error) error {
 	return err
 }
 
-func printInspection(out io.Writer, ins *gonixiso.Inspection) error {
+func printInspection(out io.Writer, ins *liveiso.Inspection) error {
 	w := &errWriter{w: out}
 	w.printf("%s: %s (%d bytes)\n", ins.File, humanBytes(ins.Size), ins.Size)
 	v := ins.Primary
@@ -155,8 +155,8 @@ func printInspection(out io.Writer, ins *gonixiso.Inspection) error {
 		w.flush(t)
 	}
 
-	printMenu(w, "isolinux", gonixiso.IsolinuxConfig, ins.Boot.Isolinux)
-	printMenu(w, "GRUB", gonixiso.GrubConfig, ins.Boot.Grub)
+	printMenu(w, "isolinux", liveiso.IsolinuxConfig, ins.Boot.Isolinux)
+	printMenu(w, "GRUB", liveiso.GrubConfig, ins.Boot.Grub)
 	if e := ins.Boot.EFIImage; e != nil {
 		w.printf("\nEFI image %s: %s", e.Path, humanBytes(e.Size))
 		if e.Error != "" {
@@ -184,7 +184,7 @@ func printInspection(out io.Writer, ins *gonixiso.Inspection) error {
 		fmt.Fprintf(t, "  contents\t%d files (%s), %d directories, %d symlinks\n", s.Files, humanBytes(s.FileBytes),
 			s.Directories, s.Symlinks)
 		fmt.Fprintf(t, "  ratio\t%.3f (bytes of files per byte of image)\n", s.Ratio)
-		fmt.Fprintf(t, "  registration\t%s\n", map[bool]string{true: "/nix/store/" + gonixiso.RegistrationName,
+		fmt.Fprintf(t, "  registration\t%s\n", map[bool]string{true: "/nix/store/" + liveiso.RegistrationName,
 			false: "none"}[s.Registered])
 		w.flush(t)
 
@@ -201,12 +201,12 @@ func printInspection(out io.Writer, ins *gonixiso.Inspection) error {
 		}
 		w.flush(t)
 	} else {
-		w.printf("\nNo SquashFS at %s\n", gonixiso.SquashFSPath)
+		w.printf("\nNo SquashFS at %s\n", liveiso.SquashFSPath)
 	}
 	return w.err
 }
 
-func printMenu(w *errWriter, name, file string, entries []gonixiso.MenuEntry) {
+func printMenu(w *errWriter, name, file string, entries []liveiso.MenuEntry) {
 	if entries == nil {
 		w.printf("\n%s menu: no %s\n", name, file)
 		return
@@ -253,7 +253,7 @@ func diffCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			rep, err := gonixiso.Diff(ctx, args[0], args[1])
+			rep, err := liveiso.Diff(ctx, args[0], args[1])
 			if err != nil {
 				return &exitError{2, err}
 			}
@@ -275,14 +275,14 @@ func diffCommand() *cli.Command {
 	}
 }
 
-func printDiff(out io.Writer, rep *gonixiso.DiffReport) error {
+func printDiff(out io.Writer, rep *liveiso.DiffReport) error {
 	w := &errWriter{w: out}
 	if rep.Identical {
 		w.printf("%s and %s are identical\n", rep.A, rep.B)
 		return w.err
 	}
 	w.printf("--- %s\n+++ %s\n", rep.A, rep.B)
-	var level gonixiso.Level
+	var level liveiso.Level
 	for _, d := range rep.Differences {
 		if d.Level != level {
 			level = d.Level
@@ -317,7 +317,7 @@ func manifestCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			m, err := gonixiso.Manifest(ctx, args[0])
+			m, err := liveiso.Manifest(ctx, args[0])
 			if err != nil {
 				return inputError(err)
 			}
@@ -332,7 +332,7 @@ func manifestCommand() *cli.Command {
 	}
 }
 
-func printManifest(out io.Writer, m []gonixiso.ManifestEntry) error {
+func printManifest(out io.Writer, m []liveiso.ManifestEntry) error {
 	w := &errWriter{w: out}
 	for _, e := range m {
 		last := "-"

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gonixiso/gonixiso"
 	"github.com/gonixiso/gonixiso/internal/testsystem"
+	"github.com/gonixiso/gonixiso/liveiso"
 )
 
 // copyWithVolumeID writes a copy of iso, with the primary volume descriptor's volume id
@@ -53,9 +53,9 @@ func TestDiffExitStatus(t *testing.T) {
 		t.Errorf("different files: err %v (exit %d), output %q; want exit 1 and the volume id", err, exitCode(err), out)
 	}
 	out, _, err = run(t, "diff", "--json", iso, other)
-	var rep gonixiso.DiffReport
+	var rep liveiso.DiffReport
 	if exitCode(err) != 1 || json.Unmarshal([]byte(out), &rep) != nil || rep.Identical || len(rep.Differences) != 1 ||
-		rep.Differences[0].Level != gonixiso.LevelISO {
+		rep.Differences[0].Level != liveiso.LevelISO {
 		t.Errorf("--json: err %v, report %+v from %q", err, rep, out)
 	}
 	for _, c := range []struct {
@@ -94,7 +94,7 @@ func TestInspectCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ins gonixiso.Inspection
+	var ins liveiso.Inspection
 	if err := json.Unmarshal([]byte(out), &ins); err != nil {
 		t.Fatalf("--json: %v", err)
 	}
@@ -126,7 +126,7 @@ func TestManifestCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var entries []gonixiso.ManifestEntry
+	var entries []liveiso.ManifestEntry
 	if err := json.Unmarshal([]byte(js), &entries); err != nil {
 		t.Fatal(err)
 	}

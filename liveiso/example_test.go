@@ -1,4 +1,4 @@
-package gonixiso_test
+package liveiso_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gonixiso/gonixiso"
+	"github.com/gonixiso/gonixiso/liveiso"
 )
 
 // Inspect describes an image: its volume, menus, SquashFS and store paths.
@@ -22,7 +22,7 @@ func ExampleInspect() {
 		log.Fatal(err)
 	}
 
-	ins, err := gonixiso.Inspect(context.Background(), iso)
+	ins, err := liveiso.Inspect(context.Background(), iso)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -57,13 +57,13 @@ func ExampleDiff() {
 		log.Fatal(err)
 	}
 
-	rep, err := gonixiso.Diff(context.Background(), a, b)
+	rep, err := liveiso.Diff(context.Background(), a, b)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("identical:", rep.Identical)
 	for _, d := range rep.Differences {
-		if d.Level == gonixiso.LevelStorePath || d.Level == gonixiso.LevelFile {
+		if d.Level == liveiso.LevelStorePath || d.Level == liveiso.LevelFile {
 			fmt.Printf("%s %s: %s\n", d.Level, d.Path, d.Message)
 		}
 	}
@@ -85,13 +85,13 @@ func ExampleManifest() {
 		log.Fatal(err)
 	}
 
-	m, err := gonixiso.Manifest(context.Background(), iso)
+	m, err := liveiso.Manifest(context.Background(), iso)
 	if err != nil {
 		log.Fatal(err)
 	}
 	for _, e := range m {
 		switch {
-		case e.Path == gonixiso.SquashFSPath || e.Path == "/nix/store/"+gonixiso.RegistrationName:
+		case e.Path == liveiso.SquashFSPath || e.Path == "/nix/store/"+liveiso.RegistrationName:
 			// Their hashes depend on the SquashFS writer's version.
 		case e.Type == "file":
 			fmt.Println(e.Path, e.Mode, e.Size, e.SHA256)

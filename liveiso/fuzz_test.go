@@ -1,4 +1,4 @@
-package gonixiso_test
+package liveiso_test
 
 import (
 	"bytes"
@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonixiso/gonixiso"
 	"github.com/gonixiso/gonixiso/boot/fat"
 	"github.com/gonixiso/gonixiso/closure"
 	"github.com/gonixiso/gonixiso/internal/fuzzrecipe"
 	"github.com/gonixiso/gonixiso/iso9660"
+	"github.com/gonixiso/gonixiso/liveiso"
 	"github.com/gonixiso/gonixiso/squash"
 )
 
@@ -64,7 +64,7 @@ func writeISO(name, text string, boot bool) error {
 	}
 	files := []file{
 		{squash.Header{Name: ".", Mode: fs.ModeDir | 0o755}, ""},
-		{squash.Header{Name: gonixiso.RegistrationName, Mode: 0o444, Size: int64(len(reg))}, reg},
+		{squash.Header{Name: liveiso.RegistrationName, Mode: 0o444, Size: int64(len(reg))}, reg},
 		{squash.Header{Name: base, Mode: fs.ModeDir | 0o555, ModTime: 1}, ""},
 		{squash.Header{Name: base + "/share", Mode: fs.ModeDir | 0o555, ModTime: 1}, ""},
 		{squash.Header{Name: base + "/share/hello.txt", Mode: 0o444, ModTime: 1, Size: int64(len(text))}, text},
@@ -106,9 +106,9 @@ func writeISO(name, text string, boot bool) error {
 		return err
 	}
 	menu := "DEFAULT boot\nLABEL boot\nMENU LABEL NixOS tiny\nLINUX /boot/bzImage\nAPPEND init=/init root=LABEL=tiny-x86_64\nINITRD /boot/initrd\n"
-	w.AddFile(gonixiso.IsolinuxConfig, iso9660.Header{Mode: 0o444}, iso9660.FromBytes([]byte(menu)))
+	w.AddFile(liveiso.IsolinuxConfig, iso9660.Header{Mode: 0o444}, iso9660.FromBytes([]byte(menu)))
 	w.AddFile("/version.txt", iso9660.Header{Mode: 0o444}, iso9660.FromBytes([]byte("25.05")))
-	w.AddFile(gonixiso.SquashFSPath, iso9660.Header{Mode: 0o444}, src)
+	w.AddFile(liveiso.SquashFSPath, iso9660.Header{Mode: 0o444}, src)
 	if boot {
 		grub := "menuentry 'NixOS tiny' --class nixos {\n  linux /boot/bzImage init=/init root=LABEL=tiny-x86_64\n  initrd /boot/initrd\n}\n" +
 			"submenu 'Options' {\n  menuentry 'NixOS tiny, nomodeset' {\n    linux /boot/bzImage init=/init nomodeset\n  }\n}\n"
@@ -131,8 +131,8 @@ func writeISO(name, text string, boot bool) error {
 		isolinux := make([]byte, 2048)
 		copy(isolinux[64:], []byte{0xfb, 0xc0, 0x78, 0x70})
 		w.AddFile("/isolinux/isolinux.bin", iso9660.Header{Mode: 0o444}, iso9660.FromBytes(isolinux))
-		w.AddFile(gonixiso.GrubConfig, iso9660.Header{Mode: 0o444}, iso9660.FromBytes([]byte(grub)))
-		w.AddFile(gonixiso.LoopbackConfig, iso9660.Header{Mode: 0o444}, iso9660.FromBytes([]byte(grub)))
+		w.AddFile(liveiso.GrubConfig, iso9660.Header{Mode: 0o444}, iso9660.FromBytes([]byte(grub)))
+		w.AddFile(liveiso.LoopbackConfig, iso9660.Header{Mode: 0o444}, iso9660.FromBytes([]byte(grub)))
 		w.AddFile("/boot/efi.img", iso9660.Header{Mode: 0o444}, iso9660.FromBytes(esp.Bytes()))
 		w.SetBoot(iso9660.Boot{BIOS: "/isolinux/isolinux.bin", Catalog: "/isolinux/boot.cat", EFI: "/boot/efi.img",
 			HybridMBR: make([]byte, 432)})
@@ -193,9 +193,9 @@ func FuzzImage(f *testing.F) {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		ins, errI := gonixiso.Inspect(ctx, name)
-		_, errM := gonixiso.Manifest(ctx, name)
-		rep, errD := gonixiso.Diff(ctx, name, baseNames[k])
+		ins, errI := liveiso.Inspect(ctx, name)
+		_, errM := liveiso.Manifest(ctx, name)
+		rep, errD := liveiso.Diff(ctx, name, baseNames[k])
 		if errI == nil && ins.Size != int64(len(img)) {
 			t.Errorf("Inspect says %d bytes of %d", ins.Size, len(img))
 		}
@@ -275,9 +275,9 @@ func TestCraftedImages(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, errI := gonixiso.Inspect(ctx, crafted)
-	_, errM := gonixiso.Manifest(ctx, crafted)
-	_, errD := gonixiso.Diff(ctx, crafted, base)
+	_, errI := liveiso.Inspect(ctx, crafted)
+	_, errM := liveiso.Manifest(ctx, crafted)
+	_, errD := liveiso.Diff(ctx, crafted, base)
 	for _, err := range []error{errI, errM, errD} {
 		if err == nil || !strings.Contains(err.Error(), "data overlap") {
 			t.Errorf("overlapping files: %v, want an error saying the data overlap", err)
@@ -291,7 +291,7 @@ func TestCraftedImages(t *testing.T) {
 	if err := os.WriteFile(crafted, links, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := gonixiso.Manifest(ctx, crafted)
+	m, err := liveiso.Manifest(ctx, crafted)
 	if err != nil {
 		t.Fatalf("hard links: %v", err)
 	}
@@ -308,7 +308,7 @@ func TestCraftedImages(t *testing.T) {
 	if got != n {
 		t.Errorf("hard links: %d of %d files in the manifest", got, n)
 	}
-	if _, err := gonixiso.Diff(ctx, crafted, base); err != nil {
+	if _, err := liveiso.Diff(ctx, crafted, base); err != nil {
 		t.Errorf("hard links: diff: %v", err)
 	}
 }
@@ -397,7 +397,7 @@ func FuzzMenus(f *testing.F) {
 	f.Add([]byte("submenu 'x' {\nmenuentry \"a\\\"b\" --id i {\n linux /k a 'b c'\n initrd /i\n}\n}\n}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		b = b[:min(len(b), 256)]
-		for _, e := range append(gonixiso.ParseIsolinux(b), gonixiso.ParseGrub(b)...) {
+		for _, e := range append(liveiso.ParseIsolinux(b), liveiso.ParseGrub(b)...) {
 			if len(e.Title)+len(e.Kernel)+len(e.Initrd)+len(e.Params) > 2*len(b) {
 				t.Errorf("entry %+v longer than its input", e)
 			}

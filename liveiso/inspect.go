@@ -1,4 +1,4 @@
-package gonixiso
+package liveiso
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package gonixiso
+package liveiso
 
 import (
 	"bufio"
@@ -500,11 +500,11 @@ menuentry Shutdown --class shutdown {
 
 // TestParseMenusRendered reads the menus the boot package renders for the test system.
 func TestParseMenusRendered(t *testing.T) {
-	iso, err := os.ReadFile(filepath.Join("boot", "testdata", "testsystem", "isolinux.cfg"))
+	iso, err := os.ReadFile(filepath.Join("..", "boot", "testdata", "testsystem", "isolinux.cfg"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	grub, err := os.ReadFile(filepath.Join("boot", "testdata", "testsystem", "grub.cfg"))
+	grub, err := os.ReadFile(filepath.Join("..", "boot", "testdata", "testsystem", "grub.cfg"))
 	if err != nil {
 		t.Fatal(err)
 	}

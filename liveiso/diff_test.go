@@ -1,4 +1,4 @@
-package gonixiso
+package liveiso
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gonixiso/gonixiso"
 	"github.com/gonixiso/gonixiso/closure"
 	"github.com/gonixiso/gonixiso/internal/testsystem"
 )
@@ -85,7 +86,7 @@ func makeImages(top string, paths []string, dir string) (*testImages, error) {
 	}
 	im.payload = StoreDir + "/" + payload
 	assemble := func(out string, epoch time.Time) error {
-		_, err := Assemble(context.Background(), Config{Toplevel: filepath.Join(store, filepath.Base(top)),
+		_, err := gonixiso.Assemble(context.Background(), gonixiso.Config{Toplevel: filepath.Join(store, filepath.Base(top)),
 			StoreDir: store, ClosureSource: closure.SourceScan, Output: out, Epoch: epoch})
 		if err != nil {
 			return fmt.Errorf("assemble %s: %w", out, err)
@@ -208,7 +209,7 @@ func TestDiffIdentical(t *testing.T) {
 func TestDiffDate(t *testing.T) {
 	im := buildImages(t)
 	rep := diffOf(t, im.pristine, im.redated)
-	from, to := DefaultEpoch.Format(time.RFC3339), otherEpoch.Format(time.RFC3339)
+	from, to := gonixiso.DefaultEpoch.Format(time.RFC3339), otherEpoch.Format(time.RFC3339)
 	want := map[string]bool{
 		"iso primary volume descriptor: creation date " + from + " → " + to:    false,
 		"iso joliet volume descriptor: modification date " + from + " → " + to: false,

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gonixiso/gonixiso/closure"
+	"github.com/gonixiso/gonixiso/internal/atomicfile"
 	"github.com/gonixiso/gonixiso/squash"
 )
 
@@ -39,8 +40,10 @@ type Cache struct {
 	warn func(format string, args ...any)
 }
 
-// OpenCache opens (creating if need be) a cache in dir; "" means $XDG_CACHE_HOME/gonixiso, or
-// ~/.cache/gonixiso. warn, if not nil, is told about entries that had to be discarded.
+// OpenCache opens a cache in dir; "" means $XDG_CACHE_HOME/gonixiso, or ~/.cache/gonixiso. It
+// creates nothing: a cache that does not exist yet is empty, and the first entry stored makes
+// its folder (see Prepare). warn, if not nil, is told about entries that had to be discarded
+// and entries that could not be stored.
 func OpenCache(dir string, warn func(format string, args ...any)) (*Cache, error) {
 	if dir == "" {
 		d, err := DefaultCacheDir()
@@ -49,13 +52,19 @@ func OpenCache(dir string, warn func(format string, args ...any)) (*Cache, error
 		}
 		dir = d
 	}
-	if err := os.MkdirAll(filepath.Join(dir, cacheSubdir), 0o755); err != nil {
-		return nil, fmt.Errorf("cache: %w", err)
-	}
 	if warn == nil {
 		warn = func(string, ...any) {}
 	}
 	return &Cache{dir: dir, warn: warn}, nil
+}
+
+// Prepare makes the cache's folder if it does not exist, so that a build can tell at its start
+// whether it can fill the cache at all.
+func (c *Cache) Prepare() error {
+	if err := os.MkdirAll(filepath.Join(c.dir, cacheSubdir), 0o755); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	return nil
 }
 
 // DefaultCacheDir is $XDG_CACHE_HOME/gonixiso, or ~/.cache/gonixiso.
@@ -320,24 +329,20 @@ func (c *Cache) lastHash(ks keys, storePath string) (closure.Hash, bool) {
 }
 
 // replaceFile makes the file p by way of a temporary file beside it, which fill writes, and a
-// rename: readers see the old file or the whole new one, never a part.
+// rename: readers see the old file or the whole new one, never a part, even after a crash.
 func replaceFile(p string, fill func(tmp *os.File) error) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	tmp, err := atomicfile.Create(p, atomicfile.Options{Kind: "cache"})
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // after the rename, a no-op
-	defer tmp.Close()
-	if err := fill(tmp); err != nil {
+	defer tmp.Abandon()
+	if err := fill(tmp.File); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
+	return tmp.Commit(atomicfile.Options{Sync: true, Mode: 0o644})
 }
 
 func (c *Cache) write(k cacheKey, seg *squash.Segment, img *os.File) error {
@@ -370,10 +375,8 @@ func writeEntry(tmp *os.File, k cacheKey, desc []byte, seg *squash.Segment, img 
 	if _, err := io.Copy(h, io.NewSectionReader(tmp, dataAt, seg.Size())); err != nil {
 		return err
 	}
-	if _, err := tmp.WriteAt(h.Sum(nil), dataAt+seg.Size()); err != nil {
-		return err
-	}
-	return tmp.Sync()
+	_, err := tmp.WriteAt(h.Sum(nil), dataAt+seg.Size())
+	return err
 }
 
 // copyRange copies n bytes from src at srcOff to dst at dstOff, with copy_file_range where the
@@ -455,15 +458,13 @@ func (c *Cache) GC(maxSize int64) (removed int, freed int64, err error) {
 		freed += e.Size
 		removed++
 	}
-	// Temporary files a killed run left, older than a day, and index files whose entry is gone
-	// (an index file's second line is its entry's key).
+	// Temporary files a killed run left (no live run holds them), and index files whose entry
+	// is gone (an index file's second line is its entry's key).
 	filepath.WalkDir(filepath.Join(c.dir, cacheSubdir), func(p string, d fs.DirEntry, err error) error {
 		switch {
-		case err != nil || d.IsDir():
-		case strings.HasPrefix(d.Name(), ".tmp-"):
-			if fi, err := d.Info(); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
-				os.Remove(p)
-			}
+		case err != nil:
+		case d.IsDir():
+			atomicfile.CleanStaleIn(p)
 		case strings.HasSuffix(d.Name(), ".idx"):
 			b, err := os.ReadFile(p)
 			if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -186,15 +185,12 @@ func TestCacheDamagedEntries(t *testing.T) {
 // hash is the same, but the entry no longer describes the store path, so it is rebuilt.
 func TestCacheStoreChanged(t *testing.T) {
 	top := testsystem.Toplevel(t)
-	store := t.TempDir()
-	for _, p := range testsystem.Closure(t, top) {
-		if out, err := exec.Command("cp", "-a", p, store).CombinedOutput(); err != nil {
-			t.Fatalf("cp: %v: %s", err, out)
-		}
-	}
-	copyTop := filepath.Join(store, filepath.Base(top))
+	root := t.TempDir()
+	testsystem.StoreCopy(t, root)
+	store := filepath.Join(root, closure.DefaultStoreDir)
+	copyTop := top
 	cfg := func(c *gonixiso.Cache) gonixiso.Config {
-		return gonixiso.Config{Cache: c, StoreDir: store, ClosureSource: closure.SourceScan}
+		return gonixiso.Config{Cache: c, StoreRoot: root, ClosureSource: closure.SourceScan}
 	}
 	cache, _ := openCache(t, t.TempDir())
 	assemble(t, copyTop, cfg(cache))

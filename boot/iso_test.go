@@ -24,7 +24,7 @@ func assembleISO(t *testing.T, plan *boot.Plan, squashfs string) string {
 	esc := strings.NewReplacer(`\`, `\\`, `=`, `\=`)
 	var pathlist strings.Builder
 	for i, f := range plan.Files {
-		src := f.Source
+		src := f.Host
 		if src == "" {
 			src = filepath.Join(dir, "generated", fmt.Sprint(i))
 			must(t, os.MkdirAll(filepath.Dir(src), 0o755))
@@ -38,6 +38,8 @@ func assembleISO(t *testing.T, plan *boot.Plan, squashfs string) string {
 	rel := func(p string) string { return strings.TrimPrefix(p, "/") }
 	iso := filepath.Join(dir, "boot-plan.iso")
 	b := plan.Boot
+	mbr := filepath.Join(dir, "isohdpfx.bin")
+	must(t, os.WriteFile(mbr, b.HybridMBR, 0o444))
 	args := []string{
 		"-boot_image", "any", "gpt_disk_guid=" + "6f8ad2b9b1f45e0c9a2d7c3e10b4a5f1",
 		"-volume_date", "all_file_dates", "=315532800",
@@ -45,7 +47,7 @@ func assembleISO(t *testing.T, plan *boot.Plan, squashfs string) string {
 		"-graft-points", "-full-iso9660-filenames", "-joliet",
 		"-eltorito-boot", rel(b.BIOSBootFile), "-eltorito-catalog", rel(b.Catalog),
 		"-no-emul-boot", "-boot-load-size", "4", "-boot-info-table", "--sort-weight", "1", "/isolinux",
-		"-isohybrid-mbr", b.HybridMBR,
+		"-isohybrid-mbr", mbr,
 		"-eltorito-alt-boot", "-e", rel(b.EFIImage), "-no-emul-boot", "-isohybrid-gpt-basdat",
 		"-r", "-path-list", filepath.Join(dir, "pathlist"), "--sort-weight", "0", "/",
 		"-output", iso,

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,13 +19,18 @@ import (
 const (
 	FromOption  = "option"  // Options.Syslinux or Options.Grub
 	FromClosure = "closure" // a store path of the system, as an installer toplevel carries them
-	FromHost    = "host"    // Debian's packages on this machine
+	FromHost    = "host"    // Debian's packages on this machine (Options.HostBootloaders)
 )
 
-// Loaders are the bootloader files a plan uses, and where they came from.
+// ErrNoBootloader is wrapped by FindLoaders' errors when a bootloader boot needs is nowhere it
+// may look.
+var ErrNoBootloader = errors.New("no bootloader")
+
+// Loaders are the bootloader files a plan uses, and where they came from. Their paths are
+// paths of the Store they were found in.
 type Loaders struct {
-	// Syslinux maps names under /isolinux to host files: isolinux.bin, ldlinux.c32, the other
-	// .c32 modules and isohdpfx.bin.
+	// Syslinux maps names under /isolinux to files: isolinux.bin, ldlinux.c32, the other .c32
+	// modules and isohdpfx.bin.
 	Syslinux map[string]string
 	// SyslinuxFrom is FromOption, FromClosure or FromHost, SyslinuxDir the folder.
 	SyslinuxFrom, SyslinuxDir string
@@ -42,8 +49,8 @@ const (
 	grubFontFile   = "share/grub/unicode.pf2"
 )
 
-// The layout of Debian's isolinux, syslinux-common, grub-common and grub-efi-amd64-bin.
-// Tests replace them to see the fallbacks fail.
+// The layout of Debian's isolinux, syslinux-common, grub-common and grub-efi-amd64-bin, used
+// with Options.HostBootloaders. Tests replace them to see the fallbacks fail.
 var (
 	hostIsolinux        = "/usr/lib/ISOLINUX"              // isolinux.bin, isohdpfx.bin
 	hostSyslinuxModules = "/usr/lib/syslinux/modules/bios" // *.c32
@@ -74,17 +81,26 @@ var grubModules = []string{
 
 const optionalGrubModule = "efi_uga"
 
-// FindLoaders finds the bootloader files for sys: in the options' folders if given, else in the
-// closure, else on the host. Only what opts asks for is looked for.
-func FindLoaders(sys *System, opts Options) (*Loaders, error) {
+// HostBootloaderPaths are the host files and folders boot reads with Options.HostBootloaders:
+// a caller's Store must show them for that option to work.
+func HostBootloaderPaths() []string {
+	return []string{hostIsolinux, hostSyslinuxModules, hostGrubMkimage, hostGrubModules, hostGrubFont}
+}
+
+// FindLoaders finds the bootloader files for sys in st: in the options' folders if given, else
+// in the system's store paths (closureCandidates), else, with Options.HostBootloaders, on this
+// machine. Only what opts asks for is looked for.
+func FindLoaders(st Store, sys *System, opts Options) (*Loaders, error) {
+	st = withAbsPaths(st)
 	l := &Loaders{}
+	cands := closureCandidates(st, sys, opts)
 	if !opts.NoBIOS {
-		if err := l.findSyslinux(sys, opts); err != nil {
+		if err := l.findSyslinux(st, cands, opts); err != nil {
 			return nil, err
 		}
 	}
 	if !opts.NoUEFI {
-		if err := l.findGrub(sys, opts); err != nil {
+		if err := l.findGrub(st, cands, opts); err != nil {
 			return nil, err
 		}
 	}
@@ -92,80 +108,98 @@ func FindLoaders(sys *System, opts Options) (*Loaders, error) {
 }
 
 // closureCandidates are the store paths to look in, in order: the extra dependencies (where
-// iso-image.nix puts grub2_efi), the toplevel's sw (where systemPackages puts syslinux), then
-// the closure, sorted.
-func closureCandidates(sys *System, opts Options) []string {
+// iso-image.nix puts grub2_efi), the toplevel's sw, the packages sw/bin links into (where
+// systemPackages puts syslinux), then the closure, sorted. The first three come from the
+// toplevel alone, so a system finds the same bootloaders whether or not its closure is known
+// yet.
+func closureCandidates(st Store, sys *System, opts Options) []string {
 	c := slices.Clone(sys.ExtraDependencies)
-	c = append(c, filepath.Join(sys.Toplevel, "sw"))
+	sw := path.Join(sys.Toplevel, "sw")
+	c = append(c, sw)
+	if ents, err := fs.ReadDir(st, fsName(sw+"/bin")); err == nil {
+		for _, e := range ents {
+			target, err := evalSymlinks(st, path.Join(sw, "bin", e.Name()))
+			if err != nil || path.Base(path.Dir(target)) != "bin" {
+				continue
+			}
+			if pkg := path.Dir(path.Dir(target)); !slices.Contains(c, pkg) {
+				c = append(c, pkg)
+			}
+		}
+	}
 	paths := slices.Clone(opts.StorePaths)
 	slices.Sort(paths)
 	return append(c, paths...)
 }
 
-func (l *Loaders) findSyslinux(sys *System, opts Options) error {
+func (l *Loaders) findSyslinux(st Store, cands []string, opts Options) error {
 	if opts.Syslinux != "" {
-		return l.useSyslinux(FromOption, opts.Syslinux)
+		return l.useSyslinux(st, FromOption, opts.Syslinux)
 	}
-	for _, p := range closureCandidates(sys, opts) {
-		dir := filepath.Join(p, syslinuxShare)
-		if isFile(filepath.Join(dir, isolinuxBin)) {
-			return l.useSyslinux(FromClosure, dir)
+	for _, p := range cands {
+		dir := path.Join(p, syslinuxShare)
+		if isFile(st, path.Join(dir, isolinuxBin)) {
+			return l.useSyslinux(st, FromClosure, dir)
 		}
 	}
-	if isFile(filepath.Join(hostIsolinux, isolinuxBin)) {
+	if opts.HostBootloaders && isFile(st, path.Join(hostIsolinux, isolinuxBin)) {
 		files := map[string]string{
-			isolinuxBin:  filepath.Join(hostIsolinux, isolinuxBin),
-			isohybridMBR: filepath.Join(hostIsolinux, isohybridMBR),
+			isolinuxBin:  path.Join(hostIsolinux, isolinuxBin),
+			isohybridMBR: path.Join(hostIsolinux, isohybridMBR),
 		}
-		mods, err := filepath.Glob(filepath.Join(hostSyslinuxModules, "*.c32"))
+		mods, err := fs.ReadDir(st, fsName(hostSyslinuxModules))
 		if err != nil {
-			return err
+			return fmt.Errorf("boot: %w", err)
 		}
 		for _, m := range mods {
-			files[filepath.Base(m)] = m
+			if strings.HasSuffix(m.Name(), ".c32") {
+				files[m.Name()] = path.Join(hostSyslinuxModules, m.Name())
+			}
 		}
-		return l.setSyslinux(FromHost, hostIsolinux, files)
+		return l.setSyslinux(st, FromHost, hostIsolinux, files)
 	}
-	return fmt.Errorf("boot: no syslinux: none of the store paths has %s/%s, and the host has no %s (install isolinux and syslinux-common, or set Options.Syslinux)",
-		syslinuxShare, isolinuxBin, filepath.Join(hostIsolinux, isolinuxBin))
+	if opts.HostBootloaders {
+		return fmt.Errorf("boot: %w: no syslinux for BIOS boot: no store path of the system has %s/%s, and this machine has no %s (install isolinux and syslinux-common)",
+			ErrNoBootloader, syslinuxShare, isolinuxBin, path.Join(hostIsolinux, isolinuxBin))
+	}
+	return fmt.Errorf("boot: %w: no syslinux for BIOS boot: no store path of the system has %s/%s (iso-image.nix adds pkgs.syslinux to the system when isoImage.makeBiosBootable is set)",
+		ErrNoBootloader, syslinuxShare, isolinuxBin)
 }
 
 // useSyslinux takes every regular file in dir, as nixpkgs grafts ${syslinux}/share/syslinux
 // onto /isolinux.
-func (l *Loaders) useSyslinux(from, dir string) error {
-	dir, err := filepath.EvalSymlinks(dir) // sw/share/syslinux is a link into the syslinux package
+func (l *Loaders) useSyslinux(st Store, from, dir string) error {
+	dir, err := evalSymlinks(st, dir) // sw/share/syslinux is a link into the syslinux package
 	if err != nil {
 		return fmt.Errorf("boot: syslinux: %w", err)
 	}
 	files := map[string]string{}
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(st, fsName(dir), func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if isFile(p) {
-			rel, err := filepath.Rel(dir, p)
-			files[filepath.ToSlash(rel)] = p
-			return err
+		if p := "/" + name; isFile(st, p) {
+			files[strings.TrimPrefix(p, dir+"/")] = p
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("boot: syslinux: %w", err)
 	}
-	return l.setSyslinux(from, dir, files)
+	return l.setSyslinux(st, from, dir, files)
 }
 
-func (l *Loaders) setSyslinux(from, dir string, files map[string]string) error {
+func (l *Loaders) setSyslinux(st Store, from, dir string, files map[string]string) error {
 	var missing []string
 	for _, f := range syslinuxRequired {
-		if files[f] == "" || !isFile(files[f]) {
+		if files[f] == "" || !isFile(st, files[f]) {
 			missing = append(missing, f)
 		}
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("boot: syslinux in %s (%s) lacks %s", dir, from, strings.Join(missing, ", "))
 	}
-	if fi, err := os.Stat(files[isohybridMBR]); err != nil || fi.Size() != hybridMBRSize {
+	if fi, err := statFile(st, files[isohybridMBR]); err != nil || fi.Size() != hybridMBRSize {
 		return fmt.Errorf("boot: %s: want %d bytes of MBR code", files[isohybridMBR], hybridMBRSize)
 	}
 	l.Syslinux, l.SyslinuxFrom, l.SyslinuxDir = files, from, dir
@@ -175,33 +209,37 @@ func (l *Loaders) setSyslinux(from, dir string, files map[string]string) error {
 // hybridMBRSize is the size of syslinux's isohdpfx.bin: MBR boot code up to the disk signature.
 const hybridMBRSize = 432
 
-func (l *Loaders) findGrub(sys *System, opts Options) error {
+func (l *Loaders) findGrub(st Store, cands []string, opts Options) error {
 	if opts.Grub != "" {
-		return l.useGrub(FromOption, filepath.Join(opts.Grub, grubMkimageBin),
-			filepath.Join(opts.Grub, grubLib), filepath.Join(opts.Grub, grubFontFile))
+		return l.useGrub(st, FromOption, path.Join(opts.Grub, grubMkimageBin),
+			path.Join(opts.Grub, grubLib), path.Join(opts.Grub, grubFontFile))
 	}
-	for _, p := range closureCandidates(sys, opts) {
-		if isFile(filepath.Join(p, grubMkimageBin)) && isDir(filepath.Join(p, grubLib)) {
-			return l.useGrub(FromClosure, filepath.Join(p, grubMkimageBin),
-				filepath.Join(p, grubLib), filepath.Join(p, grubFontFile))
+	for _, p := range cands {
+		if isFile(st, path.Join(p, grubMkimageBin)) && isDir(st, path.Join(p, grubLib)) {
+			return l.useGrub(st, FromClosure, path.Join(p, grubMkimageBin),
+				path.Join(p, grubLib), path.Join(p, grubFontFile))
 		}
 	}
-	if isFile(hostGrubMkimage) && isDir(hostGrubModules) {
-		return l.useGrub(FromHost, hostGrubMkimage, hostGrubModules, hostGrubFont)
+	if opts.HostBootloaders && isFile(st, hostGrubMkimage) && isDir(st, hostGrubModules) {
+		return l.useGrub(st, FromHost, hostGrubMkimage, hostGrubModules, hostGrubFont)
 	}
-	return fmt.Errorf("boot: no GRUB for %s: no store path has %s and %s, and the host has no %s and %s (install grub-common and grub-efi-amd64-bin, or set Options.Grub)",
-		grubTarget, grubMkimageBin, grubLib, hostGrubMkimage, hostGrubModules)
+	if opts.HostBootloaders {
+		return fmt.Errorf("boot: %w: no GRUB for %s: no store path of the system has %s and %s, and this machine has no %s and %s (install grub-common and grub-efi-amd64-bin)",
+			ErrNoBootloader, grubTarget, grubMkimageBin, grubLib, hostGrubMkimage, hostGrubModules)
+	}
+	return fmt.Errorf("boot: %w: no GRUB for %s: no store path of the system has %s and %s (iso-image.nix adds grub2_efi to the system's extra-dependencies when isoImage.makeEfiBootable is set)",
+		ErrNoBootloader, grubTarget, grubMkimageBin, grubLib)
 }
 
-func (l *Loaders) useGrub(from, mkimage, modules, font string) error {
+func (l *Loaders) useGrub(st Store, from, mkimage, modules, font string) error {
 	var missing []string
 	for _, f := range []string{mkimage, font} {
-		if !isFile(f) {
+		if !isFile(st, f) {
 			missing = append(missing, f)
 		}
 	}
 	for _, m := range grubModules {
-		if p := filepath.Join(modules, m+".mod"); !isFile(p) {
+		if p := path.Join(modules, m+".mod"); !isFile(st, p) {
 			missing = append(missing, p)
 		}
 	}
@@ -212,27 +250,41 @@ func (l *Loaders) useGrub(from, mkimage, modules, font string) error {
 	return nil
 }
 
+// maxGrubModules bounds the bytes of GRUB's module folder that mkimage copies: Debian's and
+// nixpkgs' x86_64-efi folders hold a few megabytes.
+const maxGrubModules = 256 << 20
+
 // mkimage makes BOOTX64.EFI with grub-mkimage: iso-image.nix's modules, the prefix /EFI/BOOT,
 // and the embedded configuration. grub-mkimage's output depends only on its inputs (its PE
 // header's timestamp is a constant, 2015-01-01), which the tests check; it runs with an empty
-// environment so that nothing of the host's gets in.
-func (l *Loaders) mkimage(ctx context.Context, embedded []byte) ([]byte, error) {
+// environment so that nothing of the host's gets in. It reads its modules from a copy of the
+// module folder made through st, so that a module that links out of the store cannot bring a
+// host file into the image.
+func (l *Loaders) mkimage(ctx context.Context, st Store, embedded []byte) ([]byte, error) {
 	dir, err := os.MkdirTemp("", "gonixiso-grub-")
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	modDir := filepath.Join(dir, grubTarget)
+	if err := copyFolder(st, l.GrubModules, modDir, maxGrubModules); err != nil {
+		return nil, fmt.Errorf("boot: GRUB modules: %w", err)
+	}
+	bin, err := st.HostPath(fsName(l.GrubMkimage))
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
 	cfg := filepath.Join(dir, "embedded.cfg")
 	out := filepath.Join(dir, "BOOTX64.EFI")
 	if err := os.WriteFile(cfg, embedded, 0o644); err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
 	mods := slices.Clone(grubModules)
-	if isFile(filepath.Join(l.GrubModules, optionalGrubModule+".mod")) {
+	if isFile(st, path.Join(l.GrubModules, optionalGrubModule+".mod")) {
 		mods = append(mods, optionalGrubModule)
 	}
-	args := append([]string{"--directory=" + l.GrubModules, "-o", out, "-p", grubDir, "-O", grubTarget, "-c", cfg}, mods...)
-	cmd := exec.CommandContext(ctx, l.GrubMkimage, args...)
+	args := append([]string{"--directory=" + modDir, "-o", out, "-p", grubDir, "-O", grubTarget, "-c", cfg}, mods...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = []string{}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -249,12 +301,41 @@ func (l *Loaders) mkimage(ctx context.Context, embedded []byte) ([]byte, error) 
 	return data, nil
 }
 
-func isFile(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
-}
-
-func isDir(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
+// copyFolder copies the regular files directly in the folder src of st into the new host
+// folder dst, at most limit bytes in all.
+func copyFolder(st Store, src, dst string, limit int64) error {
+	ents, err := fs.ReadDir(st, fsName(src))
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return err
+	}
+	for _, e := range ents {
+		p := path.Join(src, e.Name())
+		if !isFile(st, p) {
+			continue
+		}
+		in, err := st.Open(fsName(p))
+		if err != nil {
+			return err
+		}
+		out, err := os.Create(filepath.Join(dst, e.Name()))
+		if err != nil {
+			in.Close()
+			return err
+		}
+		n, err := io.Copy(out, io.LimitReader(in, limit+1))
+		in.Close()
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if limit -= n; limit < 0 {
+			return fmt.Errorf("%s: more than %d bytes of modules", src, maxGrubModules)
+		}
+	}
+	return nil
 }

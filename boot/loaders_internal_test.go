@@ -2,6 +2,7 @@ package boot
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,15 +18,21 @@ func TestLoadersNowhere(t *testing.T) {
 		t.Cleanup(func() { *v = old })
 	}
 	sys := &System{Toplevel: t.TempDir(), ExtraDependencies: []string{t.TempDir()}}
-	_, err := FindLoaders(sys, Options{StorePaths: []string{t.TempDir()}})
-	if err == nil || !strings.Contains(err.Error(), "no syslinux") || !strings.Contains(err.Error(), "Options.Syslinux") {
-		t.Errorf("error %v, want one about syslinux", err)
+	for _, host := range []bool{false, true} {
+		hint := "iso-image.nix"
+		if host {
+			hint = missing
+		}
+		_, err := FindLoaders(HostStore, sys, Options{StorePaths: []string{t.TempDir()}, HostBootloaders: host})
+		if !errors.Is(err, ErrNoBootloader) || !strings.Contains(err.Error(), "no syslinux") || !strings.Contains(err.Error(), hint) {
+			t.Errorf("host %v: error %v, want one about syslinux naming %s", host, err, hint)
+		}
+		_, err = FindLoaders(HostStore, sys, Options{NoBIOS: true, HostBootloaders: host})
+		if !errors.Is(err, ErrNoBootloader) || !strings.Contains(err.Error(), "no GRUB for x86_64-efi") || !strings.Contains(err.Error(), hint) {
+			t.Errorf("host %v: error %v, want one about GRUB naming %s", host, err, hint)
+		}
 	}
-	_, err = FindLoaders(sys, Options{NoBIOS: true})
-	if err == nil || !strings.Contains(err.Error(), "no GRUB for x86_64-efi") || !strings.Contains(err.Error(), "Options.Grub") {
-		t.Errorf("error %v, want one about GRUB", err)
-	}
-	if l, err := FindLoaders(sys, Options{NoBIOS: true, NoUEFI: true}); err != nil || l.Syslinux != nil || l.GrubMkimage != "" {
+	if l, err := FindLoaders(HostStore, sys, Options{NoBIOS: true, NoUEFI: true}); err != nil || l.Syslinux != nil || l.GrubMkimage != "" {
 		t.Errorf("nothing asked for, got %+v, %v", l, err)
 	}
 }
@@ -33,7 +40,7 @@ func TestLoadersNowhere(t *testing.T) {
 // TestMkimageFails: grub-mkimage's complaint reaches the caller.
 func TestMkimageFails(t *testing.T) {
 	l := &Loaders{GrubMkimage: "/bin/false", GrubModules: t.TempDir()}
-	if _, err := l.mkimage(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "/bin/false") {
+	if _, err := l.mkimage(context.Background(), HostStore, nil); err == nil || !strings.Contains(err.Error(), "/bin/false") {
 		t.Errorf("error %v, want one naming the program", err)
 	}
 }

@@ -74,7 +74,7 @@ func TestGolden(t *testing.T) {
 		}, "nixos-fixture-25.11-x86_64", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sys, err := boot.ReadSystem(tc.top)
+			sys, err := boot.ReadSystem(boot.HostStore, tc.top)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,7 +103,7 @@ func TestGolden(t *testing.T) {
 // eight entries per configuration, and the serial console.
 func TestMenuStructure(t *testing.T) {
 	top := twoSpecsSystemd.build(t, t.TempDir())
-	sys, err := boot.ReadSystem(top)
+	sys, err := boot.ReadSystem(boot.HostStore, top)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestMenuStructure(t *testing.T) {
 // boot.json, but for the toplevel paths.
 func TestLegacyToplevel(t *testing.T) {
 	realTop := testsystem.Toplevel(t)
-	real, err := boot.ReadSystem(realTop)
+	real, err := boot.ReadSystem(boot.HostStore, realTop)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestLegacyToplevel(t *testing.T) {
 		},
 	}
 	top := legacy.build(t, t.TempDir())
-	sys, err := boot.ReadSystem(top)
+	sys, err := boot.ReadSystem(boot.HostStore, top)
 	if err != nil {
 		t.Fatal(err)
 	}

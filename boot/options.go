@@ -40,22 +40,26 @@ type Options struct {
 	ConfigurationNames map[string]string
 	// ForceTextMode starts GRUB's menu on the text console (isoImage.forceTextMode).
 	ForceTextMode bool
-	// SplashImage and EFISplashImage are host files shown behind the menus, placed at
+	// SplashImage and EFISplashImage are files of the Store shown behind the menus, placed at
 	// /isolinux/background.png and /EFI/BOOT/efi-background.png (isoImage.splashImage and
 	// isoImage.efiSplashImage, which nixpkgs fetches from nixos-artwork). Without them the
 	// menus have plain colours: vesamenu falls back by itself, and grub.cfg does not try to
 	// load a background (GRUB would print an error on every boot).
 	SplashImage, EFISplashImage string
-	// Syslinux is a folder laid out like nixpkgs' ${syslinux}/share/syslinux (isolinux.bin,
-	// isohdpfx.bin, ldlinux.c32, vesamenu.c32, ...). If empty, boot looks in the closure
-	// (StorePaths and the toplevel's sw), then on the host (Debian's /usr/lib/ISOLINUX and
-	// /usr/lib/syslinux/modules/bios).
+	// Syslinux is a folder of the Store laid out like nixpkgs' ${syslinux}/share/syslinux
+	// (isolinux.bin, isohdpfx.bin, ldlinux.c32, vesamenu.c32, ...). If empty, boot looks in the
+	// system's store paths (see FindLoaders), then, with HostBootloaders, on this machine
+	// (Debian's /usr/lib/ISOLINUX and /usr/lib/syslinux/modules/bios).
 	Syslinux string
-	// Grub is a grub2_efi prefix: bin/grub-mkimage, lib/grub/x86_64-efi and
-	// share/grub/unicode.pf2. If empty, boot looks in the toplevel's extra-dependencies and
-	// StorePaths, then on the host (/usr/bin/grub-mkimage, /usr/lib/grub/x86_64-efi,
+	// Grub is a grub2_efi prefix in the Store: bin/grub-mkimage, lib/grub/x86_64-efi and
+	// share/grub/unicode.pf2. If empty, boot looks in the system's store paths, then, with
+	// HostBootloaders, on this machine (/usr/bin/grub-mkimage, /usr/lib/grub/x86_64-efi,
 	// /usr/share/grub/unicode.pf2).
 	Grub string
+	// HostBootloaders lets boot take this machine's bootloaders (Debian's packages) where the
+	// system has none; the Store must show HostBootloaderPaths. Without it, a system without
+	// bootloaders is an error wrapping ErrNoBootloader.
+	HostBootloaders bool
 	// StorePaths is the toplevel's closure, where the bootloaders are looked for first.
 	StorePaths []string
 	// Time is the moment every generated date records (SOURCE_DATE_EPOCH); the zero value

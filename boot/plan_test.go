@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -21,14 +22,14 @@ import (
 func testPlan(t *testing.T, opts boot.Options) (*boot.System, *boot.Plan) {
 	t.Helper()
 	top := testsystem.Toplevel(t)
-	sys, err := boot.ReadSystem(top)
+	sys, err := boot.ReadSystem(boot.HostStore, top)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if opts.StorePaths == nil {
 		opts.StorePaths = testsystem.Closure(t, top)
 	}
-	plan, err := boot.NewPlan(context.Background(), sys, opts)
+	plan, err := boot.NewPlan(context.Background(), boot.HostStore, sys, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,12 +71,15 @@ func TestPlanTestSystem(t *testing.T) {
 		!strings.HasPrefix(l.SyslinuxDir, "/nix/store/") || !strings.HasPrefix(l.GrubMkimage, sys.ExtraDependencies[0]) {
 		t.Errorf("loaders not from the closure: %+v", l)
 	}
-	want := boot.BootConfig{
-		BIOSBootFile: "/isolinux/isolinux.bin", Catalog: "/.boot.cat",
-		HybridMBR: filepath.Join(plan.Loaders.SyslinuxDir, "isohdpfx.bin"),
-		EFIImage:  "/boot/efi.img", Marker: "/EFI/nixos-installer-image",
+	mbr, err := os.ReadFile(filepath.Join(plan.Loaders.SyslinuxDir, "isohdpfx.bin"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if plan.Boot != want {
+	want := boot.BootConfig{
+		BIOSBootFile: "/isolinux/isolinux.bin", Catalog: "/.boot.cat", HybridMBR: mbr,
+		EFIImage: "/boot/efi.img", Marker: "/EFI/nixos-installer-image",
+	}
+	if !reflect.DeepEqual(plan.Boot, want) {
 		t.Errorf("boot config %+v, want %+v", plan.Boot, want)
 	}
 	if !slices.IsSortedFunc(plan.Files, func(a, b boot.File) int { return strings.Compare(a.Path, b.Path) }) {
@@ -211,7 +215,7 @@ func TestPlanVariants(t *testing.T) {
 		t.Errorf("BIOS-only plan: %q %+v", planPaths(biosOnly), biosOnly.Boot)
 	}
 	_, uefiOnly := testPlan(t, boot.Options{NoBIOS: true})
-	if hasPrefix(uefiOnly, "/isolinux") || uefiOnly.Boot.BIOSBootFile != "" || uefiOnly.Boot.HybridMBR != "" ||
+	if hasPrefix(uefiOnly, "/isolinux") || uefiOnly.Boot.BIOSBootFile != "" || uefiOnly.Boot.HybridMBR != nil ||
 		uefiOnly.Boot.EFIImage == "" || uefiOnly.Loaders.Syslinux != nil {
 		t.Errorf("UEFI-only plan: %q %+v", planPaths(uefiOnly), uefiOnly.Boot)
 	}
@@ -234,11 +238,11 @@ func TestPlanVariants(t *testing.T) {
 		checkESP(t, dated, tc.want)
 	}
 
-	sys, err := boot.ReadSystem(twoSpecsSystemd.build(t, t.TempDir()))
+	sys, err := boot.ReadSystem(boot.HostStore, twoSpecsSystemd.build(t, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := boot.NewPlan(context.Background(), sys, boot.Options{VolumeID: "fixture"})
+	plan, err := boot.NewPlan(context.Background(), boot.HostStore, sys, boot.Options{VolumeID: "fixture", HostBootloaders: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +269,7 @@ func TestPlanLoaderOptions(t *testing.T) {
 		t.Errorf("loaders %+v, want the options'", plan.Loaders)
 	}
 
-	sys, err := boot.ReadSystem(testsystem.Toplevel(t))
+	sys, err := boot.ReadSystem(boot.HostStore, testsystem.Toplevel(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +283,7 @@ func TestPlanLoaderOptions(t *testing.T) {
 		{boot.Options{Grub: partial}, "lacks " + partial + "/bin/grub-mkimage"},
 		{boot.Options{Grub: t.TempDir() + "/nonexistent"}, "x86_64-efi/fat.mod"},
 	} {
-		_, err := boot.NewPlan(context.Background(), sys, tc.opts)
+		_, err := boot.NewPlan(context.Background(), boot.HostStore, sys, tc.opts)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("error %v, want one containing %q", err, tc.want)
 		}
@@ -372,7 +376,7 @@ func TestReadSystemErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			top := tc.f.build(t, t.TempDir())
 			tc.break_(t, top)
-			_, err := boot.ReadSystem(top)
+			_, err := boot.ReadSystem(boot.HostStore, top)
 			if err == nil {
 				t.Fatal("no error")
 			}

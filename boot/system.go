@@ -6,8 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -45,50 +44,57 @@ type System struct {
 	Bootspec bool
 }
 
-// ReadSystem reads the NixOS toplevel at path (a store path or a link to one) and its
-// specialisations. It reads boot.json (bootspec v1, with the org.nixos.specialisation.v1
-// documents; other namespaces are ignored) and, where a toplevel has none, the files older
-// NixOS toplevels have. Errors name the file, and for boot.json the field, that is wrong: a
-// toplevel without a kernel, a link that leads nowhere, malformed JSON.
-func ReadSystem(path string) (*System, error) {
-	top, err := filepath.EvalSymlinks(path)
+// ReadSystem reads the NixOS toplevel at top (an absolute path in st, e.g. a store path) and
+// its specialisations, through st alone. It reads boot.json (bootspec v1, with the
+// org.nixos.specialisation.v1 documents; other namespaces are ignored) and, where a toplevel
+// has none, the files older NixOS toplevels have. Errors name the file, and for boot.json the
+// field, that is wrong: a toplevel without a kernel, a link that leads nowhere or out of what
+// st shows, malformed JSON.
+func ReadSystem(st Store, top string) (*System, error) {
+	st = withAbsPaths(st)
+	top, err := evalSymlinks(st, top)
 	if err != nil {
 		return nil, fmt.Errorf("boot: toplevel: %w", err)
 	}
-	if fi, err := os.Stat(top); err != nil {
+	if fi, err := st.Stat(fsName(top)); err != nil {
 		return nil, fmt.Errorf("boot: toplevel: %w", err)
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("boot: toplevel %s is not a directory", top)
 	}
-	sys, specs, err := readConfig(top, "")
+	sys, specs, err := readConfig(st, top, "")
 	if err != nil {
 		return nil, err
 	}
 	if sys.Bootspec {
 		for _, s := range specs {
-			spec, err := fromBootspec(s.v1.Toplevel, s.name, s.v1,
-				filepath.Join(top, "boot.json")+": "+specialisationV1Key+"."+s.name+"."+bootspecV1Key)
+			spec, err := fromBootspec(st, s.v1.Toplevel, s.name, s.v1,
+				path.Join(top, "boot.json")+": "+specialisationV1Key+"."+s.name+"."+bootspecV1Key)
 			if err != nil {
 				return nil, err
 			}
 			sys.Specialisations = append(sys.Specialisations, spec)
 		}
-	} else if sys.Specialisations, err = readSpecialisationLinks(top); err != nil {
+	} else if sys.Specialisations, err = readSpecialisationLinks(st, top); err != nil {
 		return nil, err
 	}
-	if sys.ExtraDependencies, err = readWords(filepath.Join(top, "extra-dependencies"), true); err != nil {
+	if sys.ExtraDependencies, err = readWords(st, path.Join(top, "extra-dependencies"), true); err != nil {
 		return nil, err
+	}
+	for _, d := range sys.ExtraDependencies {
+		if !path.IsAbs(d) {
+			return nil, fmt.Errorf("boot: %s: %q is not an absolute path", path.Join(top, "extra-dependencies"), d)
+		}
 	}
 	return sys, nil
 }
 
 // readConfig reads one configuration from its toplevel: from boot.json if there is one, which
 // also lists the specialisations, or else from the older files.
-func readConfig(top, name string) (*System, []namedSpec, error) {
-	bootJSON := filepath.Join(top, "boot.json")
-	data, err := os.ReadFile(bootJSON)
-	if errors.Is(err, fs.ErrNotExist) {
-		sys, err := fromFiles(top, name)
+func readConfig(st Store, top, name string) (*System, []namedSpec, error) {
+	bootJSON := path.Join(top, "boot.json")
+	data, err := readText(st, bootJSON)
+	if isNotExist(err) {
+		sys, err := fromFiles(st, top, name)
 		return sys, nil, err
 	}
 	if err != nil {
@@ -98,29 +104,29 @@ func readConfig(top, name string) (*System, []namedSpec, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("boot: %s: %w", bootJSON, err)
 	}
-	sys, err := fromBootspec(top, name, v1, bootJSON+": "+bootspecV1Key)
+	sys, err := fromBootspec(st, top, name, v1, bootJSON+": "+bootspecV1Key)
 	return sys, specs, err
 }
 
 // fromBootspec makes a System of a bootspec object, reading the label and the distribution's
 // name from the toplevel top. where names the object in errors.
-func fromBootspec(top, name string, v1 *bootspecV1, where string) (*System, error) {
+func fromBootspec(st Store, top, name string, v1 *bootspecV1, where string) (*System, error) {
 	sys := &System{
-		Toplevel:     top,
+		Toplevel:     path.Clean(top),
 		Name:         name,
-		Init:         v1.Init,
-		Kernel:       v1.Kernel,
-		Initrd:       v1.Initrd,
+		Init:         path.Clean(v1.Init),
+		Kernel:       path.Clean(v1.Kernel),
+		Initrd:       path.Clean(v1.Initrd),
 		KernelParams: *v1.KernelParams,
 		Platform:     v1.System,
 		Bootspec:     true,
 	}
-	for _, f := range []struct{ field, path string }{{"kernel", v1.Kernel}, {"initrd", v1.Initrd}, {"init", v1.Init}} {
-		if err := checkFile(f.path); err != nil {
+	for _, f := range []struct{ field, path string }{{"kernel", sys.Kernel}, {"initrd", sys.Initrd}, {"init", sys.Init}} {
+		if _, err := statFile(st, f.path); err != nil {
 			return nil, fmt.Errorf("boot: %s.%s: %w", where, f.field, err)
 		}
 	}
-	if err := readFacts(sys); err != nil {
+	if err := readFacts(st, sys); err != nil {
 		if name != "" {
 			return nil, fmt.Errorf("%w (%s.toplevel)", err, where)
 		}
@@ -131,20 +137,20 @@ func fromBootspec(top, name string, v1 *bootspecV1, where string) (*System, erro
 
 // fromFiles reads a configuration the way toplevels without boot.json have it: the kernel and
 // initrd links, init, kernel-params and system.
-func fromFiles(top, name string) (*System, error) {
-	sys := &System{Toplevel: top, Name: name, Init: filepath.Join(top, "init")}
+func fromFiles(st Store, top, name string) (*System, error) {
+	sys := &System{Toplevel: top, Name: name, Init: path.Join(top, "init")}
 	var err error
-	if sys.Kernel, err = linkTarget(filepath.Join(top, "kernel")); err != nil {
+	if sys.Kernel, err = linkTarget(st, path.Join(top, "kernel")); err != nil {
 		return nil, err
 	}
-	if sys.Initrd, err = linkTarget(filepath.Join(top, "initrd")); err != nil {
+	if sys.Initrd, err = linkTarget(st, path.Join(top, "initrd")); err != nil {
 		return nil, err
 	}
-	if err := checkFile(sys.Init); err != nil {
+	if _, err := statFile(st, sys.Init); err != nil {
 		return nil, fmt.Errorf("boot: %s: not a NixOS toplevel: %w", top, err)
 	}
-	paramsFile := filepath.Join(top, "kernel-params")
-	if sys.KernelParams, err = readWords(paramsFile, false); err != nil {
+	paramsFile := path.Join(top, "kernel-params")
+	if sys.KernelParams, err = readWords(st, paramsFile, false); err != nil {
 		return nil, err
 	}
 	for _, p := range sys.KernelParams {
@@ -152,12 +158,12 @@ func fromFiles(top, name string) (*System, error) {
 			return nil, fmt.Errorf("boot: %s: %w", paramsFile, err)
 		}
 	}
-	if words, err := readWords(filepath.Join(top, "system"), true); err != nil {
+	if words, err := readWords(st, path.Join(top, "system"), true); err != nil {
 		return nil, err
 	} else if len(words) == 1 {
 		sys.Platform = words[0]
 	}
-	if err := readFacts(sys); err != nil {
+	if err := readFacts(st, sys); err != nil {
 		return nil, err
 	}
 	return sys, nil
@@ -165,9 +171,9 @@ func fromFiles(top, name string) (*System, error) {
 
 // readFacts reads what the menus show of a configuration: nixos-version and the NAME in
 // etc/os-release.
-func readFacts(sys *System) error {
-	versionFile := filepath.Join(sys.Toplevel, "nixos-version")
-	v, err := os.ReadFile(versionFile)
+func readFacts(st Store, sys *System) error {
+	versionFile := path.Join(sys.Toplevel, "nixos-version")
+	v, err := readText(st, versionFile)
 	if err != nil {
 		return fmt.Errorf("boot: not a NixOS toplevel: %w", err)
 	}
@@ -175,32 +181,32 @@ func readFacts(sys *System) error {
 	if err := checkText(sys.Label); err != nil {
 		return fmt.Errorf("boot: %s: %w", versionFile, err)
 	}
-	sys.DistroName, err = distroName(filepath.Join(sys.Toplevel, "etc", "os-release"))
+	sys.DistroName, err = distroName(st, path.Join(sys.Toplevel, "etc", "os-release"))
 	return err
 }
 
 // readSpecialisationLinks reads the configurations that the links in <top>/specialisation
 // point at, sorted by name.
-func readSpecialisationLinks(top string) ([]*System, error) {
-	dir := filepath.Join(top, "specialisation")
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
+func readSpecialisationLinks(st Store, top string) ([]*System, error) {
+	dir := path.Join(top, "specialisation")
+	ents, err := fs.ReadDir(st, fsName(dir))
+	if isNotExist(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
 	var specs []*System
-	for _, e := range ents { // os.ReadDir sorts by name
-		link := filepath.Join(dir, e.Name())
+	for _, e := range ents { // fs.ReadDir sorts by name
+		link := path.Join(dir, e.Name())
 		if err := checkSpecialisationName(e.Name()); err != nil {
 			return nil, fmt.Errorf("boot: %s: %w", link, err)
 		}
-		child, err := filepath.EvalSymlinks(link)
+		child, err := evalSymlinks(st, link)
 		if err != nil {
 			return nil, fmt.Errorf("boot: specialisation %s: broken link: %w", link, err)
 		}
-		spec, _, err := readConfig(child, e.Name())
+		spec, _, err := readConfig(st, child, e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -211,41 +217,32 @@ func readSpecialisationLinks(top string) ([]*System, error) {
 
 // linkTarget returns the file the toplevel's link at p points at (p itself if it is a file),
 // and checks that it is a regular file.
-func linkTarget(p string) (string, error) {
+func linkTarget(st Store, p string) (string, error) {
 	target := p
-	if fi, err := os.Lstat(p); err != nil {
+	if fi, err := st.Lstat(fsName(p)); err != nil {
 		return "", fmt.Errorf("boot: not a NixOS toplevel: %w", err)
 	} else if fi.Mode()&fs.ModeSymlink != 0 {
-		if target, err = os.Readlink(p); err != nil {
+		if target, err = st.ReadLink(fsName(p)); err != nil {
 			return "", fmt.Errorf("boot: %w", err)
 		}
-		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(p), target)
+		if !path.IsAbs(target) {
+			target = path.Join(path.Dir(p), target)
 		}
+		target = path.Clean(target)
 	}
-	if err := checkFile(target); err != nil {
+	if _, err := statFile(st, target); isNotExist(err) {
 		return "", fmt.Errorf("boot: %s: broken link: %w", p, err)
+	} else if err != nil {
+		return "", fmt.Errorf("boot: %s: %w", p, err)
 	}
 	return target, nil
 }
 
-// checkFile checks that p is, or links to, a regular file.
-func checkFile(p string) error {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", p)
-	}
-	return nil
-}
-
 // readWords returns the whitespace-separated words of a file. A missing file is an error
 // unless optional is set.
-func readWords(p string, optional bool) ([]string, error) {
-	data, err := os.ReadFile(p)
-	if optional && errors.Is(err, fs.ErrNotExist) {
+func readWords(st Store, p string, optional bool) ([]string, error) {
+	data, err := readText(st, p)
+	if optional && isNotExist(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -256,9 +253,9 @@ func readWords(p string, optional bool) ([]string, error) {
 
 // distroName returns NAME from an os-release file, unquoted as os-release(5) says, or "NixOS"
 // if there is no file or no NAME.
-func distroName(p string) (string, error) {
-	data, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
+func distroName(st Store, p string) (string, error) {
+	data, err := readText(st, p)
+	if isNotExist(err) {
 		return "NixOS", nil
 	}
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 // BenchmarkRefScan measures the reference scan alone beside SHA-256 alone, on one core, to see
 // which of the two bounds the Hasher.
 func BenchmarkRefScan(b *testing.B) {
-	cands, err := ReadCandidates(DefaultStoreDir)
+	cands, err := ReadCandidates(Store{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func BenchmarkScan(b *testing.B) {
 // BenchmarkHasher measures hashing and scanning alone, on one core, for binary data and for
 // text made of Nix32 letters and spaces (the scan's slow case: long runs of candidate bytes).
 func BenchmarkHasher(b *testing.B) {
-	cands, err := closure.ReadCandidates(closure.DefaultStoreDir)
+	cands, err := closure.ReadCandidates(closure.Store{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,13 +19,17 @@ import (
 const maxStderr = 4 << 10
 
 // fromCLI asks `nix path-info --json --recursive` for the closure of roots.
-func fromCLI(ctx context.Context, roots []string, storeDir string) ([]Path, error) {
+func fromCLI(ctx context.Context, roots []string, store Store) ([]Path, error) {
 	nix, err := exec.LookPath("nix")
 	if err != nil {
 		return nil, fmt.Errorf("nix path-info: %w", err)
 	}
-	args := append([]string{"--extra-experimental-features", "nix-command", "path-info", "--json", "--recursive"}, roots...)
-	cmd := exec.CommandContext(ctx, nix, args...)
+	args := []string{"--extra-experimental-features", "nix-command", "path-info", "--json", "--recursive"}
+	if store.Root != "" {
+		args = append(args, "--store", store.Root)
+	}
+	cmd := exec.CommandContext(ctx, nix, append(args, roots...)...)
+	storeDir := store.Dir
 	if storeDir != DefaultStoreDir {
 		cmd.Env = append(os.Environ(), "NIX_STORE_DIR="+storeDir)
 	}

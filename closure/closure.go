@@ -76,31 +76,32 @@ func ParseSource(name string) (Source, error) {
 
 // Options tune Compute.
 type Options struct {
-	// StoreDir is the store directory; "" means DefaultStoreDir.
-	StoreDir string
+	// Store is the store the paths are read from: its directory, and its root on this
+	// machine (the zero Store is the host's /nix/store).
+	Store Store
 	// Source picks the source; SourceAuto tries DB, then CLI, then Scan.
 	Source Source
-	// DBPath is the Nix database; "" means DefaultDBPath.
+	// DBPath is the Nix database; "" means the store's (Store.DBPath).
 	DBPath string
 	// Jobs is the number of paths the native scan hashes at once; 0 means one per core.
 	Jobs int
 }
 
-// Compute returns the closure of roots, store paths in opts.StoreDir (Resolve turns a result
-// link or a path inside a store path into one). More roots give the union of their closures,
+// Compute returns the closure of roots, store paths of opts.Store by name (Store.Resolve turns
+// a result link or a path inside a store path into one). More roots give the union of their closures,
 // as isoImage.storeContents does.
 func Compute(ctx context.Context, roots []string, opts Options) (*Closure, error) {
-	storeDir, err := cleanStoreDir(opts.StoreDir)
+	store, err := opts.Store.clean()
 	if err != nil {
 		return nil, err
 	}
-	roots, err = checkRoots(roots, storeDir)
+	roots, err = checkRoots(roots, store)
 	if err != nil {
 		return nil, err
 	}
 	dbPath := opts.DBPath
 	if dbPath == "" {
-		dbPath = DefaultDBPath
+		dbPath = store.DBPath()
 	}
 
 	sources := []Source{opts.Source}
@@ -115,15 +116,15 @@ func Compute(ctx context.Context, roots []string, opts Options) (*Closure, error
 		case SourceDB:
 			paths, err = fromDB(ctx, roots, dbPath)
 		case SourceCLI:
-			paths, err = fromCLI(ctx, roots, storeDir)
+			paths, err = fromCLI(ctx, roots, store)
 		case SourceScan:
-			paths, err = fromScan(ctx, roots, storeDir, opts.Jobs)
+			paths, err = fromScan(ctx, roots, store, opts.Jobs)
 		default:
 			return nil, fmt.Errorf("closure: unknown source %v", src)
 		}
 		if err == nil {
 			var c *Closure
-			if c, err = newClosure(storeDir, roots, paths, src); err == nil {
+			if c, err = newClosure(store.Dir, roots, paths, src); err == nil {
 				return c, nil
 			}
 		}
@@ -139,7 +140,7 @@ func Compute(ctx context.Context, roots []string, opts Options) (*Closure, error
 }
 
 // checkRoots returns roots sorted, without duplicates, once each is a store path that exists.
-func checkRoots(roots []string, storeDir string) ([]string, error) {
+func checkRoots(roots []string, store Store) ([]string, error) {
 	if len(roots) == 0 {
 		return nil, errors.New("closure: no roots")
 	}
@@ -147,10 +148,10 @@ func checkRoots(roots []string, storeDir string) ([]string, error) {
 	slices.Sort(roots)
 	roots = slices.Compact(roots)
 	for _, r := range roots {
-		if err := CheckStorePath(r, storeDir); err != nil {
+		if err := CheckStorePath(r, store.Dir); err != nil {
 			return nil, fmt.Errorf("closure: root %w", err)
 		}
-		if _, err := os.Lstat(r); err != nil {
+		if _, err := os.Lstat(store.Real(r)); err != nil {
 			var pe *fs.PathError
 			if errors.As(err, &pe) {
 				err = pe.Err

@@ -105,7 +105,7 @@ func TestDBErrors(t *testing.T) {
 	// A path in the store but not registered in the database.
 	s := newFakeStore(t)
 	s.layout(t)
-	_, err := closure.Compute(context.Background(), []string{s.paths["c"]}, closure.Options{StoreDir: s.dir, Source: closure.SourceDB})
+	_, err := closure.Compute(context.Background(), []string{s.paths["c"]}, closure.Options{Store: closure.Store{Dir: s.dir}, Source: closure.SourceDB})
 	if err == nil || !strings.Contains(err.Error(), "is not a valid path") {
 		t.Errorf("an unregistered root: %v", err)
 	}

@@ -61,7 +61,7 @@ func mustHash(s string) closure.Hash {
 // The closure of a toplevel, from the first source that works, written as the image's
 // nix-path-registration.
 func ExampleCompute() {
-	top, err := closure.Resolve("result", closure.DefaultStoreDir) // a nix build result link
+	top, err := closure.Store{Dir: closure.DefaultStoreDir}.Resolve("result") // a nix build result link
 	if err != nil {
 		log.Fatal(err)
 	}

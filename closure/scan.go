@@ -44,34 +44,35 @@ func NewCandidates(storePaths []string) (*Candidates, error) {
 	return c, nil
 }
 
-// ReadCandidates returns the candidates of a store directory: every entry whose name is a
-// store path name.
-func ReadCandidates(storeDir string) (*Candidates, error) {
-	c, err := readCandidates(storeDir)
+// ReadCandidates returns the candidates of a store: every entry of its directory whose name is
+// a store path name.
+func ReadCandidates(store Store) (*Candidates, error) {
+	store, err := store.clean()
+	if err != nil {
+		return nil, err
+	}
+	c, err := readCandidates(store)
 	if err != nil {
 		return nil, fmt.Errorf("closure: %w", err)
 	}
 	return c, nil
 }
 
-func readCandidates(storeDir string) (*Candidates, error) {
-	storeDir, err := cleanStoreDir(storeDir)
-	if err != nil {
-		return nil, err
-	}
-	d, err := os.Open(storeDir)
+// readCandidates lists a cleaned store's directory.
+func readCandidates(store Store) (*Candidates, error) {
+	d, err := os.Open(store.Real(store.Dir))
 	if err != nil {
 		return nil, err
 	}
 	defer d.Close()
 	names, err := d.Readdirnames(-1)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", storeDir, err)
+		return nil, fmt.Errorf("%s: %w", store.Real(store.Dir), err)
 	}
 	var paths []string
 	for _, n := range names {
 		if checkBaseName(n) == nil {
-			paths = append(paths, storeDir+"/"+n)
+			paths = append(paths, store.Dir+"/"+n)
 		}
 	}
 	return NewCandidates(paths)
@@ -181,19 +182,19 @@ func (h *Hasher) Sum(storePath string) Path {
 	return p
 }
 
-// HashPath serialises the store path p as a NAR, reading each file once, and returns its NAR
-// hash, NAR size and references among cands.
-func HashPath(p string, cands *Candidates) (Path, error) {
-	info, err := hashPath(p, cands)
+// HashPath serialises the store path p of store as a NAR, reading each file once, and returns
+// its NAR hash, NAR size and references among cands.
+func HashPath(store Store, p string, cands *Candidates) (Path, error) {
+	info, err := hashPath(store, p, cands)
 	if err != nil {
 		return Path{}, fmt.Errorf("closure: %w", err)
 	}
 	return info, nil
 }
 
-func hashPath(p string, cands *Candidates) (Path, error) {
+func hashPath(store Store, p string, cands *Candidates) (Path, error) {
 	h := NewHasher(cands)
-	if err := nar.DumpPath(h, p); err != nil {
+	if err := nar.DumpPath(h, store.Real(p)); err != nil {
 		return Path{}, err
 	}
 	return h.Sum(p), nil
@@ -202,12 +203,12 @@ func hashPath(p string, cands *Candidates) (Path, error) {
 // fromScan computes the closure of roots natively: it hashes and scans the roots, then every
 // path they refer to that it has not seen, on jobs workers (one per core for 0). The paths go
 // to the workers as a Walk hands them out and are reported to it in the same order.
-func fromScan(ctx context.Context, roots []string, storeDir string, jobs int) ([]Path, error) {
-	cands, err := readCandidates(storeDir)
+func fromScan(ctx context.Context, roots []string, store Store, jobs int) ([]Path, error) {
+	cands, err := readCandidates(store)
 	if err != nil {
 		return nil, err
 	}
-	walk := newWalk(roots, storeDir, cands)
+	walk := newWalk(roots, store, cands)
 
 	type result struct {
 		path Path
@@ -245,7 +246,7 @@ func fromScan(ctx context.Context, roots []string, storeDir string, jobs int) ([
 		}
 	}
 	work := func(p string) (result, error) {
-		info, err := hashPath(p, cands)
+		info, err := hashPath(store, p, cands)
 		return result{info, err}, nil
 	}
 	consume := func(r result) error {

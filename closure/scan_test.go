@@ -87,7 +87,7 @@ func TestScanFakeStore(t *testing.T) {
 	s.layout(t)
 	var results []*closure.Closure
 	for _, jobs := range []int{1, 2, 5, 0} {
-		c := compute(t, []string{s.paths["a"]}, closure.Options{StoreDir: s.dir, Source: closure.SourceScan, Jobs: jobs})
+		c := compute(t, []string{s.paths["a"]}, closure.Options{Store: closure.Store{Dir: s.dir}, Source: closure.SourceScan, Jobs: jobs})
 		results = append(results, c)
 	}
 	c := results[0]
@@ -118,7 +118,7 @@ func TestScanFakeStore(t *testing.T) {
 		}
 	}
 	// e's closure holds a's.
-	ce := compute(t, []string{s.paths["e"]}, closure.Options{StoreDir: s.dir, Source: closure.SourceScan})
+	ce := compute(t, []string{s.paths["e"]}, closure.Options{Store: closure.Store{Dir: s.dir}, Source: closure.SourceScan})
 	if got := pathNames(ce.Paths); !slices.Equal(got, append([]string{}, want[0], want[1], want[2], want[3], s.paths["e"])) {
 		t.Errorf("closure of e: %v", got)
 	}
@@ -131,18 +131,18 @@ func TestScanErrors(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := closure.Compute(context.Background(), []string{s.paths["a"]}, closure.Options{StoreDir: s.dir, Source: closure.SourceScan})
+	_, err := closure.Compute(context.Background(), []string{s.paths["a"]}, closure.Options{Store: closure.Store{Dir: s.dir}, Source: closure.SourceScan})
 	if err == nil || !strings.Contains(err.Error(), fifo) {
 		t.Errorf("a FIFO in the closure: %v, want an error naming %s", err, fifo)
 	}
 	// The same with every worker busy and the error late: no deadlock, the error comes back.
-	_, err = closure.Compute(context.Background(), []string{s.paths["a"], s.paths["e"]}, closure.Options{StoreDir: s.dir, Source: closure.SourceScan, Jobs: 1})
+	_, err = closure.Compute(context.Background(), []string{s.paths["a"], s.paths["e"]}, closure.Options{Store: closure.Store{Dir: s.dir}, Source: closure.SourceScan, Jobs: 1})
 	if err == nil || !strings.Contains(err.Error(), fifo) {
 		t.Errorf("a FIFO in the closure, one worker: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := closure.Compute(ctx, []string{s.paths["c"]}, closure.Options{StoreDir: s.dir, Source: closure.SourceScan}); err == nil {
+	if _, err := closure.Compute(ctx, []string{s.paths["c"]}, closure.Options{Store: closure.Store{Dir: s.dir}, Source: closure.SourceScan}); err == nil {
 		t.Errorf("a cancelled scan succeeded")
 	}
 }
@@ -156,13 +156,13 @@ func TestComputeErrors(t *testing.T) {
 		opts  closure.Options
 		want  string
 	}{
-		{[]string{missing}, closure.Options{StoreDir: s.dir}, missing},
-		{[]string{"/etc/passwd"}, closure.Options{StoreDir: s.dir}, "/etc/passwd"},
-		{[]string{s.paths["a"] + "/bin/tool"}, closure.Options{StoreDir: s.dir}, "not directly in the store"},
-		{[]string{s.dir + "/not-a-store-path"}, closure.Options{StoreDir: s.dir}, "not-a-store-path"},
-		{nil, closure.Options{StoreDir: s.dir}, "no roots"},
-		{[]string{s.paths["a"]}, closure.Options{StoreDir: "relative/store"}, "not absolute"},
-		{[]string{s.paths["a"]}, closure.Options{StoreDir: s.dir, Source: closure.Source(9)}, "unknown source"},
+		{[]string{missing}, closure.Options{Store: closure.Store{Dir: s.dir}}, missing},
+		{[]string{"/etc/passwd"}, closure.Options{Store: closure.Store{Dir: s.dir}}, "/etc/passwd"},
+		{[]string{s.paths["a"] + "/bin/tool"}, closure.Options{Store: closure.Store{Dir: s.dir}}, "not directly in the store"},
+		{[]string{s.dir + "/not-a-store-path"}, closure.Options{Store: closure.Store{Dir: s.dir}}, "not-a-store-path"},
+		{nil, closure.Options{Store: closure.Store{Dir: s.dir}}, "no roots"},
+		{[]string{s.paths["a"]}, closure.Options{Store: closure.Store{Dir: "relative/store"}}, "not absolute"},
+		{[]string{s.paths["a"]}, closure.Options{Store: closure.Store{Dir: s.dir}, Source: closure.Source(9)}, "unknown source"},
 	} {
 		_, err := closure.Compute(context.Background(), tc.roots, tc.opts)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -170,7 +170,7 @@ func TestComputeErrors(t *testing.T) {
 		}
 	}
 	// Auto on a store that neither the Nix database nor nix knows: the scan answers.
-	c, err := closure.Compute(context.Background(), []string{s.paths["c"]}, closure.Options{StoreDir: s.dir, DBPath: s.dir + "/no-db"})
+	c, err := closure.Compute(context.Background(), []string{s.paths["c"]}, closure.Options{Store: closure.Store{Dir: s.dir}, DBPath: s.dir + "/no-db"})
 	if err != nil || c.Source != closure.SourceScan {
 		t.Errorf("auto on a fake store: %v, %v; want the scan to answer", c, err)
 	}
@@ -179,7 +179,7 @@ func TestComputeErrors(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = closure.Compute(context.Background(), []string{s.paths["c"]}, closure.Options{StoreDir: s.dir, DBPath: s.dir + "/no-db"})
+	_, err = closure.Compute(context.Background(), []string{s.paths["c"]}, closure.Options{Store: closure.Store{Dir: s.dir}, DBPath: s.dir + "/no-db"})
 	for _, want := range []string{"no source answered", "db: nix database", "cli: nix path-info", "scan: ", fifo} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("auto with every source failing: %v, want %q in it", err, want)

@@ -42,13 +42,13 @@ func TestResolve(t *testing.T) {
 		top + "/specialisation/alt/init", // the same, two links deep
 		top + "/no-such-file",            // inside a store path: the store path is what counts
 	} {
-		got, err := closure.Resolve(p, "")
+		got, err := closure.Store{}.Resolve(p)
 		if err != nil || got != top {
 			t.Errorf("Resolve(%s) = %s, %v; want %s", p, got, err, top)
 		}
 	}
 	t.Chdir(tmp)
-	if got, err := closure.Resolve("result", closure.DefaultStoreDir); err != nil || got != top {
+	if got, err := (closure.Store{Dir: closure.DefaultStoreDir}).Resolve("result"); err != nil || got != top {
 		t.Errorf("Resolve(result) in %s = %s, %v", tmp, got, err)
 	}
 
@@ -59,7 +59,7 @@ func TestResolve(t *testing.T) {
 		{filepath.Join(tmp, "dangling"), "no such file"},
 		{filepath.Join(tmp, "loop-a"), "too many levels"},
 	} {
-		got, err := closure.Resolve(tc.p, "")
+		got, err := closure.Store{}.Resolve(tc.p)
 		if err == nil || !strings.Contains(err.Error(), tc.p) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Resolve(%s) = %q, %v; want an error naming it and saying %q", tc.p, got, err, tc.want)
 		}
@@ -71,22 +71,22 @@ func TestResolveStoreDir(t *testing.T) {
 	s.layout(t)
 	link := filepath.Join(t.TempDir(), "result")
 	symlink(t, s.paths["a"], link)
-	if got, err := closure.Resolve(link, s.dir); err != nil || got != s.paths["a"] {
+	if got, err := (closure.Store{Dir: s.dir}).Resolve(link); err != nil || got != s.paths["a"] {
 		t.Errorf("Resolve(%s, %s) = %s, %v; want %s", link, s.dir, got, err, s.paths["a"])
 	}
 	// a's share is a link into d: inside a, it is a.
-	if got, err := closure.Resolve(s.paths["a"]+"/share/doc", s.dir); err != nil || got != s.paths["a"] {
+	if got, err := (closure.Store{Dir: s.dir}).Resolve(s.paths["a"] + "/share/doc"); err != nil || got != s.paths["a"] {
 		t.Errorf("Resolve(a/share/doc) = %s, %v", got, err)
 	}
 	// The same link, in another store dir's terms, is outside the store.
-	if _, err := closure.Resolve(link, "/nix/store"); err == nil || !strings.Contains(err.Error(), "not in the store") {
+	if _, err := (closure.Store{Dir: "/nix/store"}).Resolve(link); err == nil || !strings.Contains(err.Error(), "not in the store") {
 		t.Errorf("Resolve(%s, /nix/store): %v", link, err)
 	}
 	bad := s.dir + "/not-a-store-path"
-	if _, err := closure.Resolve(bad, s.dir); err == nil || !strings.Contains(err.Error(), bad) {
+	if _, err := (closure.Store{Dir: s.dir}).Resolve(bad); err == nil || !strings.Contains(err.Error(), bad) {
 		t.Errorf("Resolve(%s): %v, want an error naming it", bad, err)
 	}
-	if _, err := closure.Resolve(link, "relative"); err == nil {
+	if _, err := (closure.Store{Dir: "relative"}).Resolve(link); err == nil {
 		t.Errorf("a relative store dir was accepted")
 	}
 }

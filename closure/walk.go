@@ -14,35 +14,36 @@ import (
 // order changes little when a few store paths change, and every source gives a closure the
 // same order (Closure.WalkOrder).
 type Walk struct {
-	storeDir string
-	roots    []string
-	cands    *Candidates
-	queue    []string // found, not yet handed out, sorted
-	seen     map[string]bool
-	out      int // handed out, not yet reported
-	paths    []Path
+	known *Closure // the closure when known beforehand (Closure.Walk), else nil
+	store Store
+	roots []string
+	cands *Candidates
+	queue []string // found, not yet handed out, sorted
+	seen  map[string]bool
+	out   int // handed out, not yet reported
+	paths []Path
 }
 
-// NewWalk starts a walk of the closure of roots in storeDir, whose references are found among
+// NewWalk starts a walk of the closure of roots in store, whose references are found among
 // the store directory's entries.
-func NewWalk(roots []string, storeDir string) (*Walk, error) {
-	storeDir, err := cleanStoreDir(storeDir)
+func NewWalk(roots []string, store Store) (*Walk, error) {
+	store, err := store.clean()
 	if err != nil {
 		return nil, err
 	}
-	roots, err = checkRoots(roots, storeDir)
+	roots, err = checkRoots(roots, store)
 	if err != nil {
 		return nil, err
 	}
-	cands, err := readCandidates(storeDir)
+	cands, err := readCandidates(store)
 	if err != nil {
 		return nil, fmt.Errorf("closure: %w", err)
 	}
-	return newWalk(roots, storeDir, cands), nil
+	return newWalk(roots, store, cands), nil
 }
 
-func newWalk(roots []string, storeDir string, cands *Candidates) *Walk {
-	w := &Walk{storeDir: storeDir, roots: roots, cands: cands, queue: slices.Clone(roots), seen: map[string]bool{}}
+func newWalk(roots []string, store Store, cands *Candidates) *Walk {
+	w := &Walk{store: store, roots: roots, cands: cands, queue: slices.Clone(roots), seen: map[string]bool{}}
 	for _, r := range roots {
 		w.seen[r] = true
 	}
@@ -84,13 +85,38 @@ func (w *Walk) Closure() (*Closure, error) {
 	if w.out != 0 || len(w.queue) != 0 {
 		return nil, errors.New("closure: walk not finished")
 	}
-	return newClosure(w.storeDir, w.roots, slices.Clone(w.paths), SourceScan)
+	if w.known != nil {
+		return w.known, nil
+	}
+	return newClosure(w.store.Dir, w.roots, slices.Clone(w.paths), SourceScan)
+}
+
+// Walk returns a walk of a closure known beforehand: the order a scan's Walk of its roots
+// would take, with each path's entry given by Known, so that one loop serves a known closure and
+// a scan alike. Report each path with its Known entry.
+func (c *Closure) Walk() *Walk {
+	w := newWalk(c.Roots, Store{Dir: c.StoreDir}, nil)
+	w.known = c
+	return w
+}
+
+// Known returns the entry of the store path p when the walk's closure was known beforehand
+// (Closure.Walk); false for a scan, which learns it by reading p (Hasher).
+func (w *Walk) Known(p string) (Path, bool) {
+	if w.known == nil {
+		return Path{}, false
+	}
+	info, ok := w.known.Lookup(p)
+	if !ok {
+		return Path{}, false
+	}
+	return *info, true
 }
 
 // WalkOrder returns the closure's paths in the order a Walk from its roots hands them out when
 // each path is reported before the next is handed out.
 func (c *Closure) WalkOrder() []*Path {
-	w := newWalk(c.Roots, c.StoreDir, nil)
+	w := c.Walk()
 	var out []*Path
 	for {
 		p, ok := w.Next()

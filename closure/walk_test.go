@@ -13,7 +13,7 @@ import (
 // hashes it does, and returns the paths in the order handed out and the closure found.
 func walk(t *testing.T, roots []string, storeDir string) ([]string, *closure.Closure) {
 	t.Helper()
-	w, err := closure.NewWalk(roots, storeDir)
+	w, err := closure.NewWalk(roots, closure.Store{Dir: storeDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestWalkFakeStore(t *testing.T) {
 	s := newFakeStore(t)
 	s.layout(t)
 	order, c := walk(t, []string{s.paths["e"]}, s.dir)
-	scan := compute(t, []string{s.paths["e"]}, closure.Options{StoreDir: s.dir, Source: closure.SourceScan})
+	scan := compute(t, []string{s.paths["e"]}, closure.Options{Store: closure.Store{Dir: s.dir}, Source: closure.SourceScan})
 	samePaths(t, "walk vs scan", c.Paths, scan.Paths)
 	if c.Source != closure.SourceScan {
 		t.Errorf("a walk's closure says it came from the %v", c.Source)
@@ -89,7 +89,7 @@ func TestWalkErrors(t *testing.T) {
 	s := newFakeStore(t)
 	s.layout(t)
 	for _, roots := range [][]string{nil, {"/etc"}, {s.dir + "/00000000000000000000000000000000-gone"}} {
-		if _, err := closure.NewWalk(roots, s.dir); err == nil {
+		if _, err := closure.NewWalk(roots, closure.Store{Dir: s.dir}); err == nil {
 			t.Errorf("NewWalk(%q) succeeded", roots)
 		}
 	}

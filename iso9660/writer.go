@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gonixiso/gonixiso/internal/atomicfile"
 )
 
 // Options are the volume-wide settings of an image.
@@ -383,31 +385,16 @@ func (w *Writer) Close() error {
 // writeFileAtomically writes a file through write into a temporary file beside target and renames
 // it into place when write succeeded.
 func writeFileAtomically(target string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(target)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := atomicfile.Create(target, atomicfile.Options{Kind: "iso"})
 	if err != nil {
 		return fmt.Errorf("iso9660: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer f.Abandon()
 	if err = write(f); err != nil {
 		return err
 	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("iso9660: %s: %w", target, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("iso9660: %s: %w", target, err)
-	}
-	if err = os.Rename(f.Name(), target); err != nil {
-		return fmt.Errorf("iso9660: %s: %w", target, err)
+	if err = f.Commit(atomicfile.Options{Mode: 0o644}); err != nil {
+		return fmt.Errorf("iso9660: %w", err)
 	}
 	return nil
 }

@@ -66,7 +66,9 @@ func makeImages(top string, paths []string, dir string) (*testImages, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
 	}
-	store := filepath.Join(dir, "store")
+	// A chroot store (nix --store root): the store paths keep their /nix/store names.
+	root := filepath.Join(dir, "root")
+	store := filepath.Join(root, closure.DefaultStoreDir)
 	if err := os.MkdirAll(store, 0o755); err != nil {
 		return nil, err
 	}
@@ -86,8 +88,8 @@ func makeImages(top string, paths []string, dir string) (*testImages, error) {
 	}
 	im.payload = StoreDir + "/" + payload
 	assemble := func(out string, epoch time.Time) error {
-		_, err := gonixiso.Assemble(context.Background(), gonixiso.Config{Toplevel: filepath.Join(store, filepath.Base(top)),
-			StoreDir: store, ClosureSource: closure.SourceScan, Output: out, Epoch: epoch})
+		_, err := gonixiso.Assemble(context.Background(), gonixiso.Config{Toplevel: top,
+			StoreRoot: root, ClosureSource: closure.SourceScan, Output: out, Epoch: epoch})
 		if err != nil {
 			return fmt.Errorf("assemble %s: %w", out, err)
 		}

@@ -43,7 +43,6 @@ import (
 	"hash"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -173,16 +172,11 @@ type job struct {
 // superblock is written last, with a seek to the start). out is typically an *os.File; if it has
 // a Truncate method, stale bytes past the image's end are cut off at Close.
 func NewWriter(out io.WriteSeeker, opts Options) (*Writer, error) {
-	if opts.BlockSize == 0 {
-		opts.BlockSize = DefaultBlockSize
+	bs, err := opts.blockSize()
+	if err != nil {
+		return nil, err
 	}
-	bs := opts.BlockSize
-	if bs < MinBlockSize || bs > MaxBlockSize || bs&(bs-1) != 0 {
-		return nil, fmt.Errorf("squash: block size %d: want a power of two from %d to %d", bs, MinBlockSize, MaxBlockSize)
-	}
-	if opts.ModTime < 0 || opts.ModTime > math.MaxUint32 {
-		return nil, fmt.Errorf("squash: creation time %d outside 0..2^32-1", opts.ModTime)
-	}
+	opts.BlockSize = bs
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = parallelDefault()

@@ -13,7 +13,16 @@ import (
 // module's build information.
 var version = ""
 
-// exitError carries an exit status other than 1.
+// Exit statuses, one rule for every command: 0 for success (and identical images for diff), 1
+// for images that differ (diff only), 2 for any error (a usage error, unreadable or hostile
+// input, a failed build), 130 for an interrupted run.
+const (
+	exitDifferent   = 1
+	exitFailure     = 2
+	exitInterrupted = 130
+)
+
+// exitError carries an exit status other than exitFailure.
 type exitError struct {
 	code int
 	err  error
@@ -27,7 +36,7 @@ func exitCode(err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	return 1
+	return exitFailure
 }
 
 // Global flags that every command shares.
@@ -72,7 +81,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			cli.OsExiter(2)
 		},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return &exitError{2, err}
+			return &exitError{exitFailure, err}
 		},
 	}
 	// Every command checks the shared flags again (they may follow its name), and its flag
@@ -96,7 +105,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 // usageError makes a command's flag errors short usage errors (exit status 2), without the
 // whole help text.
 func usageError(c *cli.Context, err error, _ bool) error {
-	return &exitError{2, fmt.Errorf("%s: %w (see gonixiso %s --help)", c.Command.Name, err, c.Command.Name)}
+	return &exitError{exitFailure, fmt.Errorf("%s: %w (see gonixiso %s --help)", c.Command.Name, err, c.Command.Name)}
 }
 
 // buildVersion reports the version set at link time, or the module version and VCS revision Go
@@ -136,7 +145,7 @@ func buildVersion() string {
 // checkVerbosity refuses --verbose with --quiet, wherever on the command line each was given.
 func checkVerbosity(c *cli.Context) error {
 	if globalBool(c, "verbose") && globalBool(c, "quiet") {
-		return &exitError{2, errors.New("--verbose and --quiet exclude each other")}
+		return &exitError{exitFailure, errors.New("--verbose and --quiet exclude each other")}
 	}
 	return nil
 }

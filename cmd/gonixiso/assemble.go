@@ -35,7 +35,7 @@ func imageFlags() []cli.Flag {
 		&cli.StringFlag{Name: "bcj", Usage: "xz branch filters tried per block, comma-separated (default with xz: x86, as nixpkgs' -Xbcj x86; \"none\" for none)"},
 		&cli.BoolFlag{Name: "pure-go", Usage: "compress with the pure-Go zstd or xz even when the C libraries are built in"},
 		&cli.StringFlag{Name: "block-size", Value: "1M", Usage: "SquashFS block size: 4K to 1M, a power of two"},
-		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: runtime.NumCPU(), Usage: "compressing workers (the image does not depend on it)"},
+		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: runtime.NumCPU(), Usage: fmt.Sprintf("compressing workers, 1 to %d (the image does not depend on it)", gonixiso.MaxJobs)},
 		&cli.StringFlag{Name: "label", Usage: "text after \"<distro> <version>\" in menu entries (isoImage.appendToMenuLabel)", Value: " Installer"},
 		&cli.StringFlag{Name: "prepend-label", Usage: "text before \"<distro> <version>\" in menu entries (isoImage.prependToMenuLabel)"},
 		&cli.StringFlag{Name: "configuration-name", Usage: "name at the end of the main entry's title (isoImage.configurationName)"},
@@ -47,10 +47,12 @@ func imageFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "text-mode", Usage: "start GRUB's menu in text mode (isoImage.forceTextMode)"},
 		&cli.StringFlag{Name: "splash", Usage: "PNG shown behind the isolinux menu (isoImage.splashImage)"},
 		&cli.StringFlag{Name: "efi-splash", Usage: "PNG shown behind the GRUB menu (isoImage.efiSplashImage)"},
-		&cli.StringFlag{Name: "syslinux", Usage: "folder laid out like ${syslinux}/share/syslinux (default: from the closure, else the host)"},
-		&cli.StringFlag{Name: "grub", Usage: "grub2_efi prefix with bin/grub-mkimage and lib/grub/x86_64-efi (default: from the closure, else the host)"},
+		&cli.StringFlag{Name: "syslinux", Usage: "folder laid out like ${syslinux}/share/syslinux (default: from the closure)"},
+		&cli.StringFlag{Name: "grub", Usage: "grub2_efi prefix with bin/grub-mkimage and lib/grub/x86_64-efi (default: from the closure)"},
+		&cli.BoolFlag{Name: "host-bootloaders", Usage: "take this machine's syslinux and GRUB (Debian's packages) where the closure has none"},
 		&cli.StringFlag{Name: "source-date-epoch", Usage: "seconds since 1970 for every date in the image (default: $SOURCE_DATE_EPOCH, else 315532800 as NixOS)"},
-		&cli.StringFlag{Name: "store-dir", Value: closure.DefaultStoreDir, Usage: "the Nix store"},
+		&cli.StringFlag{Name: "store-dir", Value: closure.DefaultStoreDir, Usage: "the store directory store paths are named by"},
+		&cli.StringFlag{Name: "store-root", Usage: "read the store from this folder, as `nix --store ROOT` keeps a chroot store (ROOT/nix/store/...)"},
 		&cli.StringFlag{Name: "closure-source", Value: "auto", Usage: "where hashes and references come from: auto, db, cli or scan"},
 		&cli.StringFlag{Name: "nix-db", Usage: "the Nix database (default " + closure.DefaultDBPath + ")"},
 		&cli.StringFlag{Name: "cache", Usage: "keep each store path's compressed data here for later builds (default: $XDG_CACHE_HOME/gonixiso)"},
@@ -74,7 +76,7 @@ func assembleCommand() *cli.Command {
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
 			if c.String("toplevel") == "" {
-				return &exitError{2, errors.New("assemble needs --toplevel (see gonixiso assemble --help)")}
+				return &exitError{exitFailure, errors.New("assemble needs --toplevel (see gonixiso assemble --help)")}
 			}
 			return runAssemble(c, c.String("toplevel"))
 		},
@@ -85,7 +87,7 @@ func assembleCommand() *cli.Command {
 func runAssemble(c *cli.Context, top string) error {
 	cfg, err := configFromFlags(c, top)
 	if err != nil {
-		return &exitError{2, err}
+		return &exitError{exitFailure, err}
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -96,15 +98,19 @@ func runAssemble(c *cli.Context, top string) error {
 		}
 	}
 	if !c.Bool("no-cache") {
-		cache, err := gonixiso.OpenCache(c.String("cache"), func(format string, args ...any) {
-			fmt.Fprintf(out.w, "gonixiso: "+format+"\n", args...)
-		})
-		if err != nil {
-			return err
+		warn := func(format string, args ...any) { fmt.Fprintf(out.w, "gonixiso: "+format+"\n", args...) }
+		// A cache that cannot be used is worth a warning, never a failed build.
+		cache, err := gonixiso.OpenCache(c.String("cache"), warn)
+		if err == nil {
+			err = cache.Prepare()
 		}
-		cfg.Cache = cache
+		if err != nil {
+			warn("%v; building without the cache", err)
+		} else {
+			cfg.Cache = cache
+		}
 	} else if c.String("cache") != "" {
-		return &exitError{2, errors.New("--cache and --no-cache exclude each other")}
+		return &exitError{exitFailure, errors.New("--cache and --no-cache exclude each other")}
 	}
 	res, err := assembleOnce(ctx, cfg, out)
 	if err != nil {
@@ -124,7 +130,7 @@ func assembleOnce(ctx context.Context, cfg gonixiso.Config, out *reporter) (*gon
 	done()
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-			return nil, &exitError{130, fmt.Errorf("interrupted; %s was not written", cfg.Output)}
+			return nil, &exitError{exitInterrupted, errors.New("interrupted; the ISO was not written")}
 		}
 		return nil, err
 	}
@@ -136,7 +142,8 @@ func assembleOnce(ctx context.Context, cfg gonixiso.Config, out *reporter) (*gon
 // fails if the bytes differ, leaving the second image beside the first for gonixiso diff.
 func checkRebuild(ctx context.Context, cfg gonixiso.Config, first *gonixiso.Result, out *reporter) error {
 	second := cfg
-	second.Output = strings.TrimSuffix(cfg.Output, ".iso") + ".check.iso"
+	cfg.Output = first.Output
+	second.Output = strings.TrimSuffix(first.Output, ".iso") + ".check.iso"
 	how := ""
 	switch {
 	case cfg.Cache != nil && first.CachedPaths > 0:
@@ -217,6 +224,7 @@ func configFromFlags(c *cli.Context, top string) (gonixiso.Config, error) {
 		ExtraPaths: c.StringSlice("extra-path"),
 		Output:     c.String("output"),
 		StoreDir:   c.String("store-dir"),
+		StoreRoot:  c.String("store-root"),
 		DBPath:     c.String("nix-db"),
 		Jobs:       c.Int("jobs"),
 	}
@@ -230,8 +238,8 @@ func configFromFlags(c *cli.Context, top string) (gonixiso.Config, error) {
 	if cfg.BlockSize, err = parseSize(c.String("block-size")); err != nil {
 		return cfg, fmt.Errorf("--block-size: %w", err)
 	}
-	if cfg.Jobs < 1 {
-		return cfg, fmt.Errorf("--jobs %d: want at least 1", cfg.Jobs)
+	if cfg.Jobs < 1 || cfg.Jobs > gonixiso.MaxJobs {
+		return cfg, fmt.Errorf("--jobs %d: want 1 to %d", cfg.Jobs, gonixiso.MaxJobs)
 	}
 	epoch := c.String("source-date-epoch")
 	if epoch == "" {
@@ -246,6 +254,14 @@ func configFromFlags(c *cli.Context, top string) (gonixiso.Config, error) {
 	}
 	timeout := c.Int("timeout")
 	label := c.String("label")
+	var paths [4]string
+	for i, flag := range []string{"syslinux", "grub", "splash", "efi-splash"} {
+		if p := c.String(flag); p != "" {
+			if paths[i], err = filepath.Abs(p); err != nil {
+				return cfg, fmt.Errorf("--%s: %w", flag, err)
+			}
+		}
+	}
 	cfg.Boot = boot.Options{
 		VolumeID:           c.String("volume-id"),
 		Timeout:            &timeout,
@@ -257,18 +273,14 @@ func configFromFlags(c *cli.Context, top string) (gonixiso.Config, error) {
 		AppendToMenuLabel:  &label,
 		ConfigurationName:  c.String("configuration-name"),
 		ForceTextMode:      c.Bool("text-mode"),
-		SplashImage:        c.String("splash"),
-		EFISplashImage:     c.String("efi-splash"),
-		Syslinux:           c.String("syslinux"),
-		Grub:               c.String("grub"),
+		SplashImage:        paths[2],
+		EFISplashImage:     paths[3],
+		Syslinux:           paths[0],
+		Grub:               paths[1],
+		HostBootloaders:    c.Bool("host-bootloaders"),
 	}
 	if cfg.Boot.NoBIOS && cfg.Boot.NoUEFI {
 		return cfg, errors.New("--no-bios and --no-uefi together leave nothing to boot")
-	}
-	if cfg.Output == "" {
-		if cfg.Output, err = defaultOutput(top); err != nil {
-			return cfg, err
-		}
 	}
 	return cfg, nil
 }
@@ -303,33 +315,13 @@ func compressionFromFlags(c *cli.Context) (squash.Compression, error) {
 	return comp, nil
 }
 
-// parseSize reads "1M", "128K", "131072".
+// parseSize reads a SquashFS block size: "1M", "128K", "131072".
 func parseSize(s string) (int, error) {
-	mult := 1
-	switch {
-	case strings.HasSuffix(s, "M"), strings.HasSuffix(s, "m"):
-		mult, s = 1<<20, s[:len(s)-1]
-	case strings.HasSuffix(s, "K"), strings.HasSuffix(s, "k"):
-		mult, s = 1<<10, s[:len(s)-1]
+	n, err := parseBytes(s)
+	if err != nil || n == 0 || n > 1<<30 {
+		return 0, fmt.Errorf("%q is not a block size", s)
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a size", s)
-	}
-	return n * mult, nil
-}
-
-// defaultOutput names the ISO as nixpkgs does: nixos-<label>-<system>.iso, in the current folder.
-func defaultOutput(top string) (string, error) {
-	sys, err := boot.ReadSystem(top)
-	if err != nil {
-		return "", err
-	}
-	platform := sys.Platform
-	if platform == "" {
-		platform = "x86_64-linux"
-	}
-	return fmt.Sprintf("nixos-%s-%s.iso", sys.Label, platform), nil
+	return int(n), nil
 }
 
 // reporter prints progress on a terminal and the summary at the end.

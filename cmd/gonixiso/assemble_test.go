@@ -236,16 +236,16 @@ func TestAssembleErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"missing toplevel", []string{"assemble", "--toplevel", "/nix/store/00000000000000000000000000000000-nope", "-o", iso}, 1, "00000000000000000000000000000000-nope"},
-		{"not a store path", []string{"assemble", "--toplevel", "/etc", "-o", iso}, 1, "/etc"},
-		{"not NixOS", []string{"assemble", "--toplevel", payload, "-o", iso}, 1, payload},
+		{"missing toplevel", []string{"assemble", "--toplevel", "/nix/store/00000000000000000000000000000000-nope", "-o", iso}, 2, "00000000000000000000000000000000-nope"},
+		{"not a store path", []string{"assemble", "--toplevel", "/etc", "-o", iso}, 2, "/etc"},
+		{"not NixOS", []string{"assemble", "--toplevel", payload, "-o", iso}, 2, payload},
 		{"no toplevel flag", []string{"assemble", "-o", iso}, 2, "toplevel"},
 		{"bad compressor", []string{"assemble", "--toplevel", top, "-o", iso, "--comp", "lzo"}, 2, `--comp "lzo"`},
-		{"bad level", []string{"assemble", "--toplevel", top, "-o", iso, "--level", "99"}, 1, "zstd level 99"},
-		{"bad block size", []string{"assemble", "--toplevel", top, "-o", iso, "--block-size", "3000"}, 1, "block size 3000"},
+		{"bad level", []string{"assemble", "--toplevel", top, "-o", iso, "--level", "99"}, 2, "zstd level 99"},
+		{"bad block size", []string{"assemble", "--toplevel", top, "-o", iso, "--block-size", "3000"}, 2, "block size 3000"},
 		{"bad epoch", []string{"assemble", "--toplevel", top, "-o", iso, "--source-date-epoch", "yesterday"}, 2, "yesterday"},
-		{"volume id disagrees", []string{"assemble", "--toplevel", top, "-o", iso, "--volume-id", "other"}, 1, "other"},
-		{"missing output folder", []string{"assemble", "--toplevel", top, "-o", "/does/not/exist/x.iso"}, 1, "/does/not/exist"},
+		{"volume id disagrees", []string{"assemble", "--toplevel", top, "-o", iso, "--volume-id", "other"}, 2, "other"},
+		{"missing output folder", []string{"assemble", "--toplevel", top, "-o", "/does/not/exist/x.iso"}, 2, "/does/not/exist"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -282,18 +282,14 @@ func TestAssembleUnreadableFile(t *testing.T) {
 	for d := filepath.Dir(base); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
 		os.Chmod(d, 0o755)
 	}
-	store := filepath.Join(base, "store")
-	if err := os.MkdirAll(store, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	root := filepath.Join(base, "root")
+	testsystem.StoreCopy(t, root)
 	var victim string
 	for _, p := range testsystem.Closure(t, top) {
-		runTool(t, "", "cp", "-a", p, store)
 		if strings.HasSuffix(p, "-gonixiso-test-payload") {
-			victim = filepath.Join(store, filepath.Base(p), "share", "data", "numbers.txt")
+			victim = filepath.Join(root, p, "share", "data", "numbers.txt")
 		}
 	}
-	runTool(t, "", "chmod", "-R", "u+w", store)
 	if err := os.Chmod(victim, 0o000); err != nil {
 		t.Fatal(err)
 	}
@@ -302,8 +298,8 @@ func TestAssembleUnreadableFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chmod(out, 0o777)
-	cmd := exec.Command(gonixisoBin(t), "assemble", "--toplevel", filepath.Join(store, filepath.Base(top)),
-		"--store-dir", store, "--closure-source", "scan", "-o", filepath.Join(out, "x.iso"))
+	cmd := exec.Command(gonixisoBin(t), "assemble", "--toplevel", top,
+		"--store-root", root, "--closure-source", "scan", "-o", filepath.Join(out, "x.iso"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	cmd.Env = append(os.Environ(), "HOME="+out, "XDG_CACHE_HOME="+filepath.Join(base, "cache"))
 	os.MkdirAll(filepath.Join(base, "cache"), 0o777)

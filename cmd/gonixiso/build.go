@@ -28,11 +28,11 @@ func buildCommand() *cli.Command {
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
 			if c.String("flake") == "" {
-				return &exitError{2, errors.New("build needs --flake (see gonixiso build --help)")}
+				return &exitError{exitFailure, errors.New("build needs --flake (see gonixiso build --help)")}
 			}
 			ref, err := toplevelRef(c.String("flake"))
 			if err != nil {
-				return &exitError{2, err}
+				return &exitError{exitFailure, err}
 			}
 			top, cleanup, err := nixBuild(c, ref)
 			if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/urfave/cli/v2"
 
@@ -47,11 +48,11 @@ func cacheCommand() *cli.Command {
 					&cli.StringFlag{Name: "max-size", Usage: "the size to keep at most: bytes, or with K, M, G (0 empties the cache)"}},
 				Action: func(c *cli.Context) error {
 					if !c.IsSet("max-size") {
-						return &exitError{2, errors.New("cache gc needs --max-size")}
+						return &exitError{exitFailure, errors.New("cache gc needs --max-size")}
 					}
 					max, err := parseBytes(c.String("max-size"))
 					if err != nil {
-						return &exitError{2, fmt.Errorf("--max-size: %w", err)}
+						return &exitError{exitFailure, fmt.Errorf("--max-size: %w", err)}
 					}
 					cache, err := open(c)
 					if err != nil {
@@ -71,27 +72,27 @@ func cacheCommand() *cli.Command {
 	}
 }
 
-// parseBytes reads "0", "512M", "10G", "123456".
+// parseBytes reads a byte count: "0", "512M", "10G", "123456", at most 2^62.
 func parseBytes(s string) (int64, error) {
-	mult := int64(1)
+	num, shift := s, 0
 	if n := len(s); n > 0 {
 		switch s[n-1] {
 		case 'K', 'k':
-			mult = 1 << 10
+			shift = 10
 		case 'M', 'm':
-			mult = 1 << 20
+			shift = 20
 		case 'G', 'g':
-			mult = 1 << 30
+			shift = 30
 		case 'T', 't':
-			mult = 1 << 40
+			shift = 40
 		}
-		if mult != 1 {
-			s = s[:n-1]
+		if shift != 0 {
+			num = s[:n-1]
 		}
 	}
-	var v int64
-	if _, err := fmt.Sscan(s, &v); err != nil || v < 0 {
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v < 0 || v > (1<<62)>>shift {
 		return 0, fmt.Errorf("%q is not a size", s)
 	}
-	return v * mult, nil
+	return v << shift, nil
 }

@@ -29,12 +29,12 @@ var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON (a stable schema) 
 func isoArgs(c *cli.Context, n int) ([]string, error) {
 	args := c.Args().Slice()
 	if len(args) != n {
-		return nil, &exitError{2, fmt.Errorf("%s: want %d ISO file%s, got %d (usage: %s)", c.Command.Name, n,
+		return nil, &exitError{exitFailure, fmt.Errorf("%s: want %d ISO file%s, got %d (usage: %s)", c.Command.Name, n,
 			map[bool]string{true: "s"}[n > 1], len(args), c.Command.UsageText)}
 	}
 	for _, a := range args {
 		if strings.HasPrefix(a, "-") && a != "-" {
-			return nil, &exitError{2, fmt.Errorf("%s: flag %s after the files: put flags first (usage: %s)",
+			return nil, &exitError{exitFailure, fmt.Errorf("%s: flag %s after the files: put flags first (usage: %s)",
 				c.Command.Name, a, c.Command.UsageText)}
 		}
 	}
@@ -69,7 +69,7 @@ func inspectCommand() *cli.Command {
 			}
 			order := c.String("sort")
 			if order != "name" && order != "size" {
-				return &exitError{2, fmt.Errorf("--sort %q: want name or size", order)}
+				return &exitError{exitFailure, fmt.Errorf("--sort %q: want name or size", order)}
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -93,7 +93,7 @@ func inspectCommand() *cli.Command {
 func inputError(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) || errors.Is(err, iso9660.ErrFormat) {
-		return &exitError{2, err}
+		return &exitError{exitFailure, err}
 	}
 	return err
 }
@@ -255,20 +255,20 @@ func diffCommand() *cli.Command {
 			defer stop()
 			rep, err := liveiso.Diff(ctx, args[0], args[1])
 			if err != nil {
-				return &exitError{2, err}
+				return &exitError{exitFailure, err}
 			}
 			switch {
 			case c.Bool("json"):
 				if err := writeJSON(c.App.Writer, rep); err != nil {
-					return &exitError{2, err}
+					return &exitError{exitFailure, err}
 				}
 			case !globalBool(c, "quiet"):
 				if err := printDiff(c.App.Writer, rep); err != nil {
-					return &exitError{2, err}
+					return &exitError{exitFailure, err}
 				}
 			}
 			if !rep.Identical {
-				return &exitError{1, fmt.Errorf("%s and %s differ (%d differences)", rep.A, rep.B, len(rep.Differences))}
+				return &exitError{exitDifferent, fmt.Errorf("%s and %s differ (%d differences)", rep.A, rep.B, len(rep.Differences))}
 			}
 			return nil
 		},

@@ -192,3 +192,25 @@ func lock(path string) (func(), error) {
 	}
 	return func() { f.Close() }, nil
 }
+
+// StoreCopy copies the test system's closure into root/nix/store, as a chroot store
+// that `nix --store root` would keep (closure.Store{Root: root}): tests change files of it
+// without touching the real store. Its store paths keep their /nix/store names.
+func StoreCopy(t testing.TB, root string) {
+	t.Helper()
+	store := filepath.Join(root, "nix", "store")
+	if err := os.MkdirAll(store, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for d := root; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755) // traversable by tests that run as another user
+	}
+	args := append([]string{"-a"}, Closure(t, Toplevel(t))...)
+	if out, err := exec.Command("cp", append(args, store)...).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v\n%s", err, out)
+	}
+	// Folders writable, so that tests can add and replace files; files keep their modes.
+	if out, err := exec.Command("find", store, "-type", "d", "-exec", "chmod", "u+w", "{}", "+").CombinedOutput(); err != nil {
+		t.Fatalf("chmod: %v\n%s", err, out)
+	}
+}

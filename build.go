@@ -1,0 +1,434 @@
+package gonixiso
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/gonixiso/gonixiso/boot"
+	"github.com/gonixiso/gonixiso/closure"
+	"github.com/gonixiso/gonixiso/closure/nar"
+	"github.com/gonixiso/gonixiso/internal/atomicfile"
+	"github.com/gonixiso/gonixiso/iso9660"
+	"github.com/gonixiso/gonixiso/squash"
+)
+
+// build is one run of Assemble: its normalised configuration, what each stage found, and the
+// files it holds. Its stages run in order: readSystem, planBoot, writeSquashFS, writeISO.
+type build struct {
+	ctx  context.Context
+	cfg  Config
+	prog *Progress
+	logf func(format string, args ...any)
+	res  *Result
+
+	store  closure.Store
+	output string      // the file the ISO is renamed to (resolveOutput)
+	fsys   *closure.FS // every file of the system is read through it
+	// callerPaths are the store paths the caller named in cfg.Boot: read even when not in
+	// the closure.
+	callerPaths []string
+	top         string   // the toplevel's store path
+	roots       []string // top, then the extra paths
+	sys         *boot.System
+	clo         *closure.Closure // nil until known: a native scan learns it while packing
+	plan        *boot.Plan
+	squashfs    *atomicfile.File // the temporary SquashFS beside the output
+}
+
+func (b *build) close() {
+	if b.squashfs != nil {
+		b.squashfs.Abandon()
+	}
+	if b.fsys != nil {
+		b.fsys.Close()
+	}
+}
+
+// readSystem resolves the output and the toplevel, finds the closure where the Nix database or
+// CLI knows it, and reads the system's boot configuration, all through one view of the store.
+func (b *build) readSystem() error {
+	b.prog.begin("closure", 0)
+	b.store = b.cfg.store()
+	var err error
+	if b.top, err = b.store.Resolve(b.cfg.Toplevel); err != nil {
+		return err
+	}
+	b.res.Toplevel = b.top
+	b.roots = []string{b.top}
+	for _, p := range b.cfg.ExtraPaths {
+		r, err := b.store.Resolve(p)
+		if err != nil {
+			return fmt.Errorf("extra path: %w", err)
+		}
+		b.roots = append(b.roots, r)
+	}
+	if b.clo, err = b.knownClosure(); err != nil {
+		return err
+	}
+	if b.clo != nil {
+		b.logf("closure of %s: %d store paths from the %s", b.top, len(b.clo.Paths), b.clo.Source)
+	} else {
+		b.logf("closure of %s: found by reading the store paths as they are packed", b.top)
+	}
+
+	// The view: the closure's store paths once known (until then any store path, checked
+	// against the closure when it is known: verifyReads), and what the caller named.
+	allow := func(sp string) bool {
+		if b.clo != nil {
+			if _, ok := b.clo.Lookup(sp); ok {
+				return true
+			}
+		}
+		return b.clo == nil || slices.Contains(b.callerPaths, sp)
+	}
+	if b.fsys, err = b.store.FS(allow); err != nil {
+		return err
+	}
+	bo := &b.cfg.Boot
+	for _, p := range []string{bo.Syslinux, bo.Grub, bo.SplashImage, bo.EFISplashImage} {
+		if p == "" {
+			continue
+		}
+		if sp, ok := b.store.StorePathOf(p); ok {
+			b.callerPaths = append(b.callerPaths, sp)
+		} else {
+			b.fsys.Trust(p)
+		}
+	}
+	if bo.HostBootloaders {
+		b.fsys.Trust(boot.HostBootloaderPaths()...)
+	}
+	if b.sys, err = boot.ReadSystem(b.fsys, b.top); err != nil {
+		return err
+	}
+	out := b.cfg.Output
+	if out == "" {
+		out = DefaultOutput(b.sys)
+	}
+	if b.output, err = resolveOutput(out, b.store); err != nil {
+		return err
+	}
+	b.res.Output = out
+	if stale, err := atomicfile.CleanStale(b.output); err == nil && len(stale) > 0 {
+		b.logf("removed %d temporary files that an interrupted run left: %s", len(stale), strings.Join(stale, ", "))
+	}
+	return nil
+}
+
+// DefaultOutput names a system's ISO as nixpkgs does (image.fileName's default without an
+// edition): nixos-<label>-<system>.iso, in the current folder.
+func DefaultOutput(sys *boot.System) string {
+	platform := sys.Platform
+	if platform == "" {
+		platform = "x86_64-linux"
+	}
+	return fmt.Sprintf("nixos-%s-%s.iso", sys.Label, platform)
+}
+
+// knownClosure returns the closure of the roots from the Nix database or `nix path-info`, as
+// the configuration's source says; nil for a native scan, which writeSquashFS does as it packs.
+func (b *build) knownClosure() (*closure.Closure, error) {
+	opts := closure.Options{Store: b.store, Source: b.cfg.ClosureSource, DBPath: b.cfg.DBPath, Jobs: b.cfg.Jobs}
+	switch b.cfg.ClosureSource {
+	case closure.SourceScan:
+		return nil, nil
+	case closure.SourceAuto:
+		for _, src := range []closure.Source{closure.SourceDB, closure.SourceCLI} {
+			opts.Source = src
+			clo, err := closure.Compute(b.ctx, b.roots, opts)
+			if err == nil {
+				return clo, nil
+			}
+			if b.ctx.Err() != nil {
+				return nil, err
+			}
+			b.logf("closure: no answer from the %s: %v", src, err)
+		}
+		return nil, nil
+	}
+	return closure.Compute(b.ctx, b.roots, opts)
+}
+
+// planBoot renders the menus, finds the bootloaders and builds the EFI system partition,
+// before any compression: a bad option or a missing bootloader fails at once.
+func (b *build) planBoot() error {
+	b.prog.begin("boot", 0)
+	bopts := b.cfg.Boot
+	bopts.Time = b.cfg.Epoch
+	if b.clo != nil {
+		for _, p := range b.clo.Paths {
+			bopts.StorePaths = append(bopts.StorePaths, p.Path)
+		}
+	}
+	var err error
+	if b.plan, err = boot.NewPlan(b.ctx, b.fsys, b.sys, bopts); err != nil {
+		return err
+	}
+	b.res.VolumeID = b.plan.VolumeID
+	l := b.plan.Loaders
+	b.logf("boot: volume id %s; syslinux from the %s (%s), GRUB from the %s (%s)", b.plan.VolumeID,
+		l.SyslinuxFrom, l.SyslinuxDir, l.GrubFrom, l.GrubMkimage)
+	return nil
+}
+
+// writeSquashFS packs every store path of the closure of the roots, in a closure.Walk's order,
+// each store path a segment of its own (so that the cache can keep and place it), then the
+// registration, into a temporary file beside the output. Without a known closure (a native
+// scan), it reads each store path once: the SquashFS writer's reads also make the path's NAR
+// serialisation, which gives its NAR hash and references.
+func (b *build) writeSquashFS() error {
+	var narSize int64
+	if b.clo != nil {
+		narSize = int64(b.clo.NarSize())
+	}
+	b.prog.begin("squashfs", narSize)
+	var err error
+	if b.squashfs, err = atomicfile.Create(b.output, atomicfile.Options{Kind: "squashfs"}); err != nil {
+		return fmt.Errorf("temporary SquashFS beside the output: %w", err)
+	}
+	b.logf("SquashFS in %s", b.squashfs.Name())
+	opts := b.cfg.squashOptions()
+	opts.Context = b.ctx
+	// The segments of the store paths compressed here, by name, for the cache.
+	segs := map[string]*squash.Segment{}
+	var ks keys
+	if b.cfg.Cache != nil {
+		ks = keyer(b.cfg.Compression, b.cfg.BlockSize)
+		opts.OnSegment = func(seg *squash.Segment) error {
+			segs[seg.Entries[0].Name] = seg // on the writer's consumer goroutine, in order
+			return nil
+		}
+	}
+	w, err := squash.NewWriter(b.squashfs, opts)
+	if err != nil {
+		return err
+	}
+	b.res.Compression = b.cfg.Compression.String()
+	fail := func(err error) error {
+		w.Close()
+		return err
+	}
+	stop := b.prog.track(w.Stats)
+	defer stop()
+
+	if err := w.AddStoreRoot(); err != nil {
+		return fail(err)
+	}
+	walk := (*closure.Walk)(nil)
+	if b.clo != nil {
+		walk = b.clo.Walk()
+	} else if walk, err = closure.NewWalk(b.roots, b.store); err != nil {
+		return fail(err)
+	}
+	var packed []closure.Path // compressed here: their segments go to the cache
+	for {
+		p, ok := walk.Next()
+		if !ok {
+			break
+		}
+		info, placed, err := b.addStorePath(w, walk, ks, p)
+		if err != nil {
+			return fail(err)
+		}
+		if !placed {
+			packed = append(packed, info)
+		}
+		walk.Report(info)
+	}
+	if b.clo, err = walk.Closure(); err != nil {
+		return fail(err)
+	}
+	var reg bytes.Buffer
+	if err := b.clo.WriteRegistration(&reg); err != nil {
+		return fail(err)
+	}
+	if err := w.AddRegistration(reg.Bytes()); err != nil {
+		return fail(err)
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	in, _ := w.Stats()
+	b.res.BytesIn = in + b.res.CachedBytes
+	if b.cfg.Cache != nil {
+		for i := range packed {
+			if seg := segs[filepath.Base(packed[i].Path)]; seg != nil {
+				b.cfg.Cache.store(ks, &packed[i], seg, b.squashfs.File)
+			}
+		}
+	}
+	fi, err := b.squashfs.Stat()
+	if err != nil {
+		return err
+	}
+	b.res.SquashFSSize = fi.Size()
+	b.res.StorePaths = len(b.clo.Paths)
+	b.res.ClosureSource = b.clo.Source.String()
+	b.res.NarSize = int64(b.clo.NarSize())
+	return b.verifyReads()
+}
+
+// addStorePath places the store path p from the cache if it has a sound entry that fits, or
+// packs it, and returns its closure entry and whether it came from the cache. For a path of a
+// scan, packing also gives its NAR hash and references, from the same reads.
+func (b *build) addStorePath(w *squash.Writer, walk *closure.Walk, ks keys, p string) (closure.Path, bool, error) {
+	info, known := walk.Known(p)
+	real := b.store.Real(p)
+	if b.cfg.Cache != nil {
+		seg, info, err := b.fromCache(w, walk, ks, p, info, known)
+		if err != nil || seg != nil {
+			if seg != nil {
+				b.res.CachedPaths++
+				for _, e := range seg.Entries {
+					b.res.CachedBytes += e.Size
+				}
+				b.prog.add(int64(info.NarSize))
+			}
+			return info, seg != nil, err
+		}
+	}
+	if known {
+		return info, false, w.AddStorePath(real)
+	}
+	h := walk.Hasher()
+	nw := nar.NewWriter(h)
+	if err := w.AddStorePathTee(real, narTee{nw}); err != nil {
+		return info, false, err
+	}
+	if err := nw.Close(); err != nil {
+		return info, false, fmt.Errorf("closure: %s: %w", p, err)
+	}
+	return h.Sum(p), false, nil
+}
+
+// fromCache places the cached segment of the store path p if the cache has a sound one that
+// fits the image so far, and returns it with p's closure entry; a nil segment means p must be
+// packed. A path of a scan, whose NAR hash is not known yet, is looked up by the hash of the
+// entry last stored for it, then hashed (its one read) to check that hash.
+func (b *build) fromCache(w *squash.Writer, walk *closure.Walk, ks keys, p string, info closure.Path, known bool) (*squash.Segment, closure.Path, error) {
+	c := b.cfg.Cache
+	hash := info.NarHash
+	if !known {
+		var ok bool
+		if hash, ok = c.lastHash(ks, p); !ok {
+			return nil, info, nil
+		}
+	}
+	seg, data, ok := c.lookup(ks.entry(p, hash), b.store.Real(p))
+	if !ok {
+		return nil, info, nil
+	}
+	if !known {
+		h := walk.Hasher()
+		if err := nar.DumpPath(h, b.store.Real(p)); err != nil {
+			data.Close()
+			return nil, info, fmt.Errorf("closure: %s: %w", p, err)
+		}
+		if info = h.Sum(p); info.NarHash != hash {
+			data.Close()
+			b.logf("cache: %s: NAR hash %s, the entry's is %s; compressing it again", p, info.NarHash, hash)
+			return nil, closure.Path{}, nil
+		}
+	}
+	if err := w.CheckSegment(seg); err != nil {
+		// Stored by a build whose earlier store paths held other contents.
+		data.Close()
+		b.logf("cache: %s: %v; compressing it again", p, err)
+		return nil, closure.Path{}, nil
+	}
+	if err := w.AddSegment(seg, data); err != nil { // AddSegment closes data
+		return nil, info, err
+	}
+	return seg, info, nil
+}
+
+// verifyReads checks, once the closure is known, that every store path the system's files were
+// read from is in it (or was named by the caller): until a native scan has found the closure,
+// the view admits any store path.
+func (b *build) verifyReads() error {
+	for _, sp := range b.fsys.Used() {
+		if _, ok := b.clo.Lookup(sp); !ok && !slices.Contains(b.callerPaths, sp) {
+			return fmt.Errorf("%s: %w: the system reads %s, which is not in its closure", b.top, closure.ErrOutsideStore, sp)
+		}
+	}
+	return nil
+}
+
+// narTee serialises a store path as a NAR from the SquashFS writer's reads of it.
+type narTee struct{ nw *nar.Writer }
+
+func (t narTee) Entry(rel string, fi fs.FileInfo, link string) error {
+	hdr, err := nar.FileInfoHeader(fi, "/"+rel, link)
+	if err != nil {
+		return err
+	}
+	return t.nw.WriteHeader(hdr)
+}
+
+func (t narTee) Write(b []byte) (int, error) { return t.nw.Write(b) }
+
+// writeISO lays out the ISO from the boot plan and the SquashFS, and renames it into place.
+func (b *build) writeISO() error {
+	b.prog.begin("iso", b.res.SquashFSSize)
+	// The GPT GUIDs and the MBR signature follow the system, as nixpkgs derives them from the
+	// ISO's store path: here from the toplevel, the extra paths and the image's settings.
+	seed := sha256.New()
+	fmt.Fprintf(seed, "gonixiso iso seed v1\x00%s\x00%q\x00%s\x00%d\x00%s\x00", b.top, b.roots,
+		b.cfg.Compression, b.cfg.BlockSize, b.plan.VolumeID)
+	iw, err := iso9660.Create(b.output, iso9660.Options{
+		VolumeID:    b.plan.VolumeID,
+		Publisher:   "nixos",
+		Application: "nixos",
+		ModTime:     b.cfg.Epoch,
+		Joliet:      true,
+		GUIDSeed:    seed.Sum(nil),
+	})
+	if err != nil {
+		return err
+	}
+	for i := range b.plan.Files {
+		f := &b.plan.Files[i]
+		var src iso9660.Source
+		if f.Source != "" {
+			if src, err = iso9660.FromFile(f.Host); err != nil {
+				return err
+			}
+		} else {
+			src = iso9660.FromBytes(f.Data)
+		}
+		if err := iw.AddFile(f.Path, iso9660.Header{Mode: f.Mode}, src); err != nil {
+			return err
+		}
+	}
+	sq, err := iso9660.FromFile(b.squashfs.Name())
+	if err != nil {
+		return err
+	}
+	if err := iw.AddFile("/nix-store.squashfs", iso9660.Header{Mode: 0o444}, sq); err != nil {
+		return err
+	}
+	pb := b.plan.Boot
+	if err := iw.SetBoot(iso9660.Boot{BIOS: pb.BIOSBootFile, Catalog: pb.Catalog, EFI: pb.EFIImage, HybridMBR: pb.HybridMBR}); err != nil {
+		return err
+	}
+	if err := b.ctx.Err(); err != nil {
+		return err
+	}
+	if err := iw.Close(); err != nil {
+		return err
+	}
+	fi, err := os.Stat(b.output)
+	if err != nil {
+		return err
+	}
+	b.res.ISOSize = fi.Size()
+	b.prog.add(fi.Size())
+	return nil
+}

@@ -81,6 +81,13 @@
         default = testSystem.config.system.build.toplevel;
         inherit (lib) busybox kernel initrd syslinux grub2_efi payload;
       };
+      # nix/module.nix evaluated against mocks of nixpkgs (module-mock.nix); internal/nixcheck
+      # requires every check to be true.
+      lib.moduleChecks = (import ./module-mock.nix {
+        inherit system;
+        testLib = lib;
+        configurations = { gonixiso-test = testSystem; gonixiso-test-custom = customSystem; };
+      }).checks;
       # Facts the Go tests read with `nix eval --json`.
       lib.testFacts = {
         inherit (testSystem.config) volumeID;

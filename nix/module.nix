@@ -32,7 +32,7 @@
 # Every option that some of these versions lack is read only where `options` declares it, with
 # iso-image.nix's behaviour before the option existed as the fallback.
 #
-# Every read of the configuration goes through get/getIn/getOr/getInOr/has below, with the option
+# Every read of the configuration goes through get/getIn/getOr/has/definedIn below, with the option
 # path written out as a string: internal/nixcheck reads those strings and checks each against the
 # option names copied from the current iso-image.nix (testdata/nixpkgs), a drift check for a
 # module that cannot be evaluated against nixpkgs here.
@@ -58,7 +58,6 @@ let
   get = p: getPath config p;
   getIn = cfg: p: getPath cfg p;
   getOr = p: default: if has p then get p else default;
-  getInOr = cfg: p: default: if has p then getIn cfg p else default;
   # The files that define an option (after mkIf and priorities).
   definedIn = p: map toString ((getPath options p).files or [ ]);
 
@@ -229,11 +228,16 @@ let
     specialisation = mapAttrs
       (_: s: {
         configuration = {
+          # iso-image.nix titles a specialisation's entry with the specialisation's own labels.
           isoImage =
             if specialisationMenus then {
-              configurationName = getInOr s.configuration "isoImage.configurationName" null;
-              showConfiguration = getInOr s.configuration "isoImage.showConfiguration" true;
+              prependToMenuLabel = getIn s.configuration "isoImage.prependToMenuLabel";
+              appendToMenuLabel = getIn s.configuration "isoImage.appendToMenuLabel";
+              configurationName = getIn s.configuration "isoImage.configurationName";
+              showConfiguration = getIn s.configuration "isoImage.showConfiguration";
             } else {
+              prependToMenuLabel = getOr "isoImage.prependToMenuLabel" "";
+              appendToMenuLabel = get "isoImage.appendToMenuLabel";
               configurationName = null;
               showConfiguration = false;
             };

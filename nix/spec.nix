@@ -130,7 +130,12 @@ let
     };
     specialisation = attrsOf (record {
       configuration = record {
-        isoImage = record { configurationName = nullOr str; showConfiguration = bool; };
+        isoImage = record {
+          prependToMenuLabel = str;
+          appendToMenuLabel = str;
+          configurationName = nullOr str;
+          showConfiguration = bool;
+        };
         system = record { build = record { toplevel = storePath; }; };
       };
     });

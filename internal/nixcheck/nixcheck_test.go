@@ -50,7 +50,7 @@ func TestNixFilesParse(t *testing.T) {
 }
 
 // readsRE matches the module's reads of a configuration: a helper and an option path in quotes.
-var readsRE = regexp.MustCompile(`\b(?:get|getIn|getOr|getInOr|has|definedIn|getPath)\s+(?:[A-Za-z_][\w.]*\s+)?"([A-Za-z0-9_.-]+)"`)
+var readsRE = regexp.MustCompile(`\b(?:get|getIn|getOr|has|definedIn|getPath)\s+(?:[A-Za-z_][\w.]*\s+)?"([A-Za-z0-9_.-]+)"`)
 
 // TestModuleReadsKnownOptions is the drift check: every option path nix/module.nix reads is one
 // that the copied iso-image.nix declares, sets or reads (testdata/nixpkgs/iso-image-options.txt),
@@ -253,6 +253,9 @@ func checkValues(t *testing.T, name string, spec map[string]any) {
 			"boot.loader.grub.memtest86.enable":                              true,
 			"packages.syslinux":                                              nil,
 			"specialisation.alt.configuration.isoImage.configurationName":    "(Alternative)",
+			"specialisation.alt.configuration.isoImage.appendToMenuLabel":    " Live alt",
+			"specialisation.alt.configuration.isoImage.prependToMenuLabel":   "Try ",
+			"specialisation.hidden.configuration.isoImage.appendToMenuLabel": " Live",
 			"specialisation.hidden.configuration.isoImage.showConfiguration": false,
 		}
 		for _, p := range []string{"isoImage.splashImage", "isoImage.efiSplashImage", "isoImage.grubTheme", "packages.memtest86plus", "packages.memtest86plusFile", "packages.grub2_efi"} {

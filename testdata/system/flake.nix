@@ -38,7 +38,10 @@
         specialisations = {
           alt = {
             kernelParams = [ "gonixiso.specialisation=alt" ];
-            isoImage.configurationName = "(Alternative)";
+            isoImage = {
+              configurationName = "(Alternative)";
+              appendToMenuLabel = " Live alt";
+            };
           };
           hidden = {
             kernelParams = [ "gonixiso.specialisation=hidden" ];

@@ -206,7 +206,10 @@ let
       toplevel = mkToplevel { configName = "main"; kernelParams = baseParams; specs = specToplevels; };
 
       isoCfg = recursiveUpdate (isoDefaults { inherit nixosLabel volumeID; }) iso;
+      # A specialisation inherits the configuration's menu labels unless it sets its own.
       specIsoImage = name: {
+        prependToMenuLabel = specialisations.${name}.isoImage.prependToMenuLabel or isoCfg.isoImage.prependToMenuLabel;
+        appendToMenuLabel = specialisations.${name}.isoImage.appendToMenuLabel or isoCfg.isoImage.appendToMenuLabel;
         configurationName = specialisations.${name}.isoImage.configurationName or null;
         showConfiguration = specialisations.${name}.isoImage.showConfiguration or true;
       };

@@ -200,7 +200,17 @@ let
 
   # nixpkgs before 25.05 had no specialisation menus: the spec hides each specialisation.
   hideSpecs = j: j // {
-    specialisation = mapAttrs (_: s: { configuration = s.configuration // { isoImage = { configurationName = null; showConfiguration = false; }; }; }) j.specialisation;
+    specialisation = mapAttrs
+      (_: s: {
+        configuration = s.configuration // {
+          isoImage = {
+            inherit (j.isoImage) prependToMenuLabel appendToMenuLabel;
+            configurationName = null;
+            showConfiguration = false;
+          };
+        };
+      })
+      j.specialisation;
   };
   # ... and has no isoImage.configurationName or isoImage.showConfiguration for the main entry,
   oldMain = j: j // { isoImage = j.isoImage // { configurationName = null; showConfiguration = true; }; };

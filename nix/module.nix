@@ -255,6 +255,11 @@ let
   };
 in
 {
+  # The flake exports this module as a function (import ./nix/module.nix): the file for error
+  # messages, and a key so that importing it twice (through two flakes, say) is not a conflict.
+  _file = ./module.nix;
+  key = "gonixiso#nixosModules.default";
+
   imports = [ (modulesPath + "/installer/cd-dvd/iso-image.nix") ];
 
   options.gonixiso = {

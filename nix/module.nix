@@ -39,8 +39,8 @@
 { config, options, lib, pkgs, modulesPath, ... }:
 
 let
-  inherit (builtins) filter foldl' head tail isAttrs isList split attrNames attrValues
-    concatLists concatStringsSep elem length listToAttrs mapAttrs stringLength substring;
+  inherit (builtins) filter foldl' head tail isAttrs isList split attrValues concatLists
+    concatStringsSep elem mapAttrs stringLength substring;
 
   # Option paths, read from `config` (or a specialisation's configuration) and `options`.
   splitPath = p: filter builtins.isString (split "\\." p);

@@ -185,6 +185,7 @@ let
   test = configurations.gonixiso-test;
   custom = configurations.gonixiso-test-custom;
   json = spec: fromJSON (unsafeDiscardStringContext spec.text);
+  fromConfiguration = nixos: import ../../nix/from-configuration.nix { inherit nixos; };
 
   current = mock { sys = test; };
   currentCustom = mock { sys = custom; };
@@ -234,6 +235,23 @@ in
     shadowedWarns = builtins.length shadowing.warnings == 1;
     # includeSystemBuildDependencies: the toplevel's drvPath stays in storeContents.
     drvPathKept = (json withDrv.spec).isoImage.storeContents == [ (unsafeDiscardStringContext test.config.system.build.toplevel.drvPath) ];
+    # nix/from-configuration.nix: the module's spec when there is one; the configuration
+    # extended with the module when it has iso-image.nix only; an error when it has neither.
+    fromConfigurationWithModule = fromConfiguration {
+      config.system.build.gonixiso = test.config.system.build.gonixiso;
+      options.isoImage.volumeID = { };
+    } == test.config.system.build.gonixiso;
+    fromConfigurationExtends = fromConfiguration {
+      config.system.build = { };
+      options.isoImage.volumeID = { };
+      extendModules = { modules }:
+        if modules == [ ../../nix/module.nix ] then { config.system.build.gonixiso = current.spec; }
+        else throw "extended with ${toString modules}";
+    } == test.config.system.build.gonixiso;
+    fromConfigurationRefusesNonIso = !(tryEval (fromConfiguration {
+      config.system.build = { };
+      options = { };
+    }).outPath).success;
     # What gonixiso cannot make is refused when the spec is evaluated.
     refusesAarch64 = !(tryEval aarch64.spec.outPath).success;
     refusesChrp = !(tryEval chrp.spec.outPath).success;

@@ -10,6 +10,11 @@
 # The initrd follows NixOS's live-ISO contract (root=LABEL=<volume id>, /iso,
 # /iso/nix-store.squashfs, /nix/.ro-store, /nix/.rw-store, an overlay at /nix/store); stage 2
 # checks the booted store and prints a marker naming its configuration. See README.md.
+#
+# Each configuration also has config.system.build.gonixiso, its ISO spec (docs/spec.md), written
+# by the same function as nix/module.nix writes a NixOS configuration's (nix/spec.nix):
+# gonixiso-test with nixpkgs' defaults, gonixiso-test-custom with every option the spec holds set
+# to something else (and a second specialisation, hidden from the menus).
 {
   description = "gonixiso test system";
 
@@ -24,17 +29,76 @@
           alt = { kernelParams = [ "gonixiso.specialisation=alt" ]; };
         };
       };
+      # Every option of the spec away from its default. Its toplevel differs from gonixiso-test's
+      # (another host name and volume id, a second specialisation); its store paths are the same
+      # otherwise.
+      customSystem = lib.nixosSystem {
+        hostName = "gonixiso-custom";
+        volumeID = "gonixiso-custom-x86_64";
+        specialisations = {
+          alt = {
+            kernelParams = [ "gonixiso.specialisation=alt" ];
+            isoImage = {
+              configurationName = "(Alternative)";
+              appendToMenuLabel = " Live alt";
+            };
+          };
+          hidden = {
+            kernelParams = [ "gonixiso.specialisation=hidden" ];
+            isoImage.showConfiguration = false;
+          };
+        };
+        iso = {
+          isoImage = {
+            edition = "custom";
+            squashfsCompression = "xz -Xdict-size 100% -Xbcj x86";
+            makeBiosBootable = false;
+            prependToMenuLabel = "Try ";
+            appendToMenuLabel = " Live";
+            configurationName = "(Custom)";
+            forceTextMode = true;
+            inherit (lib) splashImage efiSplashImage grubTheme;
+            syslinuxTheme = "MENU TITLE gonixiso custom\n";
+            contents = [
+              { source = lib.isoContentsFile; target = "/gonixiso/hello.txt"; }
+              { source = lib.isoContentsTree; target = "/gonixiso/tree"; }
+            ];
+            storeContents = [ lib.extraStorePath ];
+            compressImage = true;
+          };
+          image = {
+            baseName = "gonixiso-custom";
+            fileName = "gonixiso-custom-test.iso.zst";
+          };
+          boot.loader = {
+            timeout = 3;
+            grub.memtest86 = { enable = true; params = [ "console=ttyS0,115200" ]; };
+          };
+        };
+      };
     in
     {
       nixosConfigurations.gonixiso-test = testSystem;
+      nixosConfigurations.gonixiso-test-custom = customSystem;
       packages.${system} = {
         default = testSystem.config.system.build.toplevel;
         inherit (lib) busybox kernel initrd syslinux grub2_efi payload;
       };
+      # nix/module.nix evaluated against mocks of nixpkgs (module-mock.nix); internal/nixcheck
+      # requires every check to be true.
+      lib.moduleChecks = (import ./module-mock.nix {
+        inherit system;
+        testLib = lib;
+        configurations = { gonixiso-test = testSystem; gonixiso-test-custom = customSystem; };
+      }).checks;
       # Facts the Go tests read with `nix eval --json`.
       lib.testFacts = {
         inherit (testSystem.config) volumeID;
         specialisations = builtins.attrNames testSystem.config.specialisation;
+        custom = {
+          inherit (customSystem.config) volumeID;
+          specialisations = builtins.attrNames customSystem.config.specialisation;
+        };
       };
     };
 }

@@ -114,6 +114,12 @@ let
     , nixosLabel ? "25.11.20261125.gonixiso"
     , extraDependencies ? [ ]
     , checkEtc ? true
+      # The values of the isoImage, image and boot options nixpkgs' iso-image.nix would read, over
+      # isoDefaults below; they go into config and into config.system.build.gonixiso, the ISO
+      # spec. A specialisation's own isoImage.configurationName and isoImage.showConfiguration go
+      # in its entry of `specialisations`, beside kernelParams. None of this changes a derivation
+      # of the toplevel.
+    , iso ? { }
     }:
     let
       etc = runBusybox "etc" { } ''
@@ -198,13 +204,201 @@ let
         })
         specialisations;
       toplevel = mkToplevel { configName = "main"; kernelParams = baseParams; specs = specToplevels; };
+
+      isoCfg = recursiveUpdate (isoDefaults { inherit nixosLabel volumeID; }) iso;
+      # A specialisation inherits the configuration's menu labels unless it sets its own.
+      specIsoImage = name: {
+        prependToMenuLabel = specialisations.${name}.isoImage.prependToMenuLabel or isoCfg.isoImage.prependToMenuLabel;
+        appendToMenuLabel = specialisations.${name}.isoImage.appendToMenuLabel or isoCfg.isoImage.appendToMenuLabel;
+        configurationName = specialisations.${name}.isoImage.configurationName or null;
+        showConfiguration = specialisations.${name}.isoImage.showConfiguration or true;
+      };
+      specialisation = builtins.mapAttrs
+        (name: t: {
+          configuration = {
+            isoImage = specIsoImage name;
+            system.build.toplevel = t;
+          };
+        })
+        specToplevels;
     in
     {
       config = {
-        inherit volumeID;
-        system.build.toplevel = toplevel;
-        specialisation = builtins.mapAttrs (_: t: { configuration.system.build.toplevel = t; }) specToplevels;
+        inherit volumeID specialisation;
+        inherit (isoCfg) isoImage image boot;
+        system.build = {
+          inherit toplevel;
+          # The ISO spec, as nix/module.nix writes it for a NixOS configuration (docs/spec.md).
+          gonixiso = mkIsoSpec { inherit toplevel specialisation; inherit (isoCfg) isoImage image boot; };
+        };
       };
     };
+
+  # What nix/module.nix does for a NixOS configuration, for the test system: the packages the ISO
+  # needs (the toplevel's own syslinux and grub2_efi, as an installer's closure holds them) and
+  # the spec written by nix/spec.nix.
+  mkIsoSpec = { toplevel, specialisation, isoImage, image, boot }:
+    let memtest = boot.loader.grub.memtest86.enable; in
+    (import ../../nix/spec.nix { inherit writeText; }) {
+      inherit system toplevel isoImage image boot;
+      specialisation = builtins.mapAttrs
+        (_: s: {
+          configuration = {
+            inherit (s.configuration) isoImage;
+            system.build.toplevel = s.configuration.system.build.toplevel;
+          };
+        })
+        specialisation;
+      packages = {
+        grub2_efi = if isoImage.makeEfiBootable then grub2_efi else null;
+        syslinux = if isoImage.makeBiosBootable then syslinux else null;
+        memtest86plus = if memtest then memtest86plus else null;
+        # The file nixpkgs' iso-image.nix copies to /boot/memtest.bin today (memtest86plus.efi).
+        memtest86plusFile = if memtest then "${memtest86plus}/memtest.efi" else null;
+      };
+    };
+
+  # nixpkgs' defaults for the options the spec holds, for a test system: what iso-image.nix and
+  # installation-cd-base.nix give (zstd 19; BIOS, UEFI and USB; a 10 s timeout; " Installer"),
+  # except that the test system has no splash images, no GRUB theme and no memtest86+ unless
+  # it asks for them (nixpkgs' defaults fetch artwork from GitHub).
+  isoDefaults = { nixosLabel, volumeID }: {
+    isoImage = {
+      inherit volumeID;
+      edition = "";
+      squashfsCompression = "zstd -Xcompression-level 19";
+      makeEfiBootable = true;
+      makeBiosBootable = true;
+      makeUsbBootable = true;
+      prependToMenuLabel = "";
+      appendToMenuLabel = " Installer";
+      configurationName = null;
+      showConfiguration = true;
+      forceTextMode = false;
+      splashImage = null;
+      efiSplashImage = null;
+      grubTheme = null;
+      syslinuxTheme = defaultSyslinuxTheme;
+      contents = [ ];
+      storeContents = [ ];
+      includeSystemBuildDependencies = false;
+      compressImage = false;
+    };
+    image = rec {
+      baseName = "nixos-${nixosLabel}-${system}";
+      fileName = "${baseName}.iso";
+    };
+    boot = {
+      loader = {
+        timeout = 10;
+        grub.memtest86 = { enable = false; params = [ ]; };
+      };
+      initrd.systemd.enable = false;
+    };
+  };
+
+  # isoImage.syslinuxTheme's default in nixpkgs, with distroName NixOS.
+  defaultSyslinuxTheme = ''
+    MENU TITLE NixOS
+    MENU RESOLUTION 800 600
+    MENU CLEAR
+    MENU ROWS 6
+    MENU CMDLINEROW -4
+    MENU TIMEOUTROW -3
+    MENU TABMSGROW  -2
+    MENU HELPMSGROW -1
+    MENU HELPMSGENDROW -1
+    MENU MARGIN 0
+
+    #                                FG:AARRGGBB  BG:AARRGGBB   shadow
+    MENU COLOR BORDER       30;44      #00000000    #00000000   none
+    MENU COLOR SCREEN       37;40      #FF000000    #00E2E8FF   none
+    MENU COLOR TABMSG       31;40      #80000000    #00000000   none
+    MENU COLOR TIMEOUT      1;37;40    #FF000000    #00000000   none
+    MENU COLOR TIMEOUT_MSG  37;40      #FF000000    #00000000   none
+    MENU COLOR CMDMARK      1;36;40    #FF000000    #00000000   none
+    MENU COLOR CMDLINE      37;40      #FF000000    #00000000   none
+    MENU COLOR TITLE        1;36;44    #00000000    #00000000   none
+    MENU COLOR UNSEL        37;44      #FF000000    #00000000   none
+    MENU COLOR SEL          7;37;40    #FFFFFFFF    #FF5277C3   std
+  '';
+
+  # Attribute sets merged recursively, the right one winning; lists and derivations are values.
+  recursiveUpdate = a: b:
+    a // builtins.mapAttrs
+      (n: v:
+        if a ? ${n} && builtins.isAttrs v && builtins.isAttrs a.${n} && !(v ? outPath) && !(a.${n} ? outPath)
+        then recursiveUpdate a.${n} v
+        else v)
+      b;
+
+  # pkgs.writeText for a store without nixpkgs: the text goes to the builder as a file (passAsFile),
+  # and its string context makes every store path it names an input, so the output refers to
+  # them (builtins.toFile cannot name derivation outputs).
+  writeText = name: text: derivation {
+    inherit name system text;
+    builder = "${busybox}/bin/busybox";
+    args = [ "sh" "-euc" "cp \"$textPath\" \"$out\"" ];
+    passAsFile = [ "text" ];
+  };
+
+  # memtest86+ as nixpkgs' memtest86plus lays it out: memtest.bin and memtest.efi (Debian's
+  # memtest86+ 6.10, laid out by scripts/setup).
+  memtest86plus = runBusybox "memtest86plus-debian" { } ''
+    mkdir -p $out
+    cp ${host}/memtest86plus/memtest.bin ${host}/memtest86plus/memtest.efi $out/
+  '';
+
+  # Small PNGs for isoImage.splashImage (16x12, blue) and isoImage.efiSplashImage (16x12, green).
+  pngFromHex = name: hex: runBusybox name { inherit hex; } ''
+    printf '%s' "$hex" | xxd -r -p > $out
+  '';
+  splashImage = pngFromHex "gonixiso-test-splash.png"
+    "89504e470d0a1a0a0000000d49484452000000100000000c0802000000e485aad6000001564944415478da15d12111052118456122200880446e000411fe080802ac446e0004114e0404019048022088b011debeebbf993b7394526885555c8aa0104554dc8a475115289a622896e2285e8552066db086cb100c628886dbf018aa0143330cc3321cc36b3ee0d00eebb81cc1218ee8b81d8fa33a7034c7702cc771bcee031eedb19ecb133ce2899edbf378aa074ff30ccff21ccfeb3f2068c10a97100411a2700b8f500584260c61094778e503099db0892b11129288893bf1246a82444b8cc44a9cc49b3e90d1199bb93221239998b9334fa666c8b4ccc8acccc9bcf903055db085ab100a528885bbf0146a81422b8cc22a9cc25b3e001a2c5c10fe9f8970c30395ff1a0c5870e0fdc2a88eeed8ced5091de9c4cedd793ab543a7754667754ee7ed1f98e8899d5c933091499cdc936752274cda644cd6e44cdef9818dded8cdb5091bd9c4cdbd793675c3a66dc6666dcee6ddfc00ad0224901f8cb6fa0000000049454e44ae426082";
+  efiSplashImage = pngFromHex "gonixiso-test-efi-splash.png"
+    "89504e470d0a1a0a0000000d49484452000000100000000c0802000000e485aad6000001584944415478da0dd12119c020144561224c100079e4022016e145401000895c0004115e840902209104402c0211367f7e71bf6b3086c3e00ca7e13288211892e13654831a1e43374cc36bd87f6d2c87c5594ecb65114bb024cb6da916b53c966e9996d7b2ed0fe00007275c201020c10d15141ee830e185fde7c673789ce7f45c1ef1044ff2dc9eea51cfe3e99ee9793ddbff403804279cc22588108424dc42155478842e4ce115f63fd1448e888b9c912b22911049913b52231a79223d32236f64c71f648e8ccb9c992b23999049993b53339a79323d33336f66e71f148e822b9c85ab2085504885bb500b5a780abd300b6f61971f2887e29453b914518292945ba98a2a8fd295a9bccafe7f318da3e11a67e36a48233452e36ed486369e466fccc6dbd8ed078363e006e7e01ac8200cd2e01ed4810e9e411fccc13bd8e3078b63e116e7e25ac8222cd2e25ed4852e9e455fccc5bbd8eb033479ca81ea1939fe0000000049454e44ae426082";
+
+  # A GRUB theme as isoImage.grubTheme takes one: theme.txt and a font (GRUB's unicode.pf2, in a
+  # subfolder, so that the loadfont lines carry a path relative to the theme).
+  grubTheme = runBusybox "gonixiso-test-grub-theme" { } ''
+    mkdir -p $out/fonts
+    cp ${host}/grub/share/grub/unicode.pf2 $out/fonts/unicode.pf2
+    cat > $out/theme.txt <<'THEME'
+    title-text: "gonixiso test theme"
+    title-font: "Unifont Regular 16"
+    title-color: "#ffffff"
+    desktop-color: "#203040"
+    + boot_menu {
+      left = 10%
+      top = 20%
+      width = 80%
+      height = 60%
+      item_font = "Unifont Regular 16"
+      item_color = "#c0c0c0"
+      selected_item_color = "#ffffff"
+    }
+    THEME
+  '';
+
+  # isoImage.contents for the test: a file with known bytes (ISO path /gonixiso/hello.txt) and
+  # a folder (ISO path /gonixiso/tree).
+  isoContentsFile = runBusybox "gonixiso-test-contents.txt" { } ''
+    printf 'gonixiso isoImage.contents test\n' > $out
+  '';
+  isoContentsTree = runBusybox "gonixiso-test-contents-tree" { } ''
+    mkdir -p $out/sub
+    printf 'one\n' > $out/one.txt
+    printf 'two\n' > $out/sub/two.txt
+  '';
+
+  # For isoImage.storeContents: a store path no toplevel refers to.
+  extraStorePath = runBusybox "gonixiso-test-extra-store-path" { } ''
+    mkdir -p $out/share
+    printf 'carried by isoImage.storeContents\n' > $out/share/extra.txt
+  '';
 in
-{ inherit runBusybox busybox kernel initrd syslinux grub2_efi payload nixosSystem; }
+{
+  inherit runBusybox busybox kernel initrd syslinux grub2_efi payload nixosSystem;
+  inherit writeText memtest86plus splashImage efiSplashImage grubTheme isoContentsFile isoContentsTree
+    extraStorePath;
+}

@@ -411,7 +411,7 @@ func (b *build) writeISO() error {
 	if err != nil {
 		return err
 	}
-	if err := iw.AddFile("/nix-store.squashfs", iso9660.Header{Mode: 0o444}, sq); err != nil {
+	if err := iw.AddFile(boot.SquashFSPath, iso9660.Header{Mode: 0o444}, sq); err != nil {
 		return err
 	}
 	pb := b.plan.Boot

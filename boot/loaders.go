@@ -283,7 +283,7 @@ func (l *Loaders) mkimage(ctx context.Context, st Store, embedded []byte) ([]byt
 	if isFile(st, path.Join(l.GrubModules, optionalGrubModule+".mod")) {
 		mods = append(mods, optionalGrubModule)
 	}
-	args := append([]string{"--directory=" + modDir, "-o", out, "-p", grubDir, "-O", grubTarget, "-c", cfg}, mods...)
+	args := append([]string{"--directory=" + modDir, "-o", out, "-p", GrubDir, "-O", grubTarget, "-c", cfg}, mods...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = []string{}
 	var stderr bytes.Buffer

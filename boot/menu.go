@@ -29,20 +29,6 @@ type Menus struct {
 	Loopback []byte
 }
 
-// ISO paths the menus refer to.
-const (
-	// MarkerPath is the empty file GRUB searches for to find the ISO volume.
-	MarkerPath         = "/EFI/nixos-installer-image"
-	grubDir            = "/EFI/BOOT"
-	isolinuxDir        = "/isolinux"
-	isolinuxConfigPath = isolinuxDir + "/isolinux.cfg"
-	grubConfigPath     = grubDir + "/grub.cfg"
-	loopbackPath       = "/boot/grub/loopback.cfg"
-	splashPath         = isolinuxDir + "/background.png"
-	efiSplashPath      = grubDir + "/efi-background.png"
-	grubFontPath       = grubDir + "/unicode.pf2"
-)
-
 // The serial line both menus use: the first port at 115200 baud.
 const grubSerial = "serial --unit=0 --speed=115200"
 
@@ -79,7 +65,7 @@ func Render(sys *System, opts Options) (*Menus, error) {
 		m.Grub = []byte(r.grubCfg())
 		m.GrubEmbedded = []byte(r.grubEmbedded())
 		if !r.systemdInitrd {
-			m.Loopback = []byte("source " + grubConfigPath)
+			m.Loopback = []byte("source " + GrubConfigPath)
 		}
 	}
 	return m, nil
@@ -233,7 +219,7 @@ func (r *renderer) isolinuxCfg() string {
 	return "SERIAL 0 115200\n" +
 		"TIMEOUT " + strconv.Itoa(r.syslinuxWait) + "\n" +
 		"UI vesamenu.c32\n" +
-		"MENU BACKGROUND " + splashPath + "\n" +
+		"MENU BACKGROUND " + SplashPath + "\n" +
 		"\n" + isolinuxTheme(r.sys.DistroName) + "\n\n" +
 		"DEFAULT " + def + "\n\n" +
 		r.isolinuxEntry(r.sys, "boot", nil) + "\n\n" +
@@ -328,7 +314,7 @@ fi
 ` + r.grubBackground() + `
 
 hiddenentry 'Text mode' --hotkey 't' {
-  loadfont ($root)` + grubFontPath + `
+  loadfont ($root)` + GrubFontPath + `
   set textmode=true
   terminal_output console` + r.serial() + `
 }
@@ -347,7 +333,7 @@ set menu_color_normal=cyan/blue
 set menu_color_highlight=white/blue
 `
 	}
-	return `if background_image ($root)` + efiSplashPath + `; then
+	return `if background_image ($root)` + EFISplashPath + `; then
   # Black background means transparent background when there
   # is a background image set... This seems undocumented :(
   set color_normal=black/black
@@ -426,7 +412,7 @@ func (r *renderer) grubEmbedded() string {
 		b.WriteString(grubSerial + "\nterminal_output console serial\n")
 	}
 	b.WriteString("search --set=root --file " + MarkerPath + "\n")
-	b.WriteString("set prefix=($root)" + grubDir + "\n")
-	b.WriteString("configfile ($root)" + grubConfigPath + "\n")
+	b.WriteString("set prefix=($root)" + GrubDir + "\n")
+	b.WriteString("configfile ($root)" + GrubConfigPath + "\n")
 	return b.String()
 }

@@ -72,15 +72,6 @@ type BootConfig struct {
 	Marker string
 }
 
-// ISO paths of the boot files.
-const (
-	BIOSBootFile = isolinuxDir + "/" + isolinuxBin
-	CatalogPath  = "/.boot.cat"
-	EFIImagePath = "/boot/efi.img"
-	versionPath  = "/version.txt"
-	bootxPath    = grubDir + "/BOOTX64.EFI"
-)
-
 // The EFI system partition's identity, as nixpkgs' mkfs.vfat -i 12345678 -n EFIBOOT.
 const (
 	espLabel    = "EFIBOOT"
@@ -110,7 +101,7 @@ func NewPlan(ctx context.Context, st Store, sys *System, opts Options) (*Plan, e
 
 	// version.txt and every configuration's kernel and initrd, at /boot/<store path>; the
 	// configurations often share them.
-	files.add(File{Path: versionPath, Data: []byte(sys.Label)})
+	files.add(File{Path: VersionPath, Data: []byte(sys.Label)})
 	for _, s := range append([]*System{sys}, sys.Specialisations...) {
 		files.add(File{Path: path.Join("/boot", s.Kernel), Source: s.Kernel})
 		files.add(File{Path: path.Join("/boot", s.Initrd), Source: s.Initrd})
@@ -120,11 +111,11 @@ func NewPlan(ctx context.Context, st Store, sys *System, opts Options) (*Plan, e
 		// The syslinux folder, then what is generated, which takes the place of any file of
 		// the same name there.
 		for _, name := range slices.Sorted(maps.Keys(loaders.Syslinux)) {
-			files.add(File{Path: isolinuxDir + "/" + name, Source: loaders.Syslinux[name]})
+			files.add(File{Path: IsolinuxDir + "/" + name, Source: loaders.Syslinux[name]})
 		}
-		files.add(File{Path: isolinuxConfigPath, Data: menus.Isolinux})
+		files.add(File{Path: IsolinuxConfigPath, Data: menus.Isolinux})
 		if opts.SplashImage != "" {
-			files.add(File{Path: splashPath, Source: opts.SplashImage})
+			files.add(File{Path: SplashPath, Source: opts.SplashImage})
 		}
 		p.Boot.BIOSBootFile = BIOSBootFile
 		if p.Boot.HybridMBR, err = readText(st, loaders.Syslinux[isohybridMBR]); err != nil {
@@ -146,14 +137,14 @@ func NewPlan(ctx context.Context, st Store, sys *System, opts Options) (*Plan, e
 		}
 		files.add(File{Path: EFIImagePath, Data: esp})
 		files.add(File{Path: MarkerPath, Data: []byte{}})
-		files.add(File{Path: bootxPath, Data: bootx})
-		files.add(File{Path: grubConfigPath, Data: menus.Grub})
-		files.add(File{Path: grubFontPath, Source: loaders.GrubFont})
+		files.add(File{Path: BootxPath, Data: bootx})
+		files.add(File{Path: GrubConfigPath, Data: menus.Grub})
+		files.add(File{Path: GrubFontPath, Source: loaders.GrubFont})
 		if menus.Loopback != nil {
-			files.add(File{Path: loopbackPath, Data: menus.Loopback})
+			files.add(File{Path: LoopbackConfigPath, Data: menus.Loopback})
 		}
 		if opts.EFISplashImage != "" {
-			files.add(File{Path: efiSplashPath, Source: opts.EFISplashImage})
+			files.add(File{Path: EFISplashPath, Source: opts.EFISplashImage})
 		}
 		p.Boot.EFIImage = EFIImagePath
 		p.Boot.Marker = MarkerPath
@@ -226,7 +217,7 @@ func buildESP(bootx, grubCfg []byte, t time.Time) ([]byte, error) {
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{strings.TrimPrefix(bootxPath, "/"), bootx}, {strings.TrimPrefix(grubConfigPath, "/"), grubCfg}} {
+	}{{strings.TrimPrefix(BootxPath, "/"), bootx}, {strings.TrimPrefix(GrubConfigPath, "/"), grubCfg}} {
 		fw, err := w.Create(f.name)
 		if err != nil {
 			return nil, fmt.Errorf("boot: efi.img: %w", err)

@@ -16,26 +16,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gonixiso/gonixiso/boot"
 	"github.com/gonixiso/gonixiso/boot/fat"
 	"github.com/gonixiso/gonixiso/closure"
 	"github.com/gonixiso/gonixiso/iso9660"
 	"github.com/gonixiso/gonixiso/squash"
 )
 
-// Where a NixOS ISO keeps what inspect, diff and manifest read, as iso-image.nix lays it out.
+// Where a NixOS ISO keeps what inspect, diff and manifest read: boot's table of the live ISO's
+// layout.
 const (
-	// SquashFSPath is the ISO file holding the store: the SquashFS that the initrd mounts at
-	// /nix/.ro-store.
-	SquashFSPath = "/nix-store.squashfs"
-	// RegistrationName is the file in the SquashFS's root that `nix-store --load-db` reads on
-	// the booted system: each store path's NAR hash, NAR size and references.
-	RegistrationName = "nix-path-registration"
-	// StoreDir is where the SquashFS's entries appear on the booted system.
-	StoreDir = "/nix/store"
-	// IsolinuxConfig, GrubConfig and LoopbackConfig are the boot menus of the ISO tree.
-	IsolinuxConfig = "/isolinux/isolinux.cfg"
-	GrubConfig     = "/EFI/BOOT/grub.cfg"
-	LoopbackConfig = "/boot/grub/loopback.cfg"
+	SquashFSPath     = boot.SquashFSPath
+	RegistrationName = boot.RegistrationName
+	StoreDir         = boot.StoreDir
+	IsolinuxConfig   = boot.IsolinuxConfigPath
+	GrubConfig       = boot.GrubConfigPath
+	LoopbackConfig   = boot.LoopbackConfigPath
 )
 
 // maxConfigSize bounds the boot configuration files read into memory: a NixOS menu is a few
@@ -152,15 +148,8 @@ type BootInfo struct {
 	EFIImage *EFIImageInfo `json:"efi_image,omitempty"`
 }
 
-// MenuEntry is a boot menu entry.
-type MenuEntry struct {
-	Menu   []string `json:"menu,omitempty"`  // the submenus it is in, outermost first
-	Label  string   `json:"label,omitempty"` // isolinux's LABEL, GRUB's --id
-	Title  string   `json:"title"`
-	Kernel string   `json:"kernel,omitempty"`
-	Initrd string   `json:"initrd,omitempty"`
-	Params string   `json:"params,omitempty"` // the kernel command line, as written
-}
+// MenuEntry is a boot menu entry, as boot's parsers read it.
+type MenuEntry = boot.MenuEntry
 
 // EFIImageInfo describes the EFI system partition image.
 type EFIImageInfo struct {
@@ -306,10 +295,10 @@ func Inspect(ctx context.Context, name string) (*Inspection, error) {
 		v := volumeInfo(im.img.Joliet)
 		ins.Joliet = &v
 	}
-	if ins.Boot.Isolinux, err = im.menu(IsolinuxConfig, ParseIsolinux); err != nil {
+	if ins.Boot.Isolinux, err = im.menu(IsolinuxConfig, boot.ParseIsolinux); err != nil {
 		return nil, err
 	}
-	if ins.Boot.Grub, err = im.menu(GrubConfig, ParseGrub); err != nil {
+	if ins.Boot.Grub, err = im.menu(GrubConfig, boot.ParseGrub); err != nil {
 		return nil, err
 	}
 	ins.Boot.EFIImage = im.efiImageInfo()
@@ -757,201 +746,6 @@ func (im *isoImage) efiImageInfo() *EFIImageInfo {
 		info.Error = err.Error()
 	}
 	return info
-}
-
-// ParseIsolinux returns the entries of an isolinux (syslinux) configuration: each LABEL with
-// its MENU LABEL, LINUX or KERNEL, INITRD and APPEND, inside the MENU BEGIN ... MENU END blocks
-// that hold it.
-func ParseIsolinux(cfg []byte) []MenuEntry {
-	var (
-		entries []MenuEntry
-		menu    []string
-		cur     *MenuEntry
-	)
-	end := func() {
-		if cur != nil {
-			entries = append(entries, *cur)
-			cur = nil
-		}
-	}
-	for _, line := range strings.Split(string(cfg), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		key, rest := cutField(line)
-		switch strings.ToUpper(key) {
-		case "LABEL":
-			end()
-			cur = &MenuEntry{Menu: slices.Clone(menu), Label: rest, Title: rest}
-		case "MENU":
-			sub, arg := cutField(rest)
-			switch strings.ToUpper(sub) {
-			case "BEGIN":
-				end()
-				menu = append(menu, arg)
-			case "END":
-				end()
-				if len(menu) > 0 {
-					menu = menu[:len(menu)-1]
-				}
-			case "LABEL":
-				if cur != nil {
-					cur.Title = arg
-				}
-			}
-		case "LINUX", "KERNEL":
-			if cur != nil {
-				cur.Kernel = rest
-			}
-		case "INITRD":
-			if cur != nil {
-				cur.Initrd = rest
-			}
-		case "APPEND":
-			if cur != nil {
-				cur.Params = rest
-			}
-		}
-	}
-	end()
-	return entries
-}
-
-// cutField splits a line at its first run of blanks.
-func cutField(s string) (first, rest string) {
-	i := strings.IndexAny(s, " \t")
-	if i < 0 {
-		return s, ""
-	}
-	return s[:i], strings.TrimSpace(s[i:])
-}
-
-// ParseGrub returns the menu entries of a GRUB configuration: each menuentry with its title,
-// --id, and linux and initrd commands, inside the submenus that hold it. Other blocks ({...}
-// of hiddenentry, functions) are skipped.
-func ParseGrub(cfg []byte) []MenuEntry {
-	type frame struct {
-		kind  string // "menuentry", "submenu" or "" for another block
-		title string
-	}
-	var (
-		entries []MenuEntry
-		stack   []frame
-		cur     *MenuEntry
-	)
-	menu := func() []string {
-		var m []string
-		for _, f := range stack {
-			if f.kind == "submenu" {
-				m = append(m, f.title)
-			}
-		}
-		return m
-	}
-	for _, line := range strings.Split(string(cfg), "\n") {
-		words := grubWords(line)
-		if len(words) == 0 {
-			continue
-		}
-		opens := words[len(words)-1] == "{"
-		switch {
-		case words[0] == "}":
-			if len(stack) > 0 {
-				if stack[len(stack)-1].kind == "menuentry" && cur != nil {
-					entries = append(entries, *cur)
-					cur = nil
-				}
-				stack = stack[:len(stack)-1]
-			}
-		case (words[0] == "menuentry" || words[0] == "submenu") && opens:
-			title, id := "", ""
-			args := words[1 : len(words)-1]
-			for i := 0; i < len(args); i++ {
-				switch {
-				case args[i] == "--id" && i+1 < len(args):
-					id = args[i+1]
-					i++
-				case strings.HasPrefix(args[i], "--id="):
-					id = strings.TrimPrefix(args[i], "--id=")
-				case (args[i] == "--class" || args[i] == "--users" || args[i] == "--hotkey") && i+1 < len(args):
-					i++
-				case strings.HasPrefix(args[i], "--"):
-				case title == "":
-					title = args[i]
-				}
-			}
-			if words[0] == "menuentry" {
-				cur = &MenuEntry{Menu: menu(), Label: id, Title: title}
-			}
-			stack = append(stack, frame{kind: words[0], title: title})
-		case opens:
-			stack = append(stack, frame{})
-		case cur != nil && len(stack) > 0 && stack[len(stack)-1].kind == "menuentry":
-			switch words[0] {
-			case "linux", "linuxefi", "linux16":
-				if len(words) > 1 {
-					cur.Kernel = words[1]
-					_, after, _ := strings.Cut(strings.TrimSpace(line), words[1])
-					cur.Params = strings.TrimSpace(after)
-				}
-			case "initrd", "initrdefi", "initrd16":
-				cur.Initrd = strings.Join(words[1:], " ")
-			}
-		}
-	}
-	return entries
-}
-
-// grubWords splits a line of a GRUB script into words, as GRUB's lexer does for the commands a
-// menu uses: blanks separate words, '...' quotes literally, "..." quotes with backslash escapes,
-// a backslash escapes the next character, and # starts a comment at the beginning of a word.
-func grubWords(line string) []string {
-	var (
-		words []string
-		w     strings.Builder
-		in    bool // inside a word
-	)
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\r':
-			if in {
-				words = append(words, w.String())
-				w.Reset()
-				in = false
-			}
-		case c == '#' && !in:
-			return words
-		case c == '\'':
-			in = true
-			j := strings.IndexByte(line[i+1:], '\'')
-			if j < 0 {
-				j = len(line) - i - 1
-			}
-			w.WriteString(line[i+1 : i+1+j])
-			i += j + 1
-		case c == '"':
-			in = true
-			for i++; i < len(line) && line[i] != '"'; i++ {
-				if line[i] == '\\' && i+1 < len(line) && strings.IndexByte("$\"\\\n", line[i+1]) >= 0 {
-					i++
-				}
-				w.WriteByte(line[i])
-			}
-		case c == '\\' && i+1 < len(line):
-			in = true
-			i++
-			w.WriteByte(line[i])
-		default:
-			in = true
-			w.WriteByte(c)
-		}
-	}
-	if in {
-		words = append(words, w.String())
-	}
-	return words
 }
 
 // storeTree is a SquashFS's entries grouped by store path.

@@ -1,7 +1,0 @@
-package boottest
-
-// Hooks for the external tests.
-var (
-	BoottestIsolinux = isolinuxTopLevel
-	BoottestGrub     = grubTopLevel
-)

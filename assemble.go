@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gonixiso/gonixiso/boot"
+	"github.com/gonixiso/gonixiso/cache"
 	"github.com/gonixiso/gonixiso/closure"
 	"github.com/gonixiso/gonixiso/squash"
 )
@@ -74,7 +75,7 @@ type Config struct {
 	// Cache, if set, keeps each store path's compressed data for later builds and gives back
 	// what earlier builds kept: a warm build compresses only new store paths, and its bytes
 	// equal a cold build's.
-	Cache *Cache
+	Cache *cache.Cache
 }
 
 // Result describes an assembled image.

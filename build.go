@@ -198,9 +198,11 @@ func (b *build) writeSquashFS() error {
 	opts.Context = b.ctx
 	// The segments of the store paths compressed here, by name, for the cache.
 	segs := map[string]*squash.Segment{}
-	var ks keys
+	var sc *segmentCache
 	if b.cfg.Cache != nil {
-		ks = keyer(b.cfg.Compression, b.cfg.BlockSize)
+		if sc, err = newSegmentCache(b.cfg.Cache, opts, b.logf); err != nil {
+			return err
+		}
 		opts.OnSegment = func(seg *squash.Segment) error {
 			segs[seg.Entries[0].Name] = seg // on the writer's consumer goroutine, in order
 			return nil
@@ -233,7 +235,7 @@ func (b *build) writeSquashFS() error {
 		if !ok {
 			break
 		}
-		info, placed, err := b.addStorePath(w, walk, ks, p)
+		info, placed, err := b.addStorePath(w, walk, sc, p)
 		if err != nil {
 			return fail(err)
 		}
@@ -257,10 +259,10 @@ func (b *build) writeSquashFS() error {
 	}
 	in, _ := w.Stats()
 	b.res.BytesIn = in + b.res.CachedBytes
-	if b.cfg.Cache != nil {
+	if sc != nil {
 		for i := range packed {
 			if seg := segs[filepath.Base(packed[i].Path)]; seg != nil {
-				b.cfg.Cache.store(ks, &packed[i], seg, b.squashfs.File)
+				sc.put(&packed[i], seg, b.squashfs.File)
 			}
 		}
 	}
@@ -278,11 +280,11 @@ func (b *build) writeSquashFS() error {
 // addStorePath places the store path p from the cache if it has a sound entry that fits, or
 // packs it, and returns its closure entry and whether it came from the cache. For a path of a
 // scan, packing also gives its NAR hash and references, from the same reads.
-func (b *build) addStorePath(w *squash.Writer, walk *closure.Walk, ks keys, p string) (closure.Path, bool, error) {
+func (b *build) addStorePath(w *squash.Writer, walk *closure.Walk, sc *segmentCache, p string) (closure.Path, bool, error) {
 	info, known := walk.Known(p)
 	real := b.store.Real(p)
-	if b.cfg.Cache != nil {
-		seg, info, err := b.fromCache(w, walk, ks, p, info, known)
+	if sc != nil {
+		seg, info, err := b.fromCache(w, walk, sc, p, info, known)
 		if err != nil || seg != nil {
 			if seg != nil {
 				b.res.CachedPaths++
@@ -312,16 +314,15 @@ func (b *build) addStorePath(w *squash.Writer, walk *closure.Walk, ks keys, p st
 // fits the image so far, and returns it with p's closure entry; a nil segment means p must be
 // packed. A path of a scan, whose NAR hash is not known yet, is looked up by the hash of the
 // entry last stored for it, then hashed (its one read) to check that hash.
-func (b *build) fromCache(w *squash.Writer, walk *closure.Walk, ks keys, p string, info closure.Path, known bool) (*squash.Segment, closure.Path, error) {
-	c := b.cfg.Cache
+func (b *build) fromCache(w *squash.Writer, walk *closure.Walk, sc *segmentCache, p string, info closure.Path, known bool) (*squash.Segment, closure.Path, error) {
 	hash := info.NarHash
 	if !known {
 		var ok bool
-		if hash, ok = c.lastHash(ks, p); !ok {
+		if hash, ok = sc.lastHash(p); !ok {
 			return nil, info, nil
 		}
 	}
-	seg, data, ok := c.lookup(ks.entry(p, hash), b.store.Real(p))
+	seg, data, ok := sc.get(p, hash, b.store.Real(p))
 	if !ok {
 		return nil, info, nil
 	}

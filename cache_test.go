@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gonixiso/gonixiso"
+	"github.com/gonixiso/gonixiso/cache"
 	"github.com/gonixiso/gonixiso/closure"
 	"github.com/gonixiso/gonixiso/internal/testsystem"
 	"github.com/gonixiso/gonixiso/squash"
@@ -59,10 +60,10 @@ func (w *warnings) String() string {
 	return strings.Join(w.lines, "\n")
 }
 
-func openCache(t *testing.T, dir string) (*gonixiso.Cache, *warnings) {
+func openCache(t *testing.T, dir string) (*cache.Cache, *warnings) {
 	t.Helper()
 	var warn warnings
-	c, err := gonixiso.OpenCache(dir, warn.add)
+	c, err := cache.Open(dir, warn.add)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,12 +75,12 @@ func openCache(t *testing.T, dir string) (*gonixiso.Cache, *warnings) {
 func TestCacheWarmEqualsCold(t *testing.T) {
 	top := testsystem.Toplevel(t)
 	none, _ := assemble(t, top, gonixiso.Config{})
-	cache, warn := openCache(t, t.TempDir())
-	cold, res := assemble(t, top, gonixiso.Config{Cache: cache})
+	cc, warn := openCache(t, t.TempDir())
+	cold, res := assemble(t, top, gonixiso.Config{Cache: cc})
 	if res.CachedPaths != 0 {
 		t.Fatalf("cold build used %d cached paths", res.CachedPaths)
 	}
-	warm, res := assemble(t, top, gonixiso.Config{Cache: cache})
+	warm, res := assemble(t, top, gonixiso.Config{Cache: cc})
 	if res.CachedPaths != res.StorePaths {
 		t.Errorf("warm build took %d of %d store paths from the cache", res.CachedPaths, res.StorePaths)
 	}
@@ -88,7 +89,7 @@ func TestCacheWarmEqualsCold(t *testing.T) {
 	}
 	// A build that finds the closure by reading the store (no Nix database) finds the entries
 	// too, by each path's index file, and reads each path once, to check its NAR hash.
-	scanWarm, res := assemble(t, top, gonixiso.Config{Cache: cache, ClosureSource: closure.SourceScan})
+	scanWarm, res := assemble(t, top, gonixiso.Config{Cache: cc, ClosureSource: closure.SourceScan})
 	if res.CachedPaths != res.StorePaths || res.ClosureSource != "scan" {
 		t.Errorf("warm build from a scan took %d of %d store paths from the cache (closure from the %s)",
 			res.CachedPaths, res.StorePaths, res.ClosureSource)
@@ -125,9 +126,9 @@ func TestCacheWarmEqualsCold(t *testing.T) {
 func TestCacheDamagedEntries(t *testing.T) {
 	top := testsystem.Toplevel(t)
 	dir := t.TempDir()
-	cache, _ := openCache(t, dir)
-	cold, _ := assemble(t, top, gonixiso.Config{Cache: cache})
-	entries, err := cache.Entries()
+	cc, _ := openCache(t, dir)
+	cold, _ := assemble(t, top, gonixiso.Config{Cache: cc})
+	entries, err := cc.Entries()
 	if err != nil || len(entries) < 4 {
 		t.Fatalf("%d entries, %v", len(entries), err)
 	}
@@ -159,8 +160,8 @@ func TestCacheDamagedEntries(t *testing.T) {
 		names = append(names, name)
 		i++
 	}
-	cache, warn := openCache(t, dir)
-	warm, res := assemble(t, top, gonixiso.Config{Cache: cache})
+	cc, warn := openCache(t, dir)
+	warm, res := assemble(t, top, gonixiso.Config{Cache: cc})
 	if !bytes.Equal(cold, warm) {
 		t.Fatal("a build from a damaged cache differs from the cold build")
 	}
@@ -173,8 +174,8 @@ func TestCacheDamagedEntries(t *testing.T) {
 		}
 	}
 	// The damaged entries were replaced: a third build takes everything from the cache.
-	cache, warn = openCache(t, dir)
-	again, res := assemble(t, top, gonixiso.Config{Cache: cache})
+	cc, warn = openCache(t, dir)
+	again, res := assemble(t, top, gonixiso.Config{Cache: cc})
 	if res.CachedPaths != res.StorePaths || !bytes.Equal(again, cold) || warn.String() != "" {
 		t.Errorf("after repair: %d of %d from the cache, same bytes %v, warnings %q",
 			res.CachedPaths, res.StorePaths, bytes.Equal(again, cold), warn)
@@ -189,11 +190,11 @@ func TestCacheStoreChanged(t *testing.T) {
 	testsystem.StoreCopy(t, root)
 	store := filepath.Join(root, closure.DefaultStoreDir)
 	copyTop := top
-	cfg := func(c *gonixiso.Cache) gonixiso.Config {
+	cfg := func(c *cache.Cache) gonixiso.Config {
 		return gonixiso.Config{Cache: c, StoreRoot: root, ClosureSource: closure.SourceScan}
 	}
-	cache, _ := openCache(t, t.TempDir())
-	assemble(t, copyTop, cfg(cache))
+	cc, _ := openCache(t, t.TempDir())
+	assemble(t, copyTop, cfg(cc))
 	var victim string
 	for _, p := range testsystem.Closure(t, top) {
 		if strings.HasSuffix(p, "-gonixiso-test-payload") {
@@ -204,11 +205,11 @@ func TestCacheStoreChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	var warn warnings
-	cache, err := gonixiso.OpenCache(cache.Dir(), warn.add)
+	cc, err := cache.Open(cc.Dir(), warn.add)
 	if err != nil {
 		t.Fatal(err)
 	}
-	warm, res := assemble(t, copyTop, cfg(cache))
+	warm, res := assemble(t, copyTop, cfg(cc))
 	if res.CachedPaths != res.StorePaths-1 || !strings.Contains(warn.String(), "modification time changed") {
 		t.Errorf("%d of %d from the cache; warnings:\n%s", res.CachedPaths, res.StorePaths, warn.String())
 	}
@@ -230,7 +231,7 @@ func TestCacheStoreChanged(t *testing.T) {
 	os.Chmod(victim, 0o444)
 	os.Chtimes(victim, time.Unix(12345, 0), time.Unix(12345, 0))
 	var log warnings
-	c := cfg(cache)
+	c := cfg(cc)
 	c.Log = log.add
 	warm, res = assemble(t, copyTop, c)
 	if res.CachedPaths != res.StorePaths-1 || !strings.Contains(log.String(), "the entry's is") {
@@ -253,13 +254,13 @@ func TestCacheConcurrentRuns(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cache, err := gonixiso.OpenCache(dir, nil)
+			cc, err := cache.Open(dir, nil)
 			if err != nil {
 				t.Error(err)
 				return
 			}
 			out := filepath.Join(t.TempDir(), "out.iso")
-			if _, err := gonixiso.Assemble(context.Background(), gonixiso.Config{Toplevel: top, Output: out, Cache: cache, Compression: fast}); err != nil {
+			if _, err := gonixiso.Assemble(context.Background(), gonixiso.Config{Toplevel: top, Output: out, Cache: cc, Compression: fast}); err != nil {
 				t.Error(err)
 				return
 			}
@@ -275,49 +276,9 @@ func TestCacheConcurrentRuns(t *testing.T) {
 			t.Fatalf("concurrent builds %d and 0 differ", i)
 		}
 	}
-	cache, warn := openCache(t, dir)
-	warm, res := assemble(t, top, gonixiso.Config{Cache: cache})
+	cc, warn := openCache(t, dir)
+	warm, res := assemble(t, top, gonixiso.Config{Cache: cc})
 	if res.CachedPaths != res.StorePaths || !bytes.Equal(warm, images[0]) || warn.String() != "" {
 		t.Errorf("after concurrent runs: %d of %d cached, same %v, warnings %q", res.CachedPaths, res.StorePaths, bytes.Equal(warm, images[0]), warn)
-	}
-}
-
-// TestCacheGC evicts least recently used entries first, down to the size asked for.
-func TestCacheGC(t *testing.T) {
-	top := testsystem.Toplevel(t)
-	cache, _ := openCache(t, t.TempDir())
-	assemble(t, top, gonixiso.Config{Cache: cache})
-	entries, err := cache.Entries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Mark the entries used in turn, a second apart: entries[0] is the oldest.
-	for i, e := range entries {
-		tm := time.Now().Add(time.Duration(i-len(entries)) * time.Second)
-		os.Chtimes(e.Path, tm, tm)
-	}
-	var total int64
-	for _, e := range entries {
-		total += e.Size
-	}
-	keep := total - entries[0].Size - entries[1].Size
-	n, freed, err := cache.GC(keep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 2 || freed != entries[0].Size+entries[1].Size {
-		t.Fatalf("gc removed %d entries, %d bytes; want the 2 oldest, %d bytes", n, freed, entries[0].Size+entries[1].Size)
-	}
-	for i, e := range entries {
-		_, err := os.Stat(e.Path)
-		if gone := os.IsNotExist(err); gone != (i < 2) {
-			t.Errorf("entry %d (used %s ago): gone=%v", i, time.Since(e.LastUsed).Round(time.Second), gone)
-		}
-	}
-	if n, _, err := cache.GC(0); err != nil || n != len(entries)-2 {
-		t.Errorf("gc to 0: removed %d, %v", n, err)
-	}
-	if left, _ := cache.Entries(); len(left) != 0 {
-		t.Errorf("%d entries left after gc to 0", len(left))
 	}
 }

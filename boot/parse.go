@@ -240,4 +240,3 @@ func splitGrubWords(line string) []string {
 	}
 	return words
 }
-

@@ -3,6 +3,8 @@ package squash
 import (
 	"fmt"
 	"math"
+	"runtime/debug"
+	"strings"
 )
 
 // Check reports whether NewWriter would accept the options, without writing anything: the block
@@ -35,4 +37,38 @@ func (o Options) blockSize() (int, error) {
 		return 0, fmt.Errorf("squash: creation time %d outside 0..2^32-1", o.ModTime)
 	}
 	return bs, nil
+}
+
+// SegmentKey names everything in o that changes the bytes of a segment (see Segment): the
+// layout version, the block size, and the compressor with its level, filters and the version
+// of the library that implements it. Segments written with equal keys from equal entries are
+// equal; a cache of segments keys its entries by it.
+func (o Options) SegmentKey() (string, error) {
+	bs, err := o.blockSize()
+	if err != nil {
+		return "", err
+	}
+	comp, err := o.Compression.resolve(bs, 1)
+	if err != nil {
+		return "", err
+	}
+	defer comp.close()
+	return fmt.Sprintf("squash layout %d\x00block size %d\x00%s\x00%s", LayoutVersion, bs, comp, goLibVersions()), nil
+}
+
+// goLibVersions names the Go compression modules this binary was built with: their encoders'
+// output may change between versions. (The C libraries' versions are in the compressor's name.)
+func goLibVersions() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	var v []string
+	for _, d := range bi.Deps {
+		switch d.Path {
+		case "github.com/klauspost/compress", "github.com/ulikunitz/xz", "github.com/pierrec/lz4/v4":
+			v = append(v, d.Path+"@"+d.Version)
+		}
+	}
+	return strings.Join(v, ",")
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gonixiso/gonixiso"
 	"github.com/gonixiso/gonixiso/boot"
+	"github.com/gonixiso/gonixiso/cache"
 	"github.com/gonixiso/gonixiso/closure"
 	"github.com/gonixiso/gonixiso/squash"
 )
@@ -100,14 +101,14 @@ func runAssemble(c *cli.Context, top string) error {
 	if !c.Bool("no-cache") {
 		warn := func(format string, args ...any) { fmt.Fprintf(out.w, "gonixiso: "+format+"\n", args...) }
 		// A cache that cannot be used is worth a warning, never a failed build.
-		cache, err := gonixiso.OpenCache(c.String("cache"), warn)
+		cc, err := cache.Open(c.String("cache"), warn)
 		if err == nil {
-			err = cache.Prepare()
+			err = cc.Prepare()
 		}
 		if err != nil {
 			warn("%v; building without the cache", err)
 		} else {
-			cfg.Cache = cache
+			cfg.Cache = cc
 		}
 	} else if c.String("cache") != "" {
 		return &exitError{exitFailure, errors.New("--cache and --no-cache exclude each other")}

@@ -7,13 +7,13 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/gonixiso/gonixiso"
+	"github.com/gonixiso/gonixiso/cache"
 )
 
 func cacheCommand() *cli.Command {
 	dirFlag := &cli.StringFlag{Name: "cache", Usage: "the cache folder (default: $XDG_CACHE_HOME/gonixiso)"}
-	open := func(c *cli.Context) (*gonixiso.Cache, error) {
-		return gonixiso.OpenCache(c.String("cache"), nil)
+	open := func(c *cli.Context) (*cache.Cache, error) {
+		return cache.Open(c.String("cache"), nil)
 	}
 	return &cli.Command{
 		Name:  "cache",
@@ -24,11 +24,11 @@ func cacheCommand() *cli.Command {
 				Usage: "print the cache's folder, entries and size",
 				Flags: []cli.Flag{dirFlag},
 				Action: func(c *cli.Context) error {
-					cache, err := open(c)
+					cc, err := open(c)
 					if err != nil {
 						return err
 					}
-					entries, err := cache.Entries()
+					entries, err := cc.Entries()
 					if err != nil {
 						return err
 					}
@@ -36,7 +36,7 @@ func cacheCommand() *cli.Command {
 					for _, e := range entries {
 						total += e.Size
 					}
-					fmt.Fprintf(c.App.Writer, "%s: %d entries, %s\n", cache.Dir(), len(entries), humanBytes(total))
+					fmt.Fprintf(c.App.Writer, "%s: %d entries, %s\n", cc.Dir(), len(entries), humanBytes(total))
 					return nil
 				},
 			},
@@ -54,11 +54,11 @@ func cacheCommand() *cli.Command {
 					if err != nil {
 						return &exitError{exitFailure, fmt.Errorf("--max-size: %w", err)}
 					}
-					cache, err := open(c)
+					cc, err := open(c)
 					if err != nil {
 						return err
 					}
-					n, freed, err := cache.GC(max)
+					n, freed, err := cc.GC(max)
 					if err != nil {
 						return err
 					}

@@ -1,0 +1,191 @@
+package cache_test
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gonixiso/gonixiso/cache"
+)
+
+// data is a file holding a few entries' bytes, as an image holds segments.
+func data(t testing.TB, b string) *os.File {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(b); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func read(t *testing.T, c *cache.Cache, k cache.Key) (string, string, bool) {
+	t.Helper()
+	e, ok := c.Get(k)
+	if !ok {
+		return "", "", false
+	}
+	defer e.Close()
+	b, err := io.ReadAll(io.LimitReader(e.Data, e.Size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(e.Desc), string(b), true
+}
+
+func TestPutGet(t *testing.T) {
+	var warned []string
+	c, err := cache.Open(filepath.Join(t.TempDir(), "c"), func(f string, a ...any) { warned = append(warned, fmt.Sprintf(f, a...)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := data(t, "xxxxSEGMENTyyyy")
+	k := cache.KeyOf("segment", "settings", "/nix/store/a", "sha256:...")
+	if _, _, ok := read(t, c, k); ok {
+		t.Fatal("an empty cache has an entry")
+	}
+	if err := c.Put(k, []byte("description"), img, 4, 7); err != nil {
+		t.Fatal(err)
+	}
+	if d, b, ok := read(t, c, k); !ok || d != "description" || b != "SEGMENT" {
+		t.Fatalf("Get = %q, %q, %v", d, b, ok)
+	}
+	// Keys are unambiguous: the same bytes split into other parts are another key.
+	if cache.KeyOf("ab", "c") == cache.KeyOf("a", "bc") {
+		t.Error("KeyOf(ab, c) == KeyOf(a, bc)")
+	}
+
+	// Notes go with an entry.
+	nk := cache.KeyOf("note")
+	if err := c.SetNote(nk, "sha256:abc", k); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := c.Note(nk); !ok || v != "sha256:abc" {
+		t.Errorf("Note = %q, %v", v, ok)
+	}
+
+	// A damaged entry is a miss, reported and removed.
+	entries, _ := c.Entries()
+	if len(entries) != 1 {
+		t.Fatalf("%d entries", len(entries))
+	}
+	b, _ := os.ReadFile(entries[0].Path)
+	b[len(b)-40] ^= 1
+	os.WriteFile(entries[0].Path, b, 0o644)
+	if _, _, ok := read(t, c, k); ok || len(warned) != 1 || !strings.Contains(warned[0], "checksum mismatch") {
+		t.Errorf("damaged entry: ok %v, warnings %q", ok, warned)
+	}
+	if left, _ := c.Entries(); len(left) != 0 {
+		t.Errorf("the damaged entry is still there")
+	}
+	// Its note goes at the next GC.
+	if _, _, err := c.GC(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Note(nk); ok {
+		t.Error("a note outlived its entry's GC")
+	}
+}
+
+// TestGC evicts least recently used entries first, down to the size asked for, and removes
+// what killed runs left.
+func TestGC(t *testing.T) {
+	dir := t.TempDir()
+	c, _ := cache.Open(dir, nil)
+	img := data(t, strings.Repeat("x", 1000))
+	var keys []cache.Key
+	for i := range 5 {
+		k := cache.KeyOf(fmt.Sprint(i))
+		if err := c.Put(k, nil, img, 0, int64(100*(i+1))); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	entries, _ := c.Entries()
+	for i, e := range entries {
+		tm := time.Now().Add(time.Duration(i-len(entries)) * time.Minute)
+		os.Chtimes(e.Path, tm, tm)
+	}
+	entries, _ = c.Entries() // oldest first
+	stale := filepath.Join(filepath.Dir(entries[0].Path), ".x.entry.cache.1.gonixiso-tmp")
+	os.WriteFile(stale, nil, 0o644)
+	var total int64
+	for _, e := range entries {
+		total += e.Size
+	}
+	n, freed, err := c.GC(total - entries[0].Size - entries[1].Size)
+	if err != nil || n != 2 || freed != entries[0].Size+entries[1].Size {
+		t.Fatalf("GC removed %d entries, %d bytes, %v; want the 2 oldest", n, freed, err)
+	}
+	for i, e := range entries {
+		if _, err := os.Stat(e.Path); os.IsNotExist(err) != (i < 2) {
+			t.Errorf("entry %d: gone = %v", i, os.IsNotExist(err))
+		}
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("a killed run's temporary file outlived GC")
+	}
+	if n, _, _ := c.GC(0); n != 3 {
+		t.Errorf("GC(0) removed %d", n)
+	}
+}
+
+// TestOpenCreatesNothing: opening, listing and collecting a cache that does not exist leave it
+// so; Prepare makes it.
+func TestOpenCreatesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "none")
+	c, _ := cache.Open(dir, nil)
+	if e, err := c.Entries(); err != nil || len(e) != 0 {
+		t.Errorf("Entries = %v, %v", e, err)
+	}
+	c.GC(0)
+	if _, ok := c.Get(cache.KeyOf("x")); ok {
+		t.Error("Get found something")
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("%s was made: %v", dir, err)
+	}
+	if err := c.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Error(err)
+	}
+	blocked, _ := cache.Open(filepath.Join(dir, "v4", "x", "y"), nil)
+	os.WriteFile(filepath.Join(dir, "v4", "x"), nil, 0o644)
+	if err := blocked.Prepare(); err == nil {
+		t.Error("Prepare under a file succeeded")
+	}
+}
+
+// A segment stored by one build and given back to the next.
+func Example() {
+	dir, _ := os.MkdirTemp("", "cache-example")
+	defer os.RemoveAll(dir)
+	c, err := cache.Open(dir, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	image, _ := os.CreateTemp(dir, "image")
+	image.WriteString("....compressed bytes of a store path....")
+	k := cache.KeyOf("segment", "zstd 19, 1 MiB blocks", "/nix/store/…-hello-2.12", "sha256:…")
+	if err := c.Put(k, []byte("its description"), image, 4, 32); err != nil {
+		log.Fatal(err)
+	}
+	e, ok := c.Get(k)
+	if !ok {
+		log.Fatal("not cached")
+	}
+	defer e.Close()
+	b, _ := io.ReadAll(io.LimitReader(e.Data, e.Size))
+	fmt.Printf("%s: %s\n", e.Desc, b)
+	// Output: its description: compressed bytes of a store path
+}

@@ -227,7 +227,35 @@ func readEntry(f *os.File, k Key) (*Entry, error) {
 // kernel where the file systems allow), then flushed to the disk, so that a crash leaves the
 // old entry or the whole new one.
 func (c *Cache) Put(k Key, desc []byte, src *os.File, off, n int64) error {
-	p := c.path(k, entrySuffix)
+	return c.write(c.path(k, entrySuffix), func(tmp *os.File) error {
+		h := sha256.New()
+		w := io.MultiWriter(tmp, h)
+		head := []byte(entryMagic)
+		head = append(head, k[:]...)
+		head = binary.LittleEndian.AppendUint64(head, uint64(len(desc)))
+		head = binary.LittleEndian.AppendUint64(head, uint64(n))
+		if _, err := w.Write(head); err != nil {
+			return err
+		}
+		if _, err := w.Write(desc); err != nil {
+			return err
+		}
+		// The data: copied by the kernel, then hashed from the copy.
+		dataAt := int64(len(head) + len(desc))
+		if err := copyRange(tmp, dataAt, src, off, n); err != nil {
+			return err
+		}
+		if _, err := io.Copy(h, io.NewSectionReader(tmp, dataAt, n)); err != nil {
+			return err
+		}
+		_, err := tmp.WriteAt(h.Sum(nil), dataAt+n)
+		return err
+	})
+}
+
+// write makes the file p of the cache whole or not at all: written by fill into a temporary
+// file beside it, flushed, and renamed into place.
+func (c *Cache) write(p string, fill func(tmp *os.File) error) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
@@ -236,28 +264,8 @@ func (c *Cache) Put(k Key, desc []byte, src *os.File, off, n int64) error {
 		return fmt.Errorf("cache: %w", err)
 	}
 	defer tmp.Abandon()
-	h := sha256.New()
-	w := io.MultiWriter(tmp, h)
-	head := []byte(entryMagic)
-	head = append(head, k[:]...)
-	head = binary.LittleEndian.AppendUint64(head, uint64(len(desc)))
-	head = binary.LittleEndian.AppendUint64(head, uint64(n))
-	if _, err := w.Write(head); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	if _, err := w.Write(desc); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	// The data: copied by the kernel, then hashed from the copy.
-	dataAt := int64(len(head) + len(desc))
-	if err := copyRange(tmp.File, dataAt, src, off, n); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	if _, err := io.Copy(h, io.NewSectionReader(tmp, dataAt, n)); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	if _, err := tmp.WriteAt(h.Sum(nil), dataAt+n); err != nil {
-		return fmt.Errorf("cache: %w", err)
+	if err := fill(tmp.File); err != nil {
+		return fmt.Errorf("cache: %s: %w", p, err)
 	}
 	if err := tmp.Commit(atomicfile.Options{Sync: true, Mode: 0o644}); err != nil {
 		return fmt.Errorf("cache: %w", err)
@@ -288,19 +296,10 @@ func copyRange(dst *os.File, dstOff int64, src *os.File, srcOff, n int64) error 
 // SetNote stores value under k, as a note that goes with the entry of key of: GC removes it
 // when that entry is gone.
 func (c *Cache) SetNote(k Key, value string, of Key) error {
-	p := c.path(k, noteSuffix)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	tmp, err := atomicfile.Create(p, atomicfile.Options{Kind: "cache"})
-	if err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	defer tmp.Abandon()
-	if _, err := fmt.Fprintf(tmp, "%s\n%s", of, value); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	return tmp.Commit(atomicfile.Options{Sync: true, Mode: 0o644})
+	return c.write(c.path(k, noteSuffix), func(tmp *os.File) error {
+		_, err := fmt.Fprintf(tmp, "%s\n%s", of, value)
+		return err
+	})
 }
 
 // Note returns the value stored under k, if any.

@@ -214,3 +214,44 @@ func StoreCopy(t testing.TB, root string) {
 		t.Fatalf("chmod: %v\n%s", err, out)
 	}
 }
+
+// CustomName is the test flake's configuration that sets every isoImage option away from its
+// default (see testdata/system/flake.nix).
+const CustomName = "gonixiso-test-custom"
+
+var (
+	specMu    sync.Mutex
+	specPaths = map[string]string{}
+)
+
+// Spec builds the ISO spec (config.system.build.gonixiso) of the test flake's configuration
+// name, with everything it names, and returns its store path. The result link in the cache
+// folder is a GC root.
+func Spec(t testing.TB, name string) string {
+	t.Helper()
+	Require(t, "nix")
+	specMu.Lock()
+	defer specMu.Unlock()
+	if p, ok := specPaths[name]; ok {
+		return p
+	}
+	root := Root(t)
+	link := filepath.Join(CacheDir(t), "spec-"+name)
+	unlock, err := lock(link + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	cmd := exec.Command("nix", "build", "-o", link,
+		fmt.Sprintf("%s#nixosConfigurations.%s.config.system.build.gonixiso", FlakeRef(root), name))
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nix build of the spec of %s failed (run scripts/setup first): %v\n%s", name, err, out)
+	}
+	p, err := filepath.EvalSymlinks(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specPaths[name] = p
+	return p
+}

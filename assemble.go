@@ -76,6 +76,22 @@ type Config struct {
 	// what earlier builds kept: a warm build compresses only new store paths, and its bytes
 	// equal a cold build's.
 	Cache *cache.Cache
+	// Contents are files and folders of the store placed on the ISO (isoImage.contents). Their
+	// sources must be in the closure of the roots or of BootRoots.
+	Contents []Content
+	// BootRoots are store paths the ISO's boot files and Contents come from whose closures do
+	// not go into the SquashFS: a spec's bootloaders, splash images, theme, memtest86+ and
+	// contents. Files of their closures may be read; nothing else beyond the roots' closure.
+	BootRoots []string
+	// CompressImage writes the ISO zstd-compressed, as isoImage.compressImage does (the Output
+	// then names an .iso.zst); the bytes do not depend on Jobs.
+	CompressImage bool
+}
+
+// Content is a file or folder of the store placed on the ISO (an isoImage.contents entry).
+type Content struct {
+	Source string // a path in the store, by name
+	Target string // its path on the ISO
 }
 
 // Result describes an assembled image.
@@ -90,9 +106,11 @@ type Result struct {
 	BytesIn       int64 // bytes of file contents packed
 	SquashFSSize  int64
 	ISOSize       int64
-	CachedPaths   int   // store paths placed from the cache
-	CachedBytes   int64 // their bytes of file contents
-	Stages        []Stage
+	// CompressedSize is the zstd-compressed ISO's size, with Config.CompressImage.
+	CompressedSize int64
+	CachedPaths    int   // store paths placed from the cache
+	CachedBytes    int64 // their bytes of file contents
+	Stages         []Stage
 }
 
 // Stage is one step of the pipeline and its wall time.

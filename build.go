@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/gonixiso/gonixiso/closure"
 	"github.com/gonixiso/gonixiso/closure/nar"
 	"github.com/gonixiso/gonixiso/internal/atomicfile"
+	"github.com/gonixiso/gonixiso/internal/zstdfile"
 	"github.com/gonixiso/gonixiso/iso9660"
 	"github.com/gonixiso/gonixiso/squash"
 )
@@ -38,6 +41,7 @@ type build struct {
 	roots       []string // top, then the extra paths
 	sys         *boot.System
 	clo         *closure.Closure // nil until known: a native scan learns it while packing
+	bootClo     *closure.Closure // the closure of cfg.BootRoots, nil without
 	plan        *boot.Plan
 	squashfs    *atomicfile.File // the temporary SquashFS beside the output
 }
@@ -78,16 +82,16 @@ func (b *build) readSystem() error {
 		b.logf("closure of %s: found by reading the store paths as they are packed", b.top)
 	}
 
-	// The view: the closure's store paths once known (until then any store path, checked
-	// against the closure when it is known: verifyReads), and what the caller named.
-	allow := func(sp string) bool {
-		if b.clo != nil {
-			if _, ok := b.clo.Lookup(sp); ok {
-				return true
-			}
+	if len(b.cfg.BootRoots) > 0 {
+		if b.bootClo, err = b.closureOf(b.cfg.BootRoots); err != nil {
+			return fmt.Errorf("closure of the boot files' store paths: %w", err)
 		}
-		return b.clo == nil || slices.Contains(b.callerPaths, sp)
 	}
+
+	// The view: the closure's store paths once known (until then any store path, checked
+	// against the closure when it is known: verifyReads), the boot roots' closure, and what
+	// the caller named.
+	allow := func(sp string) bool { return b.clo == nil || b.allowed(sp) }
 	if b.fsys, err = b.store.FS(allow); err != nil {
 		return err
 	}
@@ -130,6 +134,34 @@ func DefaultOutput(sys *boot.System) string {
 		platform = "x86_64-linux"
 	}
 	return fmt.Sprintf("nixos-%s-%s.iso", sys.Label, platform)
+}
+
+// allowed tells whether files of the store path sp may be read: it is in the closure, in the
+// boot roots' closure, or named by the caller.
+func (b *build) allowed(sp string) bool {
+	for _, c := range []*closure.Closure{b.clo, b.bootClo} {
+		if c != nil {
+			if _, ok := c.Lookup(sp); ok {
+				return true
+			}
+		}
+	}
+	return slices.Contains(b.callerPaths, sp)
+}
+
+// closureOf returns the closure of roots that are not packed: from the Nix database or CLI as
+// the configuration says, else a native scan of them alone (a few small store paths).
+func (b *build) closureOf(roots []string) (*closure.Closure, error) {
+	var resolved []string
+	for _, r := range roots {
+		sp, err := b.store.Resolve(r)
+		if err != nil {
+			return nil, err
+		}
+		resolved = append(resolved, sp)
+	}
+	opts := closure.Options{Store: b.store, Source: b.cfg.ClosureSource, DBPath: b.cfg.DBPath, Jobs: b.cfg.Jobs}
+	return closure.Compute(b.ctx, resolved, opts)
 }
 
 // knownClosure returns the closure of the roots from the Nix database or `nix path-info`, as
@@ -355,7 +387,7 @@ func (b *build) fromCache(w *squash.Writer, walk *closure.Walk, sc *segmentCache
 // the view admits any store path.
 func (b *build) verifyReads() error {
 	for _, sp := range b.fsys.Used() {
-		if _, ok := b.clo.Lookup(sp); !ok && !slices.Contains(b.callerPaths, sp) {
+		if !b.allowed(sp) {
 			return fmt.Errorf("%s: %w: the system reads %s, which is not in its closure", b.top, closure.ErrOutsideStore, sp)
 		}
 	}
@@ -383,7 +415,12 @@ func (b *build) writeISO() error {
 	seed := sha256.New()
 	fmt.Fprintf(seed, "gonixiso iso seed v1\x00%s\x00%q\x00%s\x00%d\x00%s\x00", b.top, b.roots,
 		b.cfg.Compression, b.cfg.BlockSize, b.plan.VolumeID)
-	iw, err := iso9660.Create(b.output, iso9660.Options{
+	out, err := atomicfile.Create(b.output, atomicfile.Options{Kind: "iso"})
+	if err != nil {
+		return fmt.Errorf("the ISO beside the output: %w", err)
+	}
+	defer out.Abandon()
+	iw, err := iso9660.NewWriter(out.File, iso9660.Options{
 		VolumeID:    b.plan.VolumeID,
 		Publisher:   "nixos",
 		Application: "nixos",
@@ -408,6 +445,9 @@ func (b *build) writeISO() error {
 			return err
 		}
 	}
+	if err := b.addContents(iw); err != nil {
+		return err
+	}
 	sq, err := iso9660.FromFile(b.squashfs.Name())
 	if err != nil {
 		return err
@@ -425,11 +465,102 @@ func (b *build) writeISO() error {
 	if err := iw.Close(); err != nil {
 		return err
 	}
-	fi, err := os.Stat(b.output)
+	fi, err := out.Stat()
 	if err != nil {
 		return err
 	}
 	b.res.ISOSize = fi.Size()
 	b.prog.add(fi.Size())
+	if b.cfg.CompressImage {
+		return b.compressImage(out)
+	}
+	return out.Commit(atomicfile.Options{Mode: 0o644})
+}
+
+// compressImage writes the ISO in iso zstd-compressed to the output, as isoImage.compressImage
+// does, and drops iso.
+func (b *build) compressImage(iso *atomicfile.File) error {
+	b.logf("compressing the ISO with zstd")
+	b.prog.begin("compress", b.res.ISOSize)
+	zst, err := atomicfile.Create(b.output, atomicfile.Options{Kind: "zst"})
+	if err != nil {
+		return err
+	}
+	defer zst.Abandon()
+	src := io.NewSectionReader(iso, 0, b.res.ISOSize)
+	if err := zstdfile.Compress(zst, &ctxReader{b.ctx, src}, b.cfg.Jobs); err != nil {
+		return fmt.Errorf("compress the ISO: %w", err)
+	}
+	if err := zst.Commit(atomicfile.Options{Mode: 0o644}); err != nil {
+		return err
+	}
+	iso.Abandon()
+	if fi, err := os.Stat(b.output); err == nil {
+		b.res.CompressedSize = fi.Size()
+	}
+	return nil
+}
+
+// ctxReader stops reading when its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// addContents places the caller's Contents on the ISO, each read through the view: a file at
+// its target, a folder's tree under it (symlinks as symlinks, as xorriso grafts them).
+func (b *build) addContents(iw *iso9660.Writer) error {
+	for _, c := range b.cfg.Contents {
+		target := path.Clean("/" + c.Target)
+		root := strings.TrimPrefix(path.Clean(c.Source), "/")
+		err := fs.WalkDir(b.fsys, root, func(name string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			dst := target
+			if name != root {
+				dst = target + "/" + strings.TrimPrefix(name, root+"/")
+			}
+			fi, err := d.Info()
+			if name == root {
+				fi, err = b.fsys.Stat(name) // a source that is a link counts as what it leads to
+			}
+			if err != nil {
+				return err
+			}
+			hdr := iso9660.Header{Mode: fi.Mode().Perm()}
+			switch {
+			case fi.IsDir():
+				return iw.Mkdir(dst, hdr)
+			case fi.Mode()&fs.ModeSymlink != 0:
+				link, err := b.fsys.ReadLink(name)
+				if err != nil {
+					return err
+				}
+				return iw.Symlink(dst, link, hdr)
+			case fi.Mode().IsRegular():
+				host, err := b.fsys.HostPath(name)
+				if err != nil {
+					return err
+				}
+				src, err := iso9660.FromFile(host)
+				if err != nil {
+					return err
+				}
+				return iw.AddFile(dst, hdr, src)
+			}
+			return fmt.Errorf("%s: a %s cannot go on an ISO", "/"+name, typeName(fi.Mode()))
+		})
+		if err != nil {
+			return fmt.Errorf("contents %s → %s: %w", c.Source, c.Target, err)
+		}
+	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/gonixiso/gonixiso/boot"
 	"github.com/gonixiso/gonixiso/cache"
 	"github.com/gonixiso/gonixiso/closure"
+	"github.com/gonixiso/gonixiso/spec"
 	"github.com/gonixiso/gonixiso/squash"
 )
 
@@ -36,6 +37,7 @@ func imageFlags() []cli.Flag {
 		&cli.StringFlag{Name: "bcj", Usage: "xz branch filters tried per block, comma-separated (default with xz: x86, as nixpkgs' -Xbcj x86; \"none\" for none)"},
 		&cli.BoolFlag{Name: "pure-go", Usage: "compress with the pure-Go zstd or xz even when the C libraries are built in"},
 		&cli.StringFlag{Name: "block-size", Value: "1M", Usage: "SquashFS block size: 4K to 1M, a power of two"},
+		&cli.BoolFlag{Name: "compress", Usage: "write the ISO zstd-compressed (isoImage.compressImage; name it .iso.zst)"},
 		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: runtime.NumCPU(), Usage: fmt.Sprintf("compressing workers, 1 to %d (the image does not depend on it)", gonixiso.MaxJobs)},
 		&cli.StringFlag{Name: "label", Usage: "text after \"<distro> <version>\" in menu entries (isoImage.appendToMenuLabel)", Value: " Installer"},
 		&cli.StringFlag{Name: "prepend-label", Usage: "text before \"<distro> <version>\" in menu entries (isoImage.prependToMenuLabel)"},
@@ -66,27 +68,38 @@ func assembleCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "assemble",
 		Usage:     "turn a built NixOS toplevel into a bootable hybrid ISO",
-		UsageText: "gonixiso assemble --toplevel ./result [-o nixos.iso] [options]",
+		UsageText: "gonixiso assemble --spec ./result [options]\n   gonixiso assemble --toplevel ./result [-o nixos.iso] [options]",
 		Description: "Packs the toplevel's store closure into a SquashFS, renders the isolinux and GRUB menus\n" +
 			"from its bootspec, builds the EFI system partition, and lays out an ISO that boots from CD\n" +
 			"and USB stick in BIOS and UEFI mode, as nixpkgs' iso-image.nix does with mksquashfs and\n" +
 			"xorriso. The output appears only when complete.",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "toplevel", Aliases: []string{"t"}, Usage: "the system: a result link, a store path, or a path inside one (required)"},
+			&cli.StringFlag{Name: "toplevel", Aliases: []string{"t"}, Usage: "the system: a result link, a store path, or a path inside one"},
+			&cli.StringFlag{Name: "spec", Usage: "an ISO spec (config.system.build.gonixiso of gonixiso's NixOS module): its values, each flag given overriding its own"},
 		}, imageFlags()...),
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
-			if c.String("toplevel") == "" {
-				return &exitError{exitFailure, errors.New("assemble needs --toplevel (see gonixiso assemble --help)")}
+			top, specFile := c.String("toplevel"), c.String("spec")
+			switch {
+			case top != "" && specFile != "":
+				return &exitError{exitFailure, errors.New("--toplevel and --spec exclude each other: a spec names its toplevel")}
+			case specFile != "":
+				s, err := readSpec(specFile)
+				if err != nil {
+					return &exitError{exitFailure, err}
+				}
+				return runAssemble(c, "", s)
+			case top == "":
+				return &exitError{exitFailure, errors.New("assemble needs --spec or --toplevel (see gonixiso assemble --help)")}
 			}
-			return runAssemble(c, c.String("toplevel"))
+			return runAssemble(c, top, nil)
 		},
 	}
 }
 
 // runAssemble assembles top with the command's flags, showing progress and a summary.
-func runAssemble(c *cli.Context, top string) error {
-	cfg, err := configFromFlags(c, top)
+func runAssemble(c *cli.Context, top string, s *spec.Spec) error {
+	cfg, overrides, err := configFromFlags(c, top, s)
 	if err != nil {
 		return &exitError{exitFailure, err}
 	}
@@ -113,11 +126,14 @@ func runAssemble(c *cli.Context, top string) error {
 	} else if c.String("cache") != "" {
 		return &exitError{exitFailure, errors.New("--cache and --no-cache exclude each other")}
 	}
+	if len(overrides) > 0 && !out.quiet {
+		fmt.Fprintf(out.w, "gonixiso: flags over the spec: %s\n", strings.Join(overrides, ", "))
+	}
 	res, err := assembleOnce(ctx, cfg, out)
 	if err != nil {
 		return err
 	}
-	out.summary(res)
+	out.summary(res, overrides)
 	if c.Bool("check") {
 		return checkRebuild(ctx, cfg, res, out)
 	}
@@ -218,29 +234,28 @@ func sameFiles(a, b string) (bool, int64, error) {
 	}
 }
 
-// configFromFlags turns the flags into a Config; errors are usage errors.
-func configFromFlags(c *cli.Context, top string) (gonixiso.Config, error) {
-	cfg := gonixiso.Config{
-		Toplevel:   top,
-		ExtraPaths: c.StringSlice("extra-path"),
-		Output:     c.String("output"),
-		StoreDir:   c.String("store-dir"),
-		StoreRoot:  c.String("store-root"),
-		DBPath:     c.String("nix-db"),
-		Jobs:       c.Int("jobs"),
+// configFromFlags makes the Config of the command's flags: on top of the spec's, if one is
+// given (every flag given overrides its field and is named in overrides), else from the flags
+// and their defaults alone. Errors are usage errors.
+func configFromFlags(c *cli.Context, top string, s *spec.Spec) (cfg gonixiso.Config, overrides []string, err error) {
+	if s != nil {
+		if cfg, err = gonixiso.ConfigFromSpec(s, c.String("store-dir")); err != nil {
+			return cfg, nil, err
+		}
+	} else {
+		cfg.Toplevel = top
 	}
-	var err error
+	// gonixiso's own settings, which a spec does not hold.
+	cfg.StoreDir, cfg.StoreRoot, cfg.DBPath = c.String("store-dir"), c.String("store-root"), c.String("nix-db")
+	cfg.Jobs = c.Int("jobs")
+	if cfg.Jobs < 1 || cfg.Jobs > gonixiso.MaxJobs {
+		return cfg, nil, fmt.Errorf("--jobs %d: want 1 to %d", cfg.Jobs, gonixiso.MaxJobs)
+	}
 	if cfg.ClosureSource, err = closure.ParseSource(c.String("closure-source")); err != nil {
-		return cfg, err
-	}
-	if cfg.Compression, err = compressionFromFlags(c); err != nil {
-		return cfg, err
+		return cfg, nil, err
 	}
 	if cfg.BlockSize, err = parseSize(c.String("block-size")); err != nil {
-		return cfg, fmt.Errorf("--block-size: %w", err)
-	}
-	if cfg.Jobs < 1 || cfg.Jobs > gonixiso.MaxJobs {
-		return cfg, fmt.Errorf("--jobs %d: want 1 to %d", cfg.Jobs, gonixiso.MaxJobs)
+		return cfg, nil, fmt.Errorf("--block-size: %w", err)
 	}
 	epoch := c.String("source-date-epoch")
 	if epoch == "" {
@@ -249,45 +264,104 @@ func configFromFlags(c *cli.Context, top string) (gonixiso.Config, error) {
 	if epoch != "" {
 		secs, err := strconv.ParseInt(epoch, 10, 64)
 		if err != nil || secs < 0 || secs > 1<<32-1 {
-			return cfg, fmt.Errorf("source date epoch %q: want seconds since 1970, 0 to 4294967295", epoch)
+			return cfg, nil, fmt.Errorf("source date epoch %q: want seconds since 1970, 0 to 4294967295", epoch)
 		}
 		cfg.Epoch = time.Unix(secs, 0).UTC()
 	}
-	timeout := c.Int("timeout")
-	label := c.String("label")
-	var paths [4]string
-	for i, flag := range []string{"syslinux", "grub", "splash", "efi-splash"} {
-		if p := c.String(flag); p != "" {
-			if paths[i], err = filepath.Abs(p); err != nil {
-				return cfg, fmt.Errorf("--%s: %w", flag, err)
+	b := &cfg.Boot
+	b.DefaultEntry = c.String("default-entry")
+	b.NoSerial = c.Bool("no-serial")
+	b.HostBootloaders = c.Bool("host-bootloaders")
+
+	// The spec's fields: a flag given, or every flag's default without a spec.
+	given := func(flags ...string) bool {
+		if s == nil {
+			return true
+		}
+		for _, f := range flags {
+			if c.IsSet(f) {
+				overrides = append(overrides, "--"+f)
+				return true
+			}
+		}
+		return false
+	}
+	hostPath := func(flag string) (string, error) {
+		p := c.String(flag)
+		if p == "" {
+			return "", nil
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return "", fmt.Errorf("--%s: %w", flag, err)
+		}
+		return abs, nil
+	}
+	if given("output") {
+		cfg.Output = c.String("output")
+	}
+	if c.IsSet("extra-path") || s == nil {
+		cfg.ExtraPaths = append(cfg.ExtraPaths, c.StringSlice("extra-path")...)
+		given("extra-path")
+	}
+	if given("comp", "level", "bcj", "pure-go") {
+		if cfg.Compression, err = compressionFromFlags(c, cfg.Compression, s != nil); err != nil {
+			return cfg, nil, err
+		}
+	}
+	if given("compress") {
+		cfg.CompressImage = c.Bool("compress")
+	}
+	if given("volume-id") {
+		b.VolumeID = c.String("volume-id")
+	}
+	if given("timeout") {
+		t := c.Int("timeout")
+		b.Timeout = &t
+	}
+	if given("no-bios") {
+		b.NoBIOS = c.Bool("no-bios")
+	}
+	if given("no-uefi") {
+		b.NoUEFI = c.Bool("no-uefi")
+	}
+	if given("prepend-label") {
+		b.PrependToMenuLabel = c.String("prepend-label")
+	}
+	if given("label") {
+		label := c.String("label")
+		b.AppendToMenuLabel = &label
+	}
+	if given("configuration-name") {
+		b.ConfigurationName = c.String("configuration-name")
+	}
+	if given("text-mode") {
+		b.ForceTextMode = c.Bool("text-mode")
+	}
+	for _, f := range []struct {
+		flag string
+		dst  *string
+	}{{"syslinux", &b.Syslinux}, {"grub", &b.Grub}, {"splash", &b.SplashImage}, {"efi-splash", &b.EFISplashImage}} {
+		if given(f.flag) {
+			if *f.dst, err = hostPath(f.flag); err != nil {
+				return cfg, nil, err
 			}
 		}
 	}
-	cfg.Boot = boot.Options{
-		VolumeID:           c.String("volume-id"),
-		Timeout:            &timeout,
-		DefaultEntry:       c.String("default-entry"),
-		NoBIOS:             c.Bool("no-bios"),
-		NoUEFI:             c.Bool("no-uefi"),
-		NoSerial:           c.Bool("no-serial"),
-		PrependToMenuLabel: c.String("prepend-label"),
-		AppendToMenuLabel:  &label,
-		ConfigurationName:  c.String("configuration-name"),
-		ForceTextMode:      c.Bool("text-mode"),
-		SplashImage:        paths[2],
-		EFISplashImage:     paths[3],
-		Syslinux:           paths[0],
-		Grub:               paths[1],
-		HostBootloaders:    c.Bool("host-bootloaders"),
+	if b.NoBIOS && b.NoUEFI {
+		return cfg, nil, errors.New("--no-bios and --no-uefi together leave nothing to boot")
 	}
-	if cfg.Boot.NoBIOS && cfg.Boot.NoUEFI {
-		return cfg, errors.New("--no-bios and --no-uefi together leave nothing to boot")
-	}
-	return cfg, nil
+	return cfg, overrides, nil
 }
 
-func compressionFromFlags(c *cli.Context) (squash.Compression, error) {
-	comp := squash.Compression{Algorithm: squash.Algorithm(c.String("comp")), PureGo: c.Bool("pure-go")}
+// compressionFromFlags makes the compression of the flags: from the spec's (base) where only
+// some are given (--level alone keeps the spec's compressor), from their defaults otherwise.
+func compressionFromFlags(c *cli.Context, base squash.Compression, fromSpec bool) (squash.Compression, error) {
+	comp := base
+	if !fromSpec || c.IsSet("comp") {
+		comp = squash.Compression{Algorithm: squash.Algorithm(c.String("comp"))}
+	}
+	comp.PureGo = c.Bool("pure-go")
 	switch comp.Algorithm {
 	case squash.Zstd, squash.XZ, squash.Gzip, squash.LZ4:
 	default:
@@ -301,14 +375,19 @@ func compressionFromFlags(c *cli.Context) (squash.Compression, error) {
 		comp.Level = n
 	}
 	switch bcj := c.String("bcj"); {
-	case bcj == "" && comp.Algorithm == squash.XZ && !comp.PureGo && squash.CgoAvailable():
+	case bcj == "" && comp.Algorithm == squash.XZ && comp.BCJ == nil && !comp.PureGo && squash.CgoAvailable():
 		comp.BCJ = []string{"x86"} // nixpkgs' "xz -Xdict-size 100% -Xbcj x86"
-	case bcj == "" || bcj == "none":
+	case bcj == "none":
+		comp.BCJ = nil
+	case bcj == "":
 	default:
 		if comp.Algorithm != squash.XZ {
 			return comp, fmt.Errorf("--bcj applies to --comp xz only")
 		}
 		comp.BCJ = strings.Split(bcj, ",")
+	}
+	if comp.Algorithm != squash.XZ {
+		comp.BCJ = nil
 	}
 	if comp.Algorithm == squash.Zstd && comp.Level == 0 && !comp.PureGo && !squash.CgoAvailable() {
 		fmt.Fprintln(c.App.ErrWriter, "gonixiso: this build has no libzstd (no cgo): using pure-Go zstd level 11, not NixOS's 19")
@@ -379,11 +458,18 @@ func statusLine(p *gonixiso.Progress) string {
 	return line
 }
 
-func (r *reporter) summary(res *gonixiso.Result) {
+func (r *reporter) summary(res *gonixiso.Result, overrides []string) {
 	if r.quiet {
 		return
 	}
-	fmt.Fprintf(r.w, "wrote %s (%s, volume id %s)\n", res.Output, humanBytes(res.ISOSize), res.VolumeID)
+	size := humanBytes(res.ISOSize)
+	if res.CompressedSize > 0 {
+		size = fmt.Sprintf("%s, an ISO of %s", humanBytes(res.CompressedSize), size)
+	}
+	fmt.Fprintf(r.w, "wrote %s (%s, volume id %s)\n", res.Output, size, res.VolumeID)
+	if len(overrides) > 0 {
+		fmt.Fprintf(r.w, "  the spec's values, but for the flags %s\n", strings.Join(overrides, ", "))
+	}
 	fmt.Fprintf(r.w, "  %d store paths of %s (closure from the %s), packed %s into %s: ratio %.2f, %s\n",
 		res.StorePaths, filepath.Base(res.Toplevel), res.ClosureSource, humanBytes(res.BytesIn),
 		humanBytes(res.SquashFSSize), res.Ratio(), res.Compression)
@@ -410,4 +496,18 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// readSpec reads the ISO spec at p (a file, or a result link to one).
+func readSpec(p string) (*spec.Spec, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	s, err := spec.Read(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return s, nil
 }

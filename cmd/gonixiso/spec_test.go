@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gonixiso/gonixiso/internal/testsystem"
+	"github.com/gonixiso/gonixiso/liveiso"
+	"github.com/gonixiso/gonixiso/spec"
+)
+
+// TestSpecDefaultsEqualBareToplevel: the default configuration's spec (nixpkgs' defaults
+// written down by nix/spec.nix) gives the ISO that the bare toplevel gives with gonixiso's
+// defaults, byte for byte, through assemble --spec and through build --flake, which builds the
+// spec itself.
+func TestSpecDefaultsEqualBareToplevel(t *testing.T) {
+	dir := t.TempDir()
+	bare, fromSpec := filepath.Join(dir, "bare.iso"), filepath.Join(dir, "spec.iso")
+	if log, code := runCLI(t, "assemble", "--no-cache", "--toplevel", testsystem.Toplevel(t), "-o", bare); code != 0 {
+		t.Fatalf("assemble --toplevel: exit %d\n%s", code, log)
+	}
+	if log, code := runCLI(t, "assemble", "--no-cache", "--spec", testsystem.Spec(t, testsystem.Name), "-o", fromSpec); code != 0 {
+		t.Fatalf("assemble --spec: exit %d\n%s", code, log)
+	}
+	if !sameBytes(t, bare, fromSpec) {
+		t.Error("assemble --spec of the default configuration differs from assemble --toplevel")
+	}
+	if !sameBytes(t, bare, builtISO(t)) {
+		t.Error("build --flake differs from assemble --toplevel")
+	}
+}
+
+func sameBytes(t *testing.T, a, b string) bool {
+	t.Helper()
+	same, _, err := sameFiles(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return same
+}
+
+// TestSpecOverrides: each flag given overrides its field of the spec, and the command says
+// which did.
+func TestSpecOverrides(t *testing.T) {
+	iso := filepath.Join(t.TempDir(), "x.iso")
+	log, code := runCLI(t, "assemble", "--no-cache", "--spec", testsystem.Spec(t, testsystem.Name), "-o", iso,
+		"--comp", "gzip", "--level", "1", "--timeout", "3", "--label", " Live")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, log)
+	}
+	for _, flag := range []string{"--output", "--comp", "--timeout", "--label"} {
+		if !strings.Contains(log, flag) {
+			t.Errorf("the summary does not name %s:\n%s", flag, log)
+		}
+	}
+	ins, err := liveiso.Inspect(context.Background(), iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ins.SquashFS.Compression != "gzip" || ins.SquashFS.Options.Level != 1 {
+		t.Errorf("SquashFS %+v, want gzip level 1", ins.SquashFS)
+	}
+	if !strings.HasSuffix(ins.Boot.Grub[0].Title, " Live") {
+		t.Errorf("GRUB's first entry %q, want the label from --label", ins.Boot.Grub[0].Title)
+	}
+	grub := extractFile(t, iso, "/EFI/BOOT/grub.cfg")
+	if !strings.Contains(grub, "\nset timeout=3\n") {
+		t.Errorf("grub.cfg has not the timeout from --timeout")
+	}
+	// Flags that contradict the spec's own checks are errors, as without a spec.
+	if log, code := runCLI(t, "assemble", "--spec", testsystem.Spec(t, testsystem.Name), "-o", iso, "--toplevel", "x"); code != 2 ||
+		!strings.Contains(log, "exclude each other") {
+		t.Errorf("--spec with --toplevel: exit %d\n%s", code, log)
+	}
+}
+
+func extractFile(t *testing.T, iso, p string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "file")
+	if out, err := exec.Command("xorriso", "-osirrox", "on", "-indev", iso, "-extract", p, dst).CombinedOutput(); err != nil {
+		t.Fatalf("xorriso -extract %s: %v\n%s", p, err, out)
+	}
+	b, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+var (
+	customOnce sync.Once
+	customISO  string // the custom configuration's ISO, decompressed
+	customZst  string
+	customLog  string
+)
+
+// customImage builds the custom configuration with gonixiso build --flake, once: an .iso.zst,
+// and the ISO zstd -d gives of it.
+func customImage(t *testing.T) (iso, zst string) {
+	t.Helper()
+	customOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gonixiso-custom-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := testsystem.FlakeRef(testsystem.Root(t)) + "#" + testsystem.CustomName
+		cmd := exec.Command(gonixisoBin(t), "build", "--no-cache", "--flake", ref)
+		cmd.Dir = dir
+		cmd.Env = testEnv()
+		out, err := cmd.CombinedOutput()
+		customLog = string(out)
+		if err != nil {
+			return
+		}
+		zst := filepath.Join(dir, "gonixiso-custom-test.iso.zst")
+		if out, err := exec.Command("zstd", "-q", "-d", zst, "-o", filepath.Join(dir, "custom.iso")).CombinedOutput(); err != nil {
+			customLog += "\nzstd -d: " + err.Error() + "\n" + string(out)
+			return
+		}
+		customISO, customZst = filepath.Join(dir, "custom.iso"), zst
+	})
+	if customISO == "" {
+		t.Fatalf("gonixiso build of the custom configuration:\n%s", customLog)
+	}
+	return customISO, customZst
+}
+
+// TestCustomSpec holds the ISO of the configuration that sets every isoImage option away from
+// its default to what the spec says: its file name and compression, the SquashFS's compressor,
+// BIOS off, the contents at their targets, storeContents in the store, the volume id, timeout
+// and labels.
+func TestCustomSpec(t *testing.T) {
+	iso, _ := customImage(t)
+	f, err := os.Open(testsystem.Spec(t, testsystem.CustomName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := spec.Read(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins, err := liveiso.Inspect(context.Background(), iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ins.Primary.VolumeID != s.ISOImage.VolumeID {
+		t.Errorf("volume id %q, want %q", ins.Primary.VolumeID, s.ISOImage.VolumeID)
+	}
+	if sq := ins.SquashFS; sq.Compression != "xz" || !strings.Contains(strings.Join(sq.Options.XZFilters, ","), "x86") {
+		t.Errorf("SquashFS %s %+v, want xz with BCJ x86", sq.Compression, sq.Options)
+	}
+	// BIOS off: no isolinux, no BIOS El Torito entry, no isohybrid MBR.
+	for _, e := range ins.ElTorito.Entries {
+		if e.Platform == "BIOS" {
+			t.Errorf("a BIOS El Torito entry: %+v", e)
+		}
+	}
+	if ins.MBR != nil || len(ins.Boot.Isolinux) != 0 {
+		t.Errorf("BIOS off, but MBR %+v, isolinux entries %d", ins.MBR, len(ins.Boot.Isolinux))
+	}
+	if !strings.Contains(extractFile(t, iso, "/EFI/BOOT/grub.cfg"), "\nset timeout=3\n") {
+		t.Error("grub.cfg has not the spec's timeout")
+	}
+	if want := s.ISOImage.PrependToMenuLabel; !strings.HasPrefix(ins.Boot.Grub[0].Title, want) {
+		t.Errorf("GRUB's first title %q does not start with %q", ins.Boot.Grub[0].Title, want)
+	}
+	// storeContents: in the SquashFS, though not in the toplevel's closure.
+	found := false
+	for _, p := range ins.StorePaths {
+		found = found || p.Path == s.ISOImage.StoreContents[0]
+	}
+	if !found {
+		t.Errorf("storeContents %s is not in the SquashFS", s.ISOImage.StoreContents[0])
+	}
+	// contents: every file of each source, at its target, with its bytes.
+	m, err := liveiso.Manifest(context.Background(), iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onISO := map[string]string{}
+	for _, e := range m {
+		onISO[e.Path] = e.SHA256
+	}
+	for _, c := range s.ISOImage.Contents {
+		filepath.WalkDir(c.Source, func(p string, d os.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			target := filepath.Join(c.Target, strings.TrimPrefix(p, c.Source))
+			if got := onISO[target]; got != hex.EncodeToString(sum[:]) {
+				t.Errorf("contents %s at %s: sha256 %q, want %x", p, target, got, sum)
+			}
+			return nil
+		})
+	}
+}
+
+// TestCustomSpecCompressed: compressImage gives an .iso.zst that zstd decompresses, and the
+// same bytes with other worker counts.
+func TestCustomSpecCompressed(t *testing.T) {
+	_, zst := customImage(t)
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other.iso.zst")
+	if log, code := runCLI(t, "assemble", "--no-cache", "--spec", testsystem.Spec(t, testsystem.CustomName), "-o", other, "-j", "1"); code != 0 {
+		t.Fatalf("exit %d\n%s", code, log)
+	}
+	if !sameBytes(t, zst, other) {
+		t.Error("the .iso.zst differs with one worker")
+	}
+}
+
+// TestBuildWithoutModule: a configuration that imports neither gonixiso's module nor nixpkgs'
+// iso-image.nix cannot boot from an ISO; build stops and shows the two lines to add.
+func TestBuildWithoutModule(t *testing.T) {
+	dir := t.TempDir()
+	flake := `{ outputs = { self }: { nixosConfigurations.plain = { config.system.build = { }; options = { }; }; }; }`
+	if err := os.WriteFile(filepath.Join(dir, "flake.nix"), []byte(flake), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log, code := runCLI(t, "build", "--flake", dir+"#plain", "-o", filepath.Join(dir, "x.iso"))
+	if code != 2 || !strings.Contains(log, "installation-cd-minimal.nix") || !strings.Contains(log, "gonixiso.nixosModules.default") {
+		t.Errorf("exit %d, want 2 and the lines to add:\n%s", code, log)
+	}
+}
+
+// specJSON is a spec read back as JSON, for cases that edit it.
+func specJSON(t *testing.T, p string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(b), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestHostileSpec: a spec is untrusted input: one that names a host file as a splash image, or
+// a store path outside its closure as contents, gets an error, never the file on the ISO.
+func TestHostileSpec(t *testing.T) {
+	shadow := filepath.Join(t.TempDir(), "shadow")
+	os.WriteFile(shadow, []byte("host secret"), 0o600)
+	for _, tc := range []struct {
+		name string
+		edit func(m map[string]any)
+		want string
+	}{
+		{"host splash", func(m map[string]any) { m["isoImage"].(map[string]any)["splashImage"] = shadow }, "not in the store"},
+		{"host contents", func(m map[string]any) {
+			m["isoImage"].(map[string]any)["contents"] = []any{map[string]any{"source": shadow, "target": "/x"}}
+		}, "not in the store"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := specJSON(t, testsystem.Spec(t, testsystem.Name))
+			tc.edit(m)
+			b, _ := json.Marshal(m)
+			p := filepath.Join(t.TempDir(), "spec.json")
+			os.WriteFile(p, b, 0o644)
+			out := t.TempDir()
+			log, code := runCLI(t, "assemble", "--no-cache", "--spec", p, "-o", filepath.Join(out, "x.iso"))
+			if code != 2 || !strings.Contains(log, tc.want) || !strings.Contains(log, shadow) {
+				t.Errorf("exit %d, want 2 and an error naming %s:\n%s", code, shadow, log)
+			}
+			assertNothingLeft(t, out)
+		})
+	}
+}

@@ -195,7 +195,9 @@ func nixBuild(c *cli.Context, args []string, what string) (string, func(), error
 }
 
 // teeWriter writes to both.
-type teeWriter struct{ a, b interface{ Write([]byte) (int, error) } }
+type teeWriter struct {
+	a, b interface{ Write([]byte) (int, error) }
+}
 
 func (t *teeWriter) Write(p []byte) (int, error) {
 	t.b.Write(p)

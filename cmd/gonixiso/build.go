@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -166,7 +167,7 @@ func nixBuild(c *cli.Context, args []string, what string) (string, func(), error
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if !globalBool(c, "quiet") {
-		cmd.Stderr = &teeWriter{c.App.ErrWriter, &stderr}
+		cmd.Stderr = io.MultiWriter(c.App.ErrWriter, &stderr)
 	}
 	if globalBool(c, "verbose") {
 		quoted := make([]string, len(full))
@@ -192,14 +193,4 @@ func nixBuild(c *cli.Context, args []string, what string) (string, func(), error
 		return "", nil, fmt.Errorf("nix build %s: unexpected output %q", what, out)
 	}
 	return results[0].Outputs["out"], cleanup, nil
-}
-
-// teeWriter writes to both.
-type teeWriter struct {
-	a, b interface{ Write([]byte) (int, error) }
-}
-
-func (t *teeWriter) Write(p []byte) (int, error) {
-	t.b.Write(p)
-	return t.a.Write(p)
 }

@@ -2,8 +2,9 @@
 # asks pkg-config for them), the version stamped into main.version.
 #
 # Not built where it was written: nixpkgs cannot be fetched there. It is parse-checked
-# (internal/nixcheck), and vendorHash is a placeholder until a machine with nixpkgs runs
-# `nix build .#gonixiso` once and copies the hash Nix prints ("got: sha256-...") here.
+# (internal/nixcheck), and vendorHash is checked against the NAR hash of what `go mod vendor`
+# writes (buildGoModule's goModules output), made from the module cache: update it when go.mod
+# or go.sum change (the test says the new value).
 { lib
 , buildGoModule
 , pkg-config
@@ -29,8 +30,7 @@ buildGo {
         || lib.hasSuffix ".nix" rel || rel == "flake.lock" || lib.hasPrefix "result" rel);
   };
 
-  # gonixiso:vendorHash-placeholder (lib.fakeHash): replace with the hash `nix build` reports.
-  vendorHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+  vendorHash = "sha256-Y7zOUO2WpKyl6vmgBA5lSRb2MZ9szN4PhibC6W0BFwg=";
 
   subPackages = [ "cmd/gonixiso" ];
 

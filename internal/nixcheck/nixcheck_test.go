@@ -3,6 +3,8 @@ package nixcheck
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonixiso/gonixiso/closure/nar"
 	"github.com/gonixiso/gonixiso/internal/testsystem"
 )
 
@@ -333,23 +336,29 @@ func TestFlake(t *testing.T) {
 	}
 }
 
-// TestVendorHashPlaceholder keeps nix/package.nix's vendorHash honest: lib.fakeHash only with the
-// marker comment that says it is a placeholder, and a real hash without it.
-func TestVendorHashPlaceholder(t *testing.T) {
+// TestVendorHash keeps nix/package.nix's vendorHash the hash buildGoModule will find: the NAR
+// hash of what `go mod vendor` writes (buildGoModule's goModules output is that folder), made
+// here from the module cache scripts/setup filled and hashed with package nar. A change of
+// go.mod or go.sum without a new vendorHash fails here, not on a user's machine.
+func TestVendorHash(t *testing.T) {
 	src := readFile(t, filepath.Join(testsystem.Root(t), "nix", "package.nix"))
-	const fake = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 	m := regexp.MustCompile(`(?m)^\s*vendorHash = "(sha256-[A-Za-z0-9+/]{43}=)";`).FindStringSubmatch(src)
 	if m == nil {
 		t.Fatal(`nix/package.nix has no vendorHash = "sha256-...";`)
 	}
-	marked := strings.Contains(src, "gonixiso:vendorHash-placeholder")
-	switch {
-	case m[1] == fake && !marked:
-		t.Error("vendorHash is lib.fakeHash without the gonixiso:vendorHash-placeholder comment")
-	case m[1] != fake && marked:
-		t.Error("vendorHash is set, but the gonixiso:vendorHash-placeholder comment is still there")
-	case m[1] == fake:
-		t.Log("vendorHash is still the placeholder: `nix build .#gonixiso` on a machine with nixpkgs prints the hash to put there")
+	vendor := filepath.Join(t.TempDir(), "vendor")
+	cmd := exec.Command("go", "mod", "vendor", "-o", vendor)
+	cmd.Dir = testsystem.Root(t)
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go mod vendor (offline, from the module cache scripts/setup fills): %v\n%s", err, out)
+	}
+	h := sha256.New()
+	if err := nar.DumpPath(h, vendor); err != nil {
+		t.Fatal(err)
+	}
+	if got := "sha256-" + base64.StdEncoding.EncodeToString(h.Sum(nil)); got != m[1] {
+		t.Errorf("nix/package.nix: vendorHash = %q, but the vendored modules hash to %q: put that there", m[1], got)
 	}
 }
 

@@ -255,7 +255,7 @@ func (w *walker) entry(parent *Entry, rec, id []byte, x Extent) (*Entry, rrInfo,
 func (w *walker) susp(su []byte, e *Entry) (rrInfo, error) {
 	var info rrInfo
 	var name, link []byte
-	haveName, haveLink, linkSep := false, false, false
+	haveName, haveLink := false, false
 	for hops := 0; ; hops++ {
 		var next *Extent
 		var nextOff uint32
@@ -298,25 +298,8 @@ func (w *walker) susp(su []byte, e *Entry) (rrInfo, error) {
 					break
 				}
 				haveLink = true
-				for c := body[1:]; len(c) >= 2 && 2+int(c[1]) <= len(c); c = c[2+int(c[1]):] {
-					cf, data := c[0], c[2:2+int(c[1])]
-					switch {
-					case cf&slRoot != 0:
-						link, linkSep = append(link[:0], '/'), false
-						continue
-					case cf&slCurrent != 0:
-						data = []byte(".")
-					case cf&slParent != 0:
-						data = []byte("..")
-					}
-					if linkSep {
-						link = append(link, '/')
-					}
-					link = append(link, data...)
-					linkSep = cf&slContinue == 0
-					if len(link) > maxRRName {
-						return info, formatErr("Rock Ridge link target longer than %d bytes", maxRRName)
-					}
+				if link = appendSL(link, body); len(link) > maxRRName {
+					return info, formatErr("Rock Ridge link target longer than %d bytes", maxRRName)
 				}
 			case "RE":
 				info.relocated = true
@@ -354,6 +337,35 @@ func (w *walker) susp(su []byte, e *Entry) (rrInfo, error) {
 		}
 	}
 	return info, nil
+}
+
+// appendSL appends the target an SL entry's body records to link, as the Linux kernel reads it
+// (fs/isofs/rock.c, get_symlink_chunk): each component adds its text ("." and ".." for the
+// current and parent flags, "/" for the root flag, nothing for flags it does not know), then a
+// slash, unless it is a root component, is flagged to continue in the next component, or is the
+// last of the entry and the entry is not flagged to continue in the next SL entry. So ROOT ROOT
+// "a" ROOT "b", which xorriso and genisoimage write for "//a//b/", reads "//a//b".
+func appendSL(link, body []byte) []byte {
+	more := body[0]&slContinue != 0
+	for c := body[1:]; len(c) >= 2 && 2+int(c[1]) <= len(c); {
+		flags, data := c[0], c[2:2+int(c[1])]
+		c = c[2+int(c[1]):]
+		switch flags &^ slContinue {
+		case 0:
+			link = append(link, data...)
+		case slCurrent:
+			link = append(link, '.')
+		case slParent:
+			link = append(link, ".."...)
+		case slRoot:
+			link = append(link, '/')
+			continue
+		}
+		if last := len(c) < 2; flags&slContinue == 0 && (!last || more) {
+			link = append(link, '/')
+		}
+	}
+	return link
 }
 
 // posixMode converts a Rock Ridge PX mode.

@@ -179,10 +179,12 @@ type Entry struct {
 	GID     uint32
 	Nlink   uint32
 	Extents []Extent
+
+	link *Entry // the first of its hard links, set by ReadTree
 }
 
 // Open reads the image of size bytes from r: its volume descriptors, El Torito catalog, MBR and
-// GPT. The trees are read by Walk and WalkJoliet.
+// GPT. The trees are read by ReadTree, Walk and WalkJoliet.
 func Open(r io.ReaderAt, size int64) (*Image, error) {
 	im := &Image{r: r, size: size}
 	if size < (firstDescriptorLBA+1)*SectorSize {

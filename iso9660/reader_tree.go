@@ -1,11 +1,13 @@
 package iso9660
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -26,20 +28,154 @@ func (im *Image) WalkJoliet(fn func(*Entry) error) error {
 	return im.walk(im.Joliet, true, fn)
 }
 
-// Open returns a reader of a regular file's data.
-func (im *Image) Open(e *Entry) (io.Reader, error) {
-	if !e.Mode.IsRegular() {
-		return nil, fmt.Errorf("iso9660: %s: not a regular file", e.Path)
+// A Tree is the directory tree of an image as an operating system mounts it, read whole: the
+// Rock Ridge tree when the image has Rock Ridge, else the Joliet tree, else the primary tree
+// with its ISO 9660 names, as the Linux kernel chooses (fs/isofs/inode.c). Its entries are in
+// walk order: the root first, then depth first in directory order.
+//
+// Reading a tree checks that its regular files hold data of their own: two files share data
+// only when their extents are the same (hard links: xorriso and mkisofs record a file's links
+// so), and no file holds a byte twice. Directory records are cheap and an extent may be as long
+// as the image, so without this rule a crafted image of a megabyte could hold thousands of files
+// that each are the whole image. With it, reading each file of a tree once, with its hard links
+// read once for all (see Link), reads at most the image.
+type Tree struct {
+	entries []*Entry
+	byPath  []int32 // entries sorted by path, in walk order among equal paths
+	byLBA   []int32 // regular files with data, sorted by first sector, then in walk order
+}
+
+// ReadTree reads the tree an operating system mounts (see Tree) and checks that its files do not
+// share data but as hard links.
+func (im *Image) ReadTree() (*Tree, error) {
+	v, joliet := im.Primary, false
+	if !im.RockRidge && im.Joliet != nil {
+		v, joliet = im.Joliet, true
 	}
-	var rs []io.Reader
-	for _, x := range e.Extents {
-		off, n := int64(x.LBA)*SectorSize, int64(x.Size)
-		if off > im.size || n > im.size-off {
-			return nil, formatErr("%s: extent of %d bytes at sector %d is beyond the end of the image", e.Path, n, x.LBA)
+	t := &Tree{}
+	err := im.walk(v, joliet, func(e *Entry) error {
+		t.entries = append(t.entries, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := t.link(); err != nil {
+		return nil, err
+	}
+	t.byPath = make([]int32, len(t.entries))
+	for i := range t.byPath {
+		t.byPath[i] = int32(i)
+	}
+	slices.SortStableFunc(t.byPath, func(a, b int32) int { return strings.Compare(t.entries[a].Path, t.entries[b].Path) })
+	for i, e := range t.entries {
+		if e.link != nil {
+			t.byLBA = append(t.byLBA, int32(i))
 		}
-		rs = append(rs, io.NewSectionReader(im.r, off, n))
 	}
-	return io.MultiReader(rs...), nil
+	slices.SortStableFunc(t.byLBA, func(a, b int32) int {
+		return cmp.Compare(t.entries[a].Extents[0].LBA, t.entries[b].Extents[0].LBA)
+	})
+	return t, nil
+}
+
+// Entries returns the tree's entries in walk order. The caller must not modify them.
+func (t *Tree) Entries() []*Entry { return t.entries }
+
+// Lookup returns the entry at the absolute path name ("/" for the root), or nil. Should a
+// crafted image name two entries alike, it returns the first in walk order.
+func (t *Tree) Lookup(name string) *Entry {
+	i := sort.Search(len(t.byPath), func(i int) bool { return t.entries[t.byPath[i]].Path >= name })
+	if i < len(t.byPath) && t.entries[t.byPath[i]].Path == name {
+		return t.entries[t.byPath[i]]
+	}
+	return nil
+}
+
+// FileAt returns the regular file whose data start at sector lba (the first in walk order when
+// hard links do), or nil: what a boot catalog entry or a partition table names.
+func (t *Tree) FileAt(lba uint32) *Entry {
+	i := sort.Search(len(t.byLBA), func(i int) bool { return t.entries[t.byLBA[i]].Extents[0].LBA >= lba })
+	if i < len(t.byLBA) && t.entries[t.byLBA[i]].Extents[0].LBA == lba {
+		return t.entries[t.byLBA[i]]
+	}
+	return nil
+}
+
+// Link returns the first regular file of the tree, in walk order, that holds the same data as
+// e: e itself unless e is a hard link of a file before it. Reading only the files that are
+// their own Link reads every file's data once. For an entry that is not a regular file with
+// data, Link returns e.
+func (t *Tree) Link(e *Entry) *Entry {
+	if e.link == nil {
+		return e
+	}
+	return e.link
+}
+
+// link checks that regular files share data only as hard links, and points each at its first
+// link.
+func (t *Tree) link() error {
+	// The files with data, grouped by their extents: a group is a file and its hard links.
+	var files []int32
+	spans := 0
+	for i, e := range t.entries {
+		if e.Mode.IsRegular() && storedSize(e) > 0 {
+			files = append(files, int32(i))
+			spans += len(e.Extents)
+		}
+	}
+	same := func(a, b int32) int {
+		return slices.CompareFunc(t.entries[a].Extents, t.entries[b].Extents, func(x, y Extent) int {
+			return cmp.Or(cmp.Compare(x.LBA, y.LBA), cmp.Compare(x.Size, y.Size))
+		})
+	}
+	slices.SortFunc(files, func(a, b int32) int { return cmp.Or(same(a, b), cmp.Compare(a, b)) })
+	for k, i := range files {
+		e := t.entries[i]
+		e.link = e
+		if k > 0 && same(files[k-1], i) == 0 {
+			e.link = t.entries[files[k-1]].link
+		}
+	}
+	// Every extent of every file, by where it lies in the image: an extent may overlap the one
+	// before it only when both are the same extent of two links of one file.
+	type span struct {
+		start, end int64 // bytes in the image
+		entry      int32
+	}
+	all := make([]span, 0, spans)
+	for _, i := range files {
+		for _, x := range t.entries[i].Extents {
+			if x.Size > 0 {
+				start := int64(x.LBA) * SectorSize
+				all = append(all, span{start, start + int64(x.Size), i})
+			}
+		}
+	}
+	slices.SortFunc(all, func(a, b span) int {
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end), cmp.Compare(a.entry, b.entry))
+	})
+	end := int64(-1) // the furthest end of the spans so far
+	for k := 1; k < len(all); k++ {
+		a, b := all[k-1], all[k]
+		end = max(end, a.end)
+		ea, eb := t.entries[a.entry], t.entries[b.entry]
+		if b.start >= end || b.start == a.start && b.end == a.end && a.entry != b.entry && ea.link == eb.link {
+			continue
+		}
+		return formatErr("%s and %s: data overlap at sector %d, and are not the same file", ea.Path, eb.Path, b.start/SectorSize)
+	}
+	return nil
+}
+
+// storedSize is the bytes of a file's extents.
+func storedSize(e *Entry) int64 {
+	var n int64
+	for _, x := range e.Extents {
+		n += int64(x.Size)
+	}
+	return n
 }
 
 type walker struct {

@@ -51,19 +51,18 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 		key   string
 	}
 	var items []item
-	for _, e := range im.tree {
-		e := e
+	for _, e := range im.tree.Entries() {
 		it := item{entry: ManifestEntry{Path: e.Path, Type: typeName(e.Mode), Mode: fmt.Sprintf("%04o", modeBits(e.Mode)),
 			Target: e.Link}}
 		if e.Mode.IsRegular() {
 			it.entry.Size = e.Size
-			it.key = dataKey(e)
+			it.key = im.dataKey(e)
 			it.open = func() (io.Reader, func(), error) {
-				ra, err := im.section(e)
+				f, err := im.img.Open(e)
 				if err != nil {
 					return nil, nil, err
 				}
-				return io.NewSectionReader(ra, 0, e.Size), func() {}, nil
+				return f, func() {}, nil
 			}
 		}
 		items = append(items, it)

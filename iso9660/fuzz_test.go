@@ -132,6 +132,37 @@ func FuzzOpen(f *testing.F) {
 				return nil
 			})
 		}
+		// A tree's files, each read once with its hard links, read at most the image, through
+		// Read and through ReadAt alike.
+		tree, err := im.ReadTree()
+		if err != nil {
+			return
+		}
+		var read int64
+		buf := make([]byte, 4096)
+		for _, e := range tree.Entries() {
+			if !e.Mode.IsRegular() || tree.Link(e) != e {
+				continue
+			}
+			if tree.Lookup(e.Path) == nil {
+				t.Fatalf("Lookup(%q) finds nothing", e.Path)
+			}
+			f, err := im.Open(e)
+			if err != nil {
+				continue
+			}
+			n, err := io.CopyBuffer(io.Discard, f, buf)
+			if err == nil && n != e.Size {
+				t.Fatalf("%s: read %d bytes of %d", e.Path, n, e.Size)
+			}
+			if k, _ := f.ReadAt(buf[:min(len(buf), int(e.Size))], 0); err == nil && k != min(len(buf), int(e.Size)) {
+				t.Fatalf("%s: ReadAt read %d bytes", e.Path, k)
+			}
+			read += n
+		}
+		if read > int64(len(img)) {
+			t.Fatalf("a tree's files read %d bytes of a %d-byte image", read, len(img))
+		}
 	})
 }
 

@@ -1,6 +1,8 @@
 package iso9660_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
@@ -118,6 +120,133 @@ func TestSymlinkTargets(t *testing.T) {
 		}
 		if bsdtar["/d/link00"] != "//a//b" {
 			t.Errorf("%s: bsdtar reads //a//b/ as %q", tool, bsdtar["/d/link00"])
+		}
+	}
+}
+
+// extracted lists a tree that a tool extracted to dir as the package's reader lists entries: path
+// -> ls-style mode, size, link target, contents' hash.
+func extracted(t testing.TB, dir string) map[string]want {
+	t.Helper()
+	out := map[string]want{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		name := path.Join("/", filepath.ToSlash(rel))
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		w := want{mode: modeString(fi.Mode())}
+		switch {
+		case fi.Mode().IsRegular():
+			w.size, w.sum = fi.Size(), fileSum(t, p)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			w.link, _ = os.Readlink(p)
+		}
+		out[name] = w
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// readTree lists the tree ReadTree reads as extracted lists an extracted one.
+func readTree(t testing.TB, iso string) map[string]want {
+	t.Helper()
+	im := openImage(t, iso)
+	tree, err := im.ReadTree()
+	if err != nil {
+		t.Fatalf("%s: %v", iso, err)
+	}
+	out := map[string]want{}
+	for _, e := range tree.Entries() {
+		w := want{mode: modeString(e.Mode), link: e.Link}
+		if e.Mode.IsRegular() {
+			f, err := im.Open(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(readAll(t, f))
+			w.size, w.sum = e.Size, hex.EncodeToString(sum[:])
+		}
+		out[e.Path] = w
+	}
+	return out
+}
+
+// compareTrees reports the differences between a tree read and a tree extracted by a tool.
+func compareTrees(t testing.TB, what string, got, want map[string]want) {
+	t.Helper()
+	for _, p := range sortedKeys(want) {
+		if g, ok := got[p]; !ok {
+			t.Errorf("%s: %s %+v is missing", what, p, want[p])
+		} else if g != want[p] {
+			t.Errorf("%s: %s reads %+v, extracted %+v", what, p, g, want[p])
+		}
+	}
+	for _, p := range sortedKeys(got) {
+		if _, ok := want[p]; !ok {
+			t.Errorf("%s: %s %+v was not extracted", what, p, got[p])
+		}
+	}
+}
+
+// TestTreeWithoutRockRidge reads images without Rock Ridge as the Linux kernel mounts them
+// (fs/isofs/inode.c): the Joliet tree's names when there is one, else the ISO 9660 names without
+// their version, and mode 0555 for files and directories alike. osirrox extracts them the same
+// way; the trees are compared with its extraction.
+func TestTreeWithoutRockRidge(t *testing.T) {
+	testsystem.Require(t, "xorriso", "genisoimage", "osirrox")
+	src := t.TempDir()
+	for name, data := range map[string]string{
+		"LibCDIO/Readme.Long-Name.txt":        "hello\n",
+		"LibCDIO/Sub Dir/file with spaces.c":  "int main;\n",
+		"été/日本語.txt":                         "utf-8\n",
+		"lower":                               "z",
+		"a-name-longer-than-thirty-one-chars": strings.Repeat("long ", 1000),
+	} {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name   string
+		args   []string
+		joliet bool
+	}{
+		{"genisoimage -J", []string{"genisoimage", "-quiet", "-J", "-o"}, true},
+		{"xorriso -joliet on -rockridge off", []string{"xorriso", "-joliet", "on", "-rockridge", "off", "-outdev"}, true},
+		{"genisoimage", []string{"genisoimage", "-quiet", "-o"}, false},
+	} {
+		iso := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".iso")
+		args := append(slices.Clone(c.args[1:]), iso)
+		if c.args[0] == "xorriso" {
+			args = append(args, "-map", src, "/", "-commit")
+		} else {
+			args = append(args, src)
+		}
+		run(t, c.args[0], args...)
+		out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_"))
+		run(t, "osirrox", "-indev", iso, "-extract", "/", out)
+		got, want := readTree(t, iso), extracted(t, out)
+		compareTrees(t, c.name, got, want)
+		if _, ok := got["/LibCDIO/Sub Dir/file with spaces.c"]; ok != c.joliet {
+			t.Errorf("%s: Joliet names %v, want %v", c.name, ok, c.joliet)
+		}
+		for p, w := range got {
+			if w.mode != "-r-xr-xr-x" && w.mode != "dr-xr-xr-x" {
+				t.Errorf("%s: %s has mode %s, the kernel gives 0555", c.name, p, w.mode)
+			}
 		}
 	}
 }

@@ -166,7 +166,8 @@ func (g GUID) String() string {
 		binary.LittleEndian.Uint16(g[4:]), binary.LittleEndian.Uint16(g[6:]), g[8:10], g[10:])
 }
 
-// Entry is a file, directory or symbolic link of a tree.
+// Entry is a file, directory or symbolic link of a tree. Without Rock Ridge, files and
+// directories have mode 0555 and are owned by root.
 type Entry struct {
 	Path    string // absolute, slash-separated; "/" for the root
 	Name    string // the Rock Ridge or Joliet name; the primary identifier without Rock Ridge

@@ -203,7 +203,7 @@ func (w *walker) spend(n int64) error {
 func (im *Image) walk(v *Volume, joliet bool, fn func(*Entry) error) error {
 	w := &walker{im: im, joliet: joliet, rr: !joliet && im.RockRidge, visited: map[uint32]bool{}, fn: fn,
 		budget: im.size + walkSlack}
-	root := &Entry{Path: "/", Mode: fs.ModeDir | 0o555, Size: int64(v.Root.Size), Extents: []Extent{v.Root}, Nlink: 1}
+	root := &Entry{Path: "/", Mode: fs.ModeDir | defaultMode, Size: int64(v.Root.Size), Extents: []Extent{v.Root}, Nlink: 1}
 	// The root's attributes are in its "." record.
 	if v.Root.Size > 0 {
 		if b, err := im.read(int64(v.Root.LBA)*SectorSize, min(int64(v.Root.Size), SectorSize)); err == nil {
@@ -223,6 +223,12 @@ func (im *Image) walk(v *Volume, joliet bool, fn func(*Entry) error) error {
 	}
 	return w.dir(root, v.Root, 1)
 }
+
+// defaultMode is the permissions of files and directories without a Rock Ridge PX entry: read
+// and execute for all, as the Linux kernel gives them (fs/isofs/inode.c, isofs_read_inode: "the
+// disc could be shared with DOS machines so virtually anything could be a valid executable")
+// and osirrox extracts them.
+const defaultMode = 0o555
 
 // rrInfo is what a record's Rock Ridge entries say beyond the Entry fields.
 type rrInfo struct {
@@ -343,11 +349,11 @@ func (w *walker) entry(parent *Entry, rec, id []byte, x Extent) (*Entry, rrInfo,
 		Size:    int64(x.Size),
 		ModTime: parseShortDate(rec[drRecordingDate:]),
 		Extents: []Extent{x},
-		Mode:    0o444,
+		Mode:    defaultMode,
 		Nlink:   1,
 	}
 	if flags&flagDirectory != 0 {
-		e.Mode = fs.ModeDir | 0o555
+		e.Mode = fs.ModeDir | defaultMode
 	}
 	e.Name = e.ISOName
 	if i := strings.LastIndexByte(e.Name, ';'); i >= 0 && flags&flagDirectory == 0 {

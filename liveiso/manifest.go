@@ -16,8 +16,9 @@ import (
 // ManifestEntry is an entry of an ISO image's tree or of its SquashFS: what `gonixiso manifest`
 // lists, one per line or as JSON, to compare builds and machines cheaply.
 type ManifestEntry struct {
-	// Path is the entry's path: in the ISO tree (Rock Ridge names), or, for the SquashFS's
-	// entries, under StoreDir, as the booted system sees them.
+	// Path is the entry's path: in the ISO tree as the kernel mounts it (Rock Ridge names, else
+	// Joliet names, else ISO 9660 names), or, for the SquashFS's entries, under StoreDir, as the
+	// booted system sees them.
 	Path string `json:"path"`
 	// Type is "file", "directory", "symlink", "fifo", "socket", "block-device" or
 	// "char-device".

@@ -147,3 +147,54 @@ func TestManifestCanceled(t *testing.T) {
 		t.Error("a canceled context gave a manifest")
 	}
 }
+
+// TestManifestJolietOnly lists an ISO without Rock Ridge, as genisoimage -J and xorriso
+// -rockridge off write them, as the kernel mounts it and osirrox extracts it: Joliet names (not
+// the ISO 9660 short names, /LIBCDIO) and mode 0555.
+func TestManifestJolietOnly(t *testing.T) {
+	testsystem.Require(t, "genisoimage", "xorriso", "osirrox")
+	src := t.TempDir()
+	for name, data := range map[string]string{
+		"libcdio/Readme.Long-Name.txt": "hello\n",
+		"libcdio/Sub Dir/empty":        "",
+		"été/日本語.txt":                  "utf-8\n",
+	} {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	for _, tool := range []string{"genisoimage", "xorriso"} {
+		iso := filepath.Join(dir, tool+".iso")
+		var out []byte
+		var err error
+		if tool == "genisoimage" {
+			out, err = exec.Command("genisoimage", "-quiet", "-J", "-o", iso, src).CombinedOutput()
+		} else {
+			out, err = exec.Command("xorriso", "-joliet", "on", "-rockridge", "off", "-outdev", iso, "-map", src, "/", "-commit").CombinedOutput()
+		}
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tool, err, out)
+		}
+		m, err := Manifest(context.Background(), iso)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := filepath.Join(dir, tool)
+		if out, err := exec.Command("osirrox", "-indev", iso, "-extract", "/", x).CombinedOutput(); err != nil {
+			t.Fatalf("osirrox -extract: %v\n%s", err, out)
+		}
+		want := extractedManifest(t, x, "/", true)
+		sort.SliceStable(want, func(i, j int) bool { return want[i].Path < want[j].Path })
+		if !slices.Equal(m, want) {
+			t.Errorf("%s: manifest\n%v\nosirrox extracts\n%v", tool, m, want)
+		}
+		if !slices.ContainsFunc(m, func(e ManifestEntry) bool { return e.Path == "/libcdio/Sub Dir/empty" && e.Mode == "0555" }) {
+			t.Errorf("%s: no Joliet name with mode 0555 in %v", tool, m)
+		}
+	}
+}

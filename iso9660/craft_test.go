@@ -1,6 +1,8 @@
 package iso9660_test
 
 import (
+	"bytes"
+	"compress/zlib"
 	"encoding/binary"
 	"testing"
 )
@@ -88,4 +90,66 @@ func withDir(t testing.TB, img []byte, name string, recs [][]byte) ([]byte, uint
 	}
 	copy(img[end:], rec)
 	return img, lba
+}
+
+// withData returns a copy of img with data appended at a sector boundary, and data's sector.
+func withData(img, data []byte) ([]byte, uint32) {
+	img = append([]byte(nil), img...)
+	img = append(img, make([]byte, (2048-len(img)%2048)%2048)...)
+	lba := uint32(len(img) / 2048)
+	img = append(img, data...)
+	return append(img, make([]byte, (2048-len(data)%2048)%2048)...), lba
+}
+
+// zisofsFile encodes data as xorriso does: as zisofs (version 1) or zisofs2 (version 2) with
+// zlib, in blocks of 2^shift bytes, a block of zeros as no bytes.
+func zisofsFile(data []byte, version byte, shift uint8) []byte {
+	bs := 1 << shift
+	n := (len(data) + bs - 1) / bs
+	hdr, ptr := 16, 4
+	if version == 2 {
+		hdr, ptr = 24, 8
+	}
+	out := make([]byte, hdr+(n+1)*ptr)
+	if version == 1 {
+		copy(out, []byte{0x37, 0xE4, 0x53, 0x96, 0xC9, 0xDB, 0xD6, 0x07})
+		binary.LittleEndian.PutUint32(out[8:], uint32(len(data)))
+		out[12], out[13] = 4, shift
+	} else {
+		copy(out, []byte{0xEF, 0x22, 0x55, 0xA1, 0xBC, 0x1B, 0x95, 0xA0})
+		out[9], out[10], out[11] = 6, 1, shift
+		binary.LittleEndian.PutUint64(out[12:], uint64(len(data)))
+	}
+	pointer := func(i int) {
+		if ptr == 4 {
+			binary.LittleEndian.PutUint32(out[hdr+i*4:], uint32(len(out)))
+		} else {
+			binary.LittleEndian.PutUint64(out[hdr+i*8:], uint64(len(out)))
+		}
+	}
+	for i := range n {
+		pointer(i)
+		block := data[i*bs : min((i+1)*bs, len(data))]
+		if bytes.Count(block, []byte{0}) == len(block) {
+			continue
+		}
+		var b bytes.Buffer
+		zw := zlib.NewWriter(&b)
+		zw.Write(block)
+		zw.Close()
+		out = append(out, b.Bytes()...)
+	}
+	pointer(n)
+	return out
+}
+
+// zfEntry is the Rock Ridge ZF entry of a zisofs file of size bytes (zisofs2's sizes are 64
+// bits), with algorithm alg ("pz" for version 1).
+func zfEntry(version byte, alg string, shift uint8, size uint64) []byte {
+	b := []byte{'Z', 'F', 16, version, alg[0], alg[1], 4, shift}
+	if version == 1 {
+		return append(b, both32(uint32(size))...)
+	}
+	b[6] = 6
+	return binary.LittleEndian.AppendUint64(b, size)
 }

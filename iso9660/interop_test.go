@@ -250,3 +250,85 @@ func TestTreeWithoutRockRidge(t *testing.T) {
 		}
 	}
 }
+
+// zisofsTree writes files of the shapes zisofs compresses differently under dir: text of
+// several blocks ending in a partial one, incompressible bytes (stored deflate blocks), zeros
+// (blocks of no bytes), exactly two 64 KiB blocks, a small and an empty file (which xorriso
+// leaves uncompressed), and a hard link.
+func zisofsTree(t testing.TB, dir string) {
+	t.Helper()
+	var text strings.Builder
+	for i := 0; text.Len() < 300_000; i++ {
+		fmt.Fprintf(&text, "line %d of a text that zlib compresses well\n", i*i%10007)
+	}
+	random := make([]byte, 200_000)
+	for i := range random {
+		random[i] = byte(i*i*7 + i>>3*13 + i>>11)
+	}
+	for name, data := range map[string][]byte{
+		"text":         []byte(text.String()),
+		"dir/random":   random,
+		"dir/zeros":    append(make([]byte, 1<<20), "tail"...),
+		"dir/exact":    []byte(text.String()[:128<<10]),
+		"small":        []byte("small\n"),
+		"empty":        nil,
+		"dir/sub/more": []byte(text.String()[1000:90_000]),
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Link(filepath.Join(dir, "text"), filepath.Join(dir, "dir", "link")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestZisofs reads images whose files xorriso compressed with zisofs (block sizes of 32 KiB and
+// 128 KiB), with zisofs2 (1 MiB blocks; ZF entries, and Z2 entries), and that genisoimage -z made
+// of a tree compressed by mkzftree: sizes and contents are the uncompressed ones that osirrox
+// extracts.
+func TestZisofs(t *testing.T) {
+	testsystem.Require(t, "xorriso", "osirrox", "genisoimage", "mkzftree")
+	src := filepath.Join(t.TempDir(), "src")
+	zisofsTree(t, src)
+	dir := t.TempDir()
+	compressed := filepath.Join(dir, "mkzftree")
+	run(t, "mkzftree", src, compressed)
+	for _, c := range []struct{ name, params string }{
+		{"zisofs 32k", "block_size=32k"},
+		{"zisofs 128k", "block_size=128k"},
+		{"zisofs2 1m", "version_2=on:block_size_v2=1m"},
+		{"zisofs2 Z2", "version_2=on:susp_z2=on"},
+		{"mkzftree and genisoimage -z", ""},
+	} {
+		iso := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".iso")
+		if c.params == "" {
+			run(t, "genisoimage", "-quiet", "-R", "-z", "-o", iso, compressed)
+		} else {
+			run(t, "xorriso", "-zisofs", c.params, "-outdev", iso, "-map", src, "/",
+				"-set_filter_r", "--zisofs", "/", "--", "-commit")
+		}
+		out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_"))
+		run(t, "osirrox", "-indev", iso, "-extract", "/", out)
+		compareTrees(t, c.name, readTree(t, iso), extracted(t, out))
+		// The files are compressed indeed.
+		tree, err := openImage(t, iso).ReadTree()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"/text", "/dir/zeros", "/dir/link"} {
+			e := tree.Lookup(p)
+			var stored int64
+			for _, x := range e.Extents {
+				stored += int64(x.Size)
+			}
+			if stored*2 > e.Size {
+				t.Errorf("%s: %s stores %d bytes of %d", c.name, p, stored, e.Size)
+			}
+		}
+	}
+}

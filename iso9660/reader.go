@@ -179,9 +179,12 @@ type Entry struct {
 	UID     uint32
 	GID     uint32
 	Nlink   uint32
+	// Extents hold the file's data as the image stores it: compressed, for a zisofs file,
+	// whose Size is the uncompressed size.
 	Extents []Extent
 
-	link *Entry // the first of its hard links, set by ReadTree
+	zf   *zisofs // the ZF entry of a zisofs-compressed file
+	link *Entry  // the first of its hard links, set by ReadTree
 }
 
 // Open reads the image of size bytes from r: its volume descriptors, El Torito catalog, MBR and

@@ -8,43 +8,52 @@ import (
 )
 
 // A File reads the data of a regular file of an image: the bytes of its extents, one after the
-// other. It is an io.ReaderAt, which parallel calls may share, and an io.Reader and io.Seeker,
-// which keep one offset and may not. Image.Open makes one.
+// other, uncompressed when the file is zisofs-compressed. It is an io.ReaderAt, which parallel
+// calls may share, and an io.Reader and io.Seeker, which keep one offset and may not.
+// Image.Open makes one.
 type File struct {
-	r    io.ReaderAt
-	ext  []fileExtent // in file order
+	data io.ReaderAt // the file's bytes: its extents, or what they hold uncompressed
 	size int64
 	off  int64 // for Read and Seek
 }
 
-// fileExtent is an extent of a file's data: n bytes at off in the image, the file's from pos.
-type fileExtent struct{ off, pos, n int64 }
-
 // Open returns a reader of a regular file's data. Every extent must lie inside the image; the
-// reader reads no byte outside them. Open reads only what the Entry says: Tree checks that the
-// files of a tree do not share data, and so read at most the image in all.
+// reader reads no byte outside them. Open reads only what the Entry says: ReadTree checks that
+// the files of a tree do not share data, and so read at most the image in all.
+//
+// A zisofs-compressed file (a Rock Ridge ZF entry, as xorriso -zisofs and mkzftree write them)
+// reads uncompressed: zisofs, and zisofs2 with zlib. Open returns an error that wraps
+// errors.ErrUnsupported for zisofs2's other algorithms.
 func (im *Image) Open(e *Entry) (*File, error) {
 	if !e.Mode.IsRegular() {
 		return nil, fmt.Errorf("iso9660: %s: not a regular file", e.Path)
 	}
-	f := &File{r: im.r}
-	var pos int64
-	for _, x := range e.Extents {
-		off, n := int64(x.LBA)*SectorSize, int64(x.Size)
+	x := &extents{r: im.r}
+	for _, ext := range e.Extents {
+		off, n := int64(ext.LBA)*SectorSize, int64(ext.Size)
 		if off > im.size || n > im.size-off {
 			return nil, formatErr("%s: extent of %d bytes at sector %d is beyond the end of the image (%d bytes)",
-				e.Path, n, x.LBA, im.size)
+				e.Path, n, ext.LBA, im.size)
 		}
 		if n > 0 {
-			f.ext = append(f.ext, fileExtent{off: off, pos: pos, n: n})
+			x.ext = append(x.ext, fileExtent{off: off, pos: x.size, n: n})
 		}
-		pos += n
+		x.size += n
 	}
-	if pos != e.Size {
-		return nil, formatErr("%s: extents hold %d bytes, the file %d", e.Path, pos, e.Size)
+	if e.zf == nil {
+		if x.size != e.Size {
+			return nil, formatErr("%s: extents hold %d bytes, the file %d", e.Path, x.size, e.Size)
+		}
+		return &File{data: x, size: x.size}, nil
 	}
-	f.size = pos
-	return f, nil
+	if err := e.zf.check(x.size, im.size); err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Path, err)
+	}
+	z, err := newZisofsReader(e.zf, x, x.size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Path, err)
+	}
+	return &File{data: z, size: e.zf.size}, nil
 }
 
 // Size is the length of the file's data.
@@ -58,26 +67,11 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if off >= f.size {
 		return 0, io.EOF
 	}
-	i := sort.Search(len(f.ext), func(i int) bool { return f.ext[i].pos+f.ext[i].n > off })
-	n := 0
-	for ; n < len(p) && i < len(f.ext); i++ {
-		x := f.ext[i]
-		rel := off - x.pos
-		k := int(min(int64(len(p)-n), x.n-rel))
-		m, err := f.r.ReadAt(p[n:n+k], x.off+rel)
-		n += m
-		off += int64(m)
-		if m < k {
-			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return n, err
-		}
+	n, err := f.data.ReadAt(p[:min(int64(len(p)), f.size-off)], off)
+	if err == nil && n < len(p) {
+		err = io.EOF
 	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
+	return n, err
 }
 
 // Read reads from the offset that Read and Seek keep.
@@ -110,4 +104,40 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 	}
 	f.off = offset
 	return offset, nil
+}
+
+// extents reads the bytes of a file's extents as one run.
+type extents struct {
+	r    io.ReaderAt // the image
+	ext  []fileExtent
+	size int64
+}
+
+// fileExtent is an extent of a file's data: n bytes at off in the image, the file's from pos.
+type fileExtent struct{ off, pos, n int64 }
+
+func (x *extents) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("iso9660: read at a negative offset")
+	}
+	i := sort.Search(len(x.ext), func(i int) bool { return x.ext[i].pos+x.ext[i].n > off })
+	n := 0
+	for ; n < len(p) && i < len(x.ext); i++ {
+		e := x.ext[i]
+		rel := off - e.pos
+		k := int(min(int64(len(p)-n), e.n-rel))
+		m, err := x.r.ReadAt(p[n:n+k], e.off+rel)
+		n += m
+		off += int64(m)
+		if m < k {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return n, err
+		}
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }

@@ -1,6 +1,7 @@
 package iso9660
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -60,7 +61,7 @@ func (im *Image) ReadTree() (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.link(); err != nil {
+	if err := t.link(im.size); err != nil {
 		return nil, err
 	}
 	t.byPath = make([]int32, len(t.entries))
@@ -115,7 +116,7 @@ func (t *Tree) Link(e *Entry) *Entry {
 
 // link checks that regular files share data only as hard links, and points each at its first
 // link.
-func (t *Tree) link() error {
+func (t *Tree) link(imageSize int64) error {
 	// The files with data, grouped by their extents: a group is a file and its hard links.
 	var files []int32
 	spans := 0
@@ -126,16 +127,22 @@ func (t *Tree) link() error {
 		}
 	}
 	same := func(a, b int32) int {
-		return slices.CompareFunc(t.entries[a].Extents, t.entries[b].Extents, func(x, y Extent) int {
+		ea, eb := t.entries[a], t.entries[b]
+		return cmp.Or(slices.CompareFunc(ea.Extents, eb.Extents, func(x, y Extent) int {
 			return cmp.Or(cmp.Compare(x.LBA, y.LBA), cmp.Compare(x.Size, y.Size))
-		})
+		}), compareZF(ea.zf, eb.zf))
 	}
 	slices.SortFunc(files, func(a, b int32) int { return cmp.Or(same(a, b), cmp.Compare(a, b)) })
+	var inflated int64 // what the zisofs files hold uncompressed
 	for k, i := range files {
 		e := t.entries[i]
 		e.link = e
 		if k > 0 && same(files[k-1], i) == 0 {
 			e.link = t.entries[files[k-1]].link
+		} else if e.zf != nil {
+			if inflated += e.Size; inflated > maxInflation*imageSize {
+				return formatErr("zisofs files hold more than %d times the image's %d bytes", maxInflation, imageSize)
+			}
 		}
 	}
 	// Every extent of every file, by where it lies in the image: an extent may overlap the one
@@ -167,6 +174,23 @@ func (t *Tree) link() error {
 		return formatErr("%s and %s: data overlap at sector %d, and are not the same file", ea.Path, eb.Path, b.start/SectorSize)
 	}
 	return nil
+}
+
+// compareZF orders ZF entries, none first.
+func compareZF(a, b *zisofs) int {
+	switch {
+	case a == nil || b == nil:
+		return cmp.Compare(btoi(a != nil), btoi(b != nil))
+	}
+	return cmp.Or(cmp.Compare(a.version, b.version), bytes.Compare(a.alg[:], b.alg[:]),
+		cmp.Compare(a.hdrLen, b.hdrLen), cmp.Compare(a.shift, b.shift), cmp.Compare(a.size, b.size))
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // storedSize is the bytes of a file's extents.
@@ -300,6 +324,9 @@ func (w *walker) dir(parent *Entry, ext Extent, depth int) error {
 		if w.count > maxEntries {
 			return formatErr("more than %d entries", maxEntries)
 		}
+		if err := w.finish(e); err != nil {
+			return err
+		}
 		if err := w.fn(e); err != nil {
 			return err
 		}
@@ -318,6 +345,23 @@ func (w *walker) dir(parent *Entry, ext Extent, depth int) error {
 	if pending != nil {
 		return formatErr("%s: multi-extent file %s ends without its last record", parent.Path, pending.Path)
 	}
+	return nil
+}
+
+// finish completes an entry whose records have all been read: a zisofs file's Size becomes its
+// uncompressed size.
+func (w *walker) finish(e *Entry) error {
+	if e.zf == nil {
+		return nil
+	}
+	if !e.Mode.IsRegular() {
+		e.zf = nil
+		return nil
+	}
+	if err := e.zf.check(e.Size, w.im.size); err != nil {
+		return fmt.Errorf("%s: %w", e.Path, err)
+	}
+	e.Size = e.zf.size
 	return nil
 }
 
@@ -442,6 +486,14 @@ func (w *walker) susp(su []byte, e *Entry) (rrInfo, error) {
 				haveLink = true
 				if link = appendSL(link, body); len(link) > maxRRName {
 					return info, formatErr("Rock Ridge link target longer than %d bytes", maxRRName)
+				}
+			case "ZF", "Z2":
+				z, err := parseZF(su[:n])
+				if err != nil {
+					return info, err
+				}
+				if z != nil {
+					e.zf = z
 				}
 			case "RE":
 				info.relocated = true

@@ -25,6 +25,8 @@ const (
 	maxRRName       = 4096     // an NM name or SL target
 	maxGPTEntryData = 1 << 20  // the GPT's partition entry array
 	walkSlack       = 16 << 20 // directory and continuation bytes a walk may read beyond the image size
+	pathsPerByte    = 2        // path bytes a walk may build per byte of the image...
+	pathSlack       = 1 << 20  // ...and beyond
 )
 
 // ErrFormat is wrapped by the errors that describe malformed images.
@@ -242,10 +244,22 @@ func (im *Image) read(off, n int64) ([]byte, error) {
 		return nil, formatErr("%d bytes at %d: beyond the end of the image (%d bytes)", n, off, im.size)
 	}
 	b := make([]byte, n)
-	if _, err := im.r.ReadAt(b, off); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
-		return nil, fmt.Errorf("iso9660: read %d bytes at %d: %w", n, off, err)
+	if err := im.readAt(b, off); err != nil {
+		return nil, err
 	}
 	return b, nil
+}
+
+// readAt fills p from the image at off, or returns an error when p is not all inside it.
+func (im *Image) readAt(p []byte, off int64) error {
+	n := int64(len(p))
+	if off < 0 || off > im.size || n > im.size-off {
+		return formatErr("%d bytes at %d: beyond the end of the image (%d bytes)", n, off, im.size)
+	}
+	if _, err := im.r.ReadAt(p, off); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
+		return fmt.Errorf("iso9660: read %d bytes at %d: %w", n, off, err)
+	}
+	return nil
 }
 
 func parseVolume(b []byte, lba uint32, joliet bool) *Volume {

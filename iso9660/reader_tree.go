@@ -39,7 +39,8 @@ func (im *Image) WalkJoliet(fn func(*Entry) error) error {
 // so), and no file holds a byte twice. Directory records are cheap and an extent may be as long
 // as the image, so without this rule a crafted image of a megabyte could hold thousands of files
 // that each are the whole image. With it, reading each file of a tree once, with its hard links
-// read once for all (see Link), reads at most the image.
+// read once for all (see Link), reads at most the image; zisofs-compressed files hold at most 64
+// times the image uncompressed, in all.
 type Tree struct {
 	entries []*Entry
 	byPath  []int32 // entries sorted by path, in walk order among equal paths
@@ -69,6 +70,13 @@ func (im *Image) ReadTree() (*Tree, error) {
 		t.byPath[i] = int32(i)
 	}
 	slices.SortStableFunc(t.byPath, func(a, b int32) int { return strings.Compare(t.entries[a].Path, t.entries[b].Path) })
+	n := 0
+	for _, e := range t.entries {
+		if e.link != nil {
+			n++
+		}
+	}
+	t.byLBA = make([]int32, 0, n)
 	for i, e := range t.entries {
 		if e.link != nil {
 			t.byLBA = append(t.byLBA, int32(i))
@@ -118,12 +126,17 @@ func (t *Tree) Link(e *Entry) *Entry {
 // link.
 func (t *Tree) link(imageSize int64) error {
 	// The files with data, grouped by their extents: a group is a file and its hard links.
-	var files []int32
-	spans := 0
+	n, spans := 0, 0
+	for _, e := range t.entries {
+		if e.Mode.IsRegular() && storedSize(e) > 0 {
+			n++
+			spans += len(e.Extents)
+		}
+	}
+	files := make([]int32, 0, n)
 	for i, e := range t.entries {
 		if e.Mode.IsRegular() && storedSize(e) > 0 {
 			files = append(files, int32(i))
-			spans += len(e.Extents)
 		}
 	}
 	same := func(a, b int32) int {
@@ -209,10 +222,17 @@ type walker struct {
 	visited map[uint32]bool
 	count   int
 	fn      func(*Entry) error
-	// budget bounds the directory and continuation bytes one walk reads. A well-formed image
-	// reads each of them once, so they add up to less than the image; a crafted one could make
-	// every record follow a long chain of continuation areas.
+	// budget bounds the bytes one walk reads: directories and continuation areas. A
+	// well-formed image reads each of them once, so they add up to less than the image; a
+	// crafted one could make every record follow a long chain of continuation areas.
 	budget int64
+	// paths bounds the bytes of the paths the walk builds. A well-formed image's paths add up
+	// to about its directories' bytes, which are part of it; a crafted one could nest
+	// directories of long names deep and fill the deepest with files, each of whose paths
+	// repeats the directories' names.
+	paths int64
+	bufs  [][]byte // a directory window for each depth
+	ce    []byte   // a continuation area
 }
 
 // spend takes n bytes from the walk's read budget.
@@ -224,9 +244,18 @@ func (w *walker) spend(n int64) error {
 	return nil
 }
 
+// spendPath takes n bytes from the walk's path budget.
+func (w *walker) spendPath(n int64) error {
+	w.paths -= n
+	if w.paths < 0 {
+		return formatErr("paths add up to more than %d times the image's size", pathsPerByte)
+	}
+	return nil
+}
+
 func (im *Image) walk(v *Volume, joliet bool, fn func(*Entry) error) error {
 	w := &walker{im: im, joliet: joliet, rr: !joliet && im.RockRidge, visited: map[uint32]bool{}, fn: fn,
-		budget: im.size + walkSlack}
+		budget: im.size + walkSlack, paths: pathsPerByte*im.size + pathSlack}
 	root := &Entry{Path: "/", Mode: fs.ModeDir | defaultMode, Size: int64(v.Root.Size), Extents: []Extent{v.Root}, Nlink: 1}
 	// The root's attributes are in its "." record.
 	if v.Root.Size > 0 {
@@ -261,6 +290,9 @@ type rrInfo struct {
 	hasChild  bool
 }
 
+// dirWindow is how much of a directory the walk holds at once.
+const dirWindow = 64 << 10
+
 func (w *walker) dir(parent *Entry, ext Extent, depth int) error {
 	if depth > maxWalkDepth {
 		return formatErr("%s: directories nested deeper than %d", parent.Path, maxWalkDepth)
@@ -275,18 +307,44 @@ func (w *walker) dir(parent *Entry, ext Extent, depth int) error {
 	if err := w.spend(int64(ext.Size)); err != nil {
 		return err
 	}
-	b, err := w.im.read(int64(ext.LBA)*SectorSize, int64(ext.Size))
-	if err != nil {
-		return fmt.Errorf("iso9660: %s: %w", parent.Path, err)
+	start, size := int64(ext.LBA)*SectorSize, int(ext.Size)
+	if start > w.im.size || int64(size) > w.im.size-start {
+		return formatErr("%s: directory of %d bytes at sector %d is beyond the end of the image (%d bytes)",
+			parent.Path, size, ext.LBA, w.im.size)
+	}
+	// The directory is read a window at a time: [lo, hi) of its bytes are in win. A record
+	// lies within a sector; a record that crosses one anyway (the Linux kernel reads those) is
+	// read from a window that starts at its sector.
+	for len(w.bufs) <= depth {
+		w.bufs = append(w.bufs, nil)
+	}
+	var win []byte
+	lo, hi := 0, 0
+	load := func(off int) error {
+		lo = off &^ (SectorSize - 1)
+		hi = min(lo+dirWindow, size)
+		if cap(w.bufs[depth]) < hi-lo {
+			w.bufs[depth] = make([]byte, hi-lo)
+		}
+		win = w.bufs[depth][:hi-lo]
+		if err := w.im.readAt(win, start+int64(lo)); err != nil {
+			return fmt.Errorf("iso9660: %s: %w", parent.Path, err)
+		}
+		return nil
 	}
 	var pending *Entry // a multi-extent file whose last record is still to come
 	var pendingInfo rrInfo
-	for off := 0; off < len(b); {
-		if b[off] == 0 { // the rest of the sector is padding
+	for off := 0; off < size; {
+		if off >= hi || off+int(win[off-lo]) > hi && hi < size {
+			if err := load(off); err != nil {
+				return err
+			}
+		}
+		if win[off-lo] == 0 { // the rest of the sector is padding
 			off = (off/SectorSize + 1) * SectorSize
 			continue
 		}
-		rec, ok := nextRecord(b, off)
+		rec, ok := nextRecord(win, off-lo)
 		if !ok {
 			return formatErr("%s: bad directory record at byte %d of sector %d", parent.Path, off%SectorSize, int(ext.LBA)+off/SectorSize)
 		}
@@ -307,6 +365,7 @@ func (w *walker) dir(parent *Entry, ext Extent, depth int) error {
 			e.Extents = append(e.Extents, x)
 			e.Size += int64(x.Size)
 		} else {
+			var err error
 			e, info, err = w.entry(parent, rec, id, x)
 			if err != nil {
 				return err
@@ -333,6 +392,7 @@ func (w *walker) dir(parent *Entry, ext Extent, depth int) error {
 		if e.Mode.IsDir() {
 			sub := e.Extents[0]
 			if info.hasChild {
+				var err error
 				if sub, err = w.childExtent(info.childLink); err != nil {
 					return fmt.Errorf("iso9660: %s: %w", e.Path, err)
 				}
@@ -426,8 +486,12 @@ func (w *walker) entry(parent *Entry, rec, id []byte, x Extent) (*Entry, rrInfo,
 	if parent.Path == "/" {
 		e.Path = "/" + e.Name
 	} else {
+		if err := w.spendPath(int64(len(parent.Path) + 1 + len(e.Name))); err != nil {
+			return nil, info, err
+		}
 		e.Path = parent.Path + "/" + e.Name
 	}
+	e.Name = e.Path[len(e.Path)-len(e.Name):]
 	if e.Mode.IsDir() {
 		e.Size = int64(x.Size)
 	} else if e.Mode&fs.ModeSymlink != 0 {
@@ -516,8 +580,11 @@ func (w *walker) susp(su []byte, e *Entry) (rrInfo, error) {
 		if err := w.spend(int64(next.Size)); err != nil {
 			return info, err
 		}
-		var err error
-		if su, err = w.im.read(int64(next.LBA)*SectorSize+int64(nextOff), int64(next.Size)); err != nil {
+		if cap(w.ce) < int(next.Size) {
+			w.ce = make([]byte, SectorSize)
+		}
+		su = w.ce[:next.Size]
+		if err := w.im.readAt(su, int64(next.LBA)*SectorSize+int64(nextOff)); err != nil {
 			return info, err
 		}
 	}

@@ -111,9 +111,14 @@ type zisofsReader struct {
 	mu    sync.Mutex
 	block int64  // the block in out, -1 for none
 	out   []byte // a block, uncompressed
-	in    []byte // a block, compressed
-	zr    io.ReadCloser
 }
+
+// Decoding a block borrows a zlib reader and a buffer for the compressed block: a File holds
+// only the block it decoded last.
+var (
+	zlibReaders   sync.Pool // of io.ReadCloser
+	zisofsBuffers sync.Pool // of *[]byte
+)
 
 // newZisofsReader checks the file header against the ZF entry.
 func newZisofsReader(z *zisofs, data io.ReaderAt, stored int64) (*zisofsReader, error) {
@@ -151,10 +156,20 @@ func (r *zisofsReader) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	for n < len(p) && off < r.z.size {
 		i := off >> r.z.shift
-		if err := r.load(i); err != nil {
+		start, end, err := r.pointers(i)
+		if err != nil {
 			return n, err
 		}
-		k := copy(p[n:], r.out[off-i<<r.z.shift:])
+		bs := int64(1) << r.z.shift
+		k := int(min(int64(len(p)-n), min(bs, r.z.size-i*bs)-(off-i*bs)))
+		if start == end { // a block of zeros
+			clear(p[n : n+k])
+		} else {
+			if err := r.load(i, start, end); err != nil {
+				return n, err
+			}
+			copy(p[n:n+k], r.out[off-i*bs:])
+		}
 		n += k
 		off += int64(k)
 	}
@@ -164,56 +179,63 @@ func (r *zisofsReader) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// load decodes block i into r.out.
-func (r *zisofsReader) load(i int64) error {
+// pointers returns where block i lies in the stored bytes.
+func (r *zisofsReader) pointers(i int64) (start, end int64, err error) {
+	var pb [2 * zisofs2PointerLen]byte
+	ps := pb[:2*r.ptr]
+	if err := readFullAt(r.data, ps, r.z.hdrLen+i*r.ptr); err != nil {
+		return 0, 0, fmt.Errorf("iso9660: zisofs block %d: %w", i, err)
+	}
+	var s, e uint64
+	if r.ptr == zisofsPointerLen {
+		s, e = uint64(binary.LittleEndian.Uint32(ps)), uint64(binary.LittleEndian.Uint32(ps[4:]))
+	} else {
+		s, e = binary.LittleEndian.Uint64(ps), binary.LittleEndian.Uint64(ps[8:])
+	}
+	if s > e || e > uint64(r.stored) || int64(e-s) > maxStoredBlock(int64(1)<<r.z.shift) {
+		return 0, 0, formatErr("zisofs block %d at bytes %d to %d of %d", i, s, e, r.stored)
+	}
+	return int64(s), int64(e), nil
+}
+
+// load decodes block i, the stored bytes from start to end, into r.out.
+func (r *zisofsReader) load(i, start, end int64) error {
 	if r.block == i {
 		return nil
 	}
 	r.block = -1
-	var pb [2 * zisofs2PointerLen]byte
-	ps := pb[:2*r.ptr]
-	if err := readFullAt(r.data, ps, r.z.hdrLen+i*r.ptr); err != nil {
-		return fmt.Errorf("iso9660: zisofs block %d: %w", i, err)
-	}
-	var start, end uint64
-	if r.ptr == zisofsPointerLen {
-		start, end = uint64(binary.LittleEndian.Uint32(ps)), uint64(binary.LittleEndian.Uint32(ps[4:]))
-	} else {
-		start, end = binary.LittleEndian.Uint64(ps), binary.LittleEndian.Uint64(ps[8:])
-	}
 	bs := int64(1) << r.z.shift
-	if start > end || end > uint64(r.stored) || int64(end-start) > maxStoredBlock(bs) {
-		return formatErr("zisofs block %d at bytes %d to %d of %d", i, start, end, r.stored)
-	}
 	if r.out == nil {
 		r.out = make([]byte, min(bs, r.z.size))
 	}
 	out := r.out[:min(bs, r.z.size-i*bs)]
-	if start == end { // a block of zeros
-		clear(out)
-		r.block = i
-		return nil
+	bp, _ := zisofsBuffers.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
 	}
-	if n := int(end - start); cap(r.in) < n {
-		r.in = make([]byte, n)
+	defer zisofsBuffers.Put(bp)
+	if cap(*bp) < int(end-start) {
+		*bp = make([]byte, end-start)
 	}
-	in := r.in[:end-start]
-	if err := readFullAt(r.data, in, int64(start)); err != nil {
+	in := (*bp)[:end-start]
+	if err := readFullAt(r.data, in, start); err != nil {
 		return fmt.Errorf("iso9660: zisofs block %d: %w", i, err)
 	}
+	zr, _ := zlibReaders.Get().(io.ReadCloser)
 	var err error
-	if r.zr == nil {
-		r.zr, err = zlib.NewReader(bytes.NewReader(in))
+	if zr == nil {
+		zr, err = zlib.NewReader(bytes.NewReader(in))
 	} else {
-		err = r.zr.(zlib.Resetter).Reset(bytes.NewReader(in), nil)
+		err = zr.(zlib.Resetter).Reset(bytes.NewReader(in), nil)
 	}
 	if err == nil {
-		_, err = io.ReadFull(r.zr, out)
+		defer zlibReaders.Put(zr)
+		_, err = io.ReadFull(zr, out)
 	}
 	if err == nil {
 		// The stream must end here, its checksum right.
 		var one [1]byte
-		if k, e := r.zr.Read(one[:]); k > 0 {
+		if k, e := zr.Read(one[:]); k > 0 {
 			err = fmt.Errorf("more than %d bytes", len(out))
 		} else if e != io.EOF {
 			err = e

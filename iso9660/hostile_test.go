@@ -256,3 +256,27 @@ func TestHostileImages(t *testing.T) {
 		}
 	}
 }
+
+// TestTooManyEntries checks that a tree of more entries than the reader holds is refused, and
+// that finding out allocates no more than reading a tree.
+func TestTooManyEntries(t *testing.T) {
+	img := seedImage(t, false)
+	for d := range 2 {
+		recs := make([][]byte, 0, 1<<17+10)
+		for i := range 1<<17 + 10 {
+			recs = append(recs, record(string(rune('A'+i%26)), 0, 0, 0, nil))
+		}
+		img, _ = withDir(t, img, fmt.Sprintf("D%d", d), recs)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := readAllFiles(img)
+	runtime.ReadMemStats(&after)
+	if !errorSays(err, "more than 262144 entries") {
+		t.Errorf("2^18 + 20 entries: %v", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(maxAllocRatio*len(img)+4<<20) {
+		t.Errorf("allocated %d bytes for a %d-byte image", alloc, len(img))
+	}
+}

@@ -16,10 +16,15 @@ import (
 
 // Limits of the reader, which reads untrusted images: beyond them it returns errors instead of
 // allocating or looping.
+//
+// maxEntries bounds what reading a tree holds: a Tree takes about 240 bytes an entry, and a
+// tool that lists every entry with a hash (gonixiso manifest) about 400 more, so that an image
+// of 2^18 34-byte records (9 MB) is listed in under 256 MiB, and one of more is refused. A NixOS live
+// ISO's tree holds a few dozen entries, a distribution's DVD tens of thousands.
 const (
 	maxDescriptors  = 256      // volume descriptors before the terminator
 	maxDirBytes     = 32 << 20 // one directory's extent
-	maxEntries      = 1 << 22  // entries in one tree
+	maxEntries      = 1 << 18  // entries in one tree: see above
 	maxWalkDepth    = 64       // nested directories
 	maxCEHops       = 64       // continuation areas of one record
 	maxRRName       = 4096     // an NM name or SL target

@@ -511,7 +511,7 @@ func (d *differ) tree() error {
 	var ents []*entryChanges
 	var bufA, bufB []byte // grown to the longest comparison, at most compareBuf
 	// Files with the same data on both sides (hard links, or a path listed twice) are compared
-	// once: the first differing byte by the data keys of both sides.
+	// once: the first differing byte by the first links (iso9660.Tree.Link) of both sides.
 	compared := map[[2]*iso9660.Entry]int64{}
 	for _, ea := range d.a.tree.Entries() {
 		eb := d.b.tree.Lookup(ea.Path)

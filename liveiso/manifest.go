@@ -44,7 +44,7 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 	defer im.Close()
 
 	// An item is an entry, and for a regular file how to read its contents. Files with the same
-	// data (key: ISO files' extents, SquashFS files' blocks) are read once: hard links cost no
+	// data (key: ISO files' first hard link, SquashFS files' blocks) are read once: hard links cost no
 	// more than one file, however many directory entries name them.
 	type item struct {
 		entry ManifestEntry

@@ -104,3 +104,46 @@ func ExampleOpen() {
 	// GPT 2: ISOHybrid1 EBD0A0A2-B9E5-4433-87C0-68B6B72699C7 104-2151
 	// true true true
 }
+
+// ReadTree reads the tree an operating system mounts; Lookup finds an entry and Open reads its
+// data, here the last bytes of a file through the io.ReaderAt.
+func ExampleImage_ReadTree() {
+	var img bytes.Buffer
+	w, _ := iso9660.NewWriter(&img, iso9660.Options{VolumeID: "TREE", ModTime: time.Unix(315532800, 0)})
+	w.AddFile("boot/grub/grub.cfg", iso9660.Header{Mode: 0o444}, iso9660.FromBytes([]byte("set timeout=10\n")))
+	w.AddFile("nix-store.squashfs", iso9660.Header{Mode: 0o444}, iso9660.FromBytes(bytes.Repeat([]byte("hsqs"), 1024)))
+	if err := w.Close(); err != nil {
+		log.Fatal(err)
+	}
+
+	im, err := iso9660.Open(bytes.NewReader(img.Bytes()), int64(img.Len()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	tree, err := im.ReadTree()
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range tree.Entries() {
+		fmt.Println(e.Mode, e.Size, e.Path)
+	}
+	e := tree.Lookup("/nix-store.squashfs")
+	f, err := im.Open(e)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tail := make([]byte, 8)
+	if _, err := f.ReadAt(tail, f.Size()-8); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s at sector %d: ...%s\n", e.Path, e.Extents[0].LBA, tail)
+	fmt.Println(tree.FileAt(e.Extents[0].LBA).Path)
+	// Output:
+	// dr-xr-xr-x 2048 /
+	// dr-xr-xr-x 2048 /boot
+	// dr-xr-xr-x 2048 /boot/grub
+	// -r--r--r-- 15 /boot/grub/grub.cfg
+	// -r--r--r-- 4096 /nix-store.squashfs
+	// /nix-store.squashfs at sector 25: ...hsqshsqs
+	// /nix-store.squashfs
+}

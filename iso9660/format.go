@@ -11,11 +11,13 @@
 //
 // The Reader (Open) reads images from any tool: volume descriptors, the Rock Ridge (or plain
 // ISO 9660) tree, the Joliet tree, the El Torito catalog, and the MBR and GPT in the system area.
-// It treats its input as untrusted: every offset and length is checked.
+// ReadTree reads the tree as the Linux kernel mounts it, and a File reads a file's data over all
+// its extents, zisofs-compressed files uncompressed. The reader treats its input as untrusted:
+// every offset and length is checked, and what it reads and holds is bounded by the image's size.
 //
-// What the package does not do: ISO 9660:1999, UDF, HFS+, Apple partition maps, and Rock Ridge
-// relocation of directories deeper than ECMA-119's eight levels (the Writer returns an error for
-// such a tree; NixOS images are shallow).
+// What the package does not do: ISO 9660:1999, UDF, HFS+, Apple partition maps, zisofs2's
+// algorithms but zlib, and Rock Ridge relocation of directories deeper than ECMA-119's eight
+// levels (the Writer returns an error for such a tree; NixOS images are shallow).
 //
 // The on-disk layouts below use the words of the standards: ECMA-119 (ISO 9660), IEEE P1281
 // (SUSP) and P1282 (RRIP, Rock Ridge), Microsoft's Joliet specification, the El Torito Bootable
@@ -189,6 +191,50 @@ const (
 	slRoot     = 0x08
 
 	maxNMPayload = maxRecordLen - 5 // one NM entry: header and flags byte
+)
+
+// zisofs: a file's data compressed in blocks, each a zlib stream, behind a header and a table of
+// block pointers (zisofs-tools, and libisofs's doc/zisofs_format.txt and zisofs2_format.txt). A
+// Rock Ridge ZF entry (zisofs2 also Z2) marks such a file and gives its uncompressed size. A
+// block of zeros is recorded as a block of no bytes: two equal pointers.
+const (
+	zfLen = 16 // ZF and Z2 entries
+
+	// ZF entry fields, from the start of the entry.
+	zfAlgorithm  = 4  // 2 bytes: "pz" zisofs; zisofs2's "PZ" zlib, "XZ", "L4", "ZD", "B2"
+	zfHeaderSize = 6  // 1 byte: the file header's size / 4
+	zfBlockShift = 7  // 1 byte: log2 of the block size
+	zfSize       = 8  // zisofs: uncompressed size, both-endian 32; zisofs2: 64 bits LE
+	zfVersion1   = 1  // the entry's version for zisofs
+	zfVersion2   = 2  // for zisofs2
+	zfMinShift1  = 12 // block sizes the Linux kernel reads (fs/isofs/rock.c): 4 KiB to 128 KiB
+	zfMaxShift1  = 17
+	zfMinShift2  = 15 // zisofs2 block sizes xorriso writes: 32 KiB to 1 MiB
+	zfMaxShift2  = 20
+
+	// The zisofs file header: magic, uncompressed size (32 bits LE), header size / 4, block
+	// shift, 2 reserved bytes; then 32-bit LE block pointers.
+	zisofsHeaderLen  = 16
+	zisofsSize       = 8
+	zisofsHdrSize    = 12
+	zisofsBlockShift = 13
+	zisofsPointerLen = 4
+
+	// The zisofs2 file header: magic, version 0, header size / 4, algorithm id (1 zlib), block
+	// shift, uncompressed size (64 bits LE), 4 bytes of padding; then 64-bit LE block pointers.
+	zisofs2HeaderLen  = 24
+	zisofs2Version    = 8
+	zisofs2HdrSize    = 9
+	zisofs2Algorithm  = 10
+	zisofs2BlockShift = 11
+	zisofs2Size       = 12
+	zisofs2PointerLen = 8
+	zisofs2Zlib       = 1
+)
+
+var (
+	zisofsMagic  = []byte{0x37, 0xE4, 0x53, 0x96, 0xC9, 0xDB, 0xD6, 0x07}
+	zisofs2Magic = []byte{0xEF, 0x22, 0x55, 0xA1, 0xBC, 0x1B, 0x95, 0xA0}
 )
 
 // The ER entry announcing RRIP 1.10 (RRIP 4.3), with the texts every RRIP producer writes.

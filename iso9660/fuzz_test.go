@@ -3,7 +3,9 @@ package iso9660_test
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -96,24 +98,73 @@ func corruptions(img []byte) [][]byte {
 	return out
 }
 
+// fuzzBases are the images FuzzOpen's recipes patch: the seed images, with and without the
+// hybrid tables, one with zisofs files of both versions, and the hostile shapes at 32 KiB.
+func fuzzBases(t testing.TB) [][]byte {
+	bases := [][]byte{seedImage(t, false), seedImage(t, true)}
+	text := bytes.Repeat([]byte("zisofs "), 30_000)
+	img := bases[0]
+	var recs [][]byte
+	for i, z := range []struct {
+		version byte
+		alg     string
+		shift   uint8
+	}{{1, "pz", 15}, {2, "PZ", 17}, {2, "XZ", 15}} {
+		stored := zisofsFile(text, z.version, z.shift)
+		var lba uint32
+		img, lba = withData(img, stored)
+		recs = append(recs, record(fmt.Sprintf("Z%d;1", i), lba, uint32(len(stored)), 0,
+			zfEntry(z.version, z.alg, z.shift, uint64(len(text)))))
+	}
+	img, _ = withDir(t, img, "Z", recs)
+	bases = append(bases, img)
+	for _, h := range hostileImages(t, 32<<10) {
+		bases = append(bases, h.img)
+	}
+	return bases
+}
+
+// maxInflation is the reader's bound on what a tree's zisofs files hold uncompressed, in times
+// the image's size (see ReadTree).
+const maxInflation = 64
+
+// fuzzAllocLimit bounds what FuzzOpen may allocate for an image of n bytes: maxAllocRatio for
+// the tree, and maxInflation for the zisofs blocks its files decode, times the image; and for
+// each of its three walks, the paths the reader builds (twice the image and 1 MiB) and a window
+// of 64 KiB for each of 64 directory levels.
+func fuzzAllocLimit(n int) uint64 {
+	return uint64((maxAllocRatio+maxInflation)*n + 3*(2*n+1<<20+64*64<<10) + 4<<20)
+}
+
 // FuzzOpen feeds the reader corrupt images: it must return errors, never panic, and stay within
-// its limits. `go test -fuzz=FuzzOpen` explores; plain `go test` runs the seeds.
+// its limits: each input allocates at most fuzzAllocLimit. `go test -fuzz=FuzzOpen` explores;
+// plain `go test` runs the seeds.
 //
 // Images are hundreds of kilobytes, and Go's fuzzer stalls minimising inputs that large, so an
 // input is a recipe: its first byte picks raw bytes (the rest of the input is the image) or one
-// of the seed images, which the rest of the input patches and may truncate (see patchImage).
+// of the base images, which the rest of the input patches and may truncate (see patchImage).
 // The fuzzer thus mutates short inputs that land anywhere in a real image's structures.
 func FuzzOpen(f *testing.F) {
-	bases := [][]byte{seedImage(f, false), seedImage(f, true)}
+	bases := fuzzBases(f)
 	for i, base := range bases {
 		f.Add([]byte{byte(1 + i)})
-		for _, c := range corruptions(base) {
-			f.Add(recipe(byte(1+i), base, c))
+		if i < 2 {
+			for _, c := range corruptions(base) {
+				f.Add(recipe(byte(1+i), base, c))
+			}
 		}
 	}
 	f.Add(append([]byte{0}, bases[0][:40000]...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img := patchImage(bases, data)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		defer func() {
+			runtime.ReadMemStats(&after)
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > fuzzAllocLimit(len(img)) {
+				t.Errorf("allocated %d bytes for an image of %d", alloc, len(img))
+			}
+		}()
 		im, err := iso9660.Open(bytes.NewReader(img), int64(len(img)))
 		if err != nil {
 			return
@@ -132,7 +183,52 @@ func FuzzOpen(f *testing.F) {
 				return nil
 			})
 		}
+		// A tree's files, each read once with its hard links, read at most the image (their
+		// stored bytes; zisofs files at most maxInflation times as much in all), through Read
+		// and through ReadAt alike.
+		tree, err := im.ReadTree()
+		if err != nil {
+			return
+		}
+		var read, inflated int64
+		buf := make([]byte, 4096)
+		for _, e := range tree.Entries() {
+			if !e.Mode.IsRegular() || tree.Link(e) != e {
+				continue
+			}
+			if tree.Lookup(e.Path) == nil {
+				t.Fatalf("Lookup(%q) finds nothing", e.Path)
+			}
+			f, err := im.Open(e)
+			if err != nil {
+				continue
+			}
+			n, err := io.CopyBuffer(io.Discard, f, buf)
+			if err == nil && n != e.Size {
+				t.Fatalf("%s: read %d bytes of %d", e.Path, n, e.Size)
+			}
+			if k, _ := f.ReadAt(buf[:min(len(buf), int(e.Size))], 0); err == nil && k != min(len(buf), int(e.Size)) {
+				t.Fatalf("%s: ReadAt read %d bytes", e.Path, k)
+			}
+			if stored := storedBytes(e); n > stored {
+				inflated += n
+			} else {
+				read += n
+			}
+		}
+		if read > int64(len(img)) || inflated > maxInflation*int64(len(img)) {
+			t.Fatalf("a tree's files read %d bytes, and %d uncompressed, of a %d-byte image", read, inflated, len(img))
+		}
 	})
+}
+
+// storedBytes is the bytes of a file's extents.
+func storedBytes(e *iso9660.Entry) int64 {
+	var n int64
+	for _, x := range e.Extents {
+		n += int64(x.Size)
+	}
+	return n
 }
 
 // patchImage builds a fuzz input's image. data[0] == 0: the image is data[1:]. Otherwise it is

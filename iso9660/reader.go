@@ -16,15 +16,22 @@ import (
 
 // Limits of the reader, which reads untrusted images: beyond them it returns errors instead of
 // allocating or looping.
+//
+// maxEntries bounds what reading a tree holds: a Tree takes about 240 bytes an entry, and a
+// tool that lists every entry with a hash (gonixiso manifest) about 400 more, so that an image
+// of 2^18 34-byte records (9 MB) is listed in under 256 MiB, and one of more is refused. A NixOS live
+// ISO's tree holds a few dozen entries, a distribution's DVD tens of thousands.
 const (
 	maxDescriptors  = 256      // volume descriptors before the terminator
 	maxDirBytes     = 32 << 20 // one directory's extent
-	maxEntries      = 1 << 22  // entries in one tree
+	maxEntries      = 1 << 18  // entries in one tree: see above
 	maxWalkDepth    = 64       // nested directories
 	maxCEHops       = 64       // continuation areas of one record
 	maxRRName       = 4096     // an NM name or SL target
 	maxGPTEntryData = 1 << 20  // the GPT's partition entry array
 	walkSlack       = 16 << 20 // directory and continuation bytes a walk may read beyond the image size
+	pathsPerByte    = 2        // path bytes a walk may build per byte of the image...
+	pathSlack       = 1 << 20  // ...and beyond
 )
 
 // ErrFormat is wrapped by the errors that describe malformed images.
@@ -166,7 +173,8 @@ func (g GUID) String() string {
 		binary.LittleEndian.Uint16(g[4:]), binary.LittleEndian.Uint16(g[6:]), g[8:10], g[10:])
 }
 
-// Entry is a file, directory or symbolic link of a tree.
+// Entry is a file, directory or symbolic link of a tree. Without Rock Ridge, files and
+// directories have mode 0555 and are owned by root.
 type Entry struct {
 	Path    string // absolute, slash-separated; "/" for the root
 	Name    string // the Rock Ridge or Joliet name; the primary identifier without Rock Ridge
@@ -178,11 +186,16 @@ type Entry struct {
 	UID     uint32
 	GID     uint32
 	Nlink   uint32
+	// Extents hold the file's data as the image stores it: compressed, for a zisofs file,
+	// whose Size is the uncompressed size.
 	Extents []Extent
+
+	zf   *zisofs // the ZF entry of a zisofs-compressed file
+	link *Entry  // the first of its hard links, set by ReadTree
 }
 
 // Open reads the image of size bytes from r: its volume descriptors, El Torito catalog, MBR and
-// GPT. The trees are read by Walk and WalkJoliet.
+// GPT. The trees are read by ReadTree, Walk and WalkJoliet.
 func Open(r io.ReaderAt, size int64) (*Image, error) {
 	im := &Image{r: r, size: size}
 	if size < (firstDescriptorLBA+1)*SectorSize {
@@ -236,10 +249,22 @@ func (im *Image) read(off, n int64) ([]byte, error) {
 		return nil, formatErr("%d bytes at %d: beyond the end of the image (%d bytes)", n, off, im.size)
 	}
 	b := make([]byte, n)
-	if _, err := im.r.ReadAt(b, off); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
-		return nil, fmt.Errorf("iso9660: read %d bytes at %d: %w", n, off, err)
+	if err := im.readAt(b, off); err != nil {
+		return nil, err
 	}
 	return b, nil
+}
+
+// readAt fills p from the image at off, or returns an error when p is not all inside it.
+func (im *Image) readAt(p []byte, off int64) error {
+	n := int64(len(p))
+	if off < 0 || off > im.size || n > im.size-off {
+		return formatErr("%d bytes at %d: beyond the end of the image (%d bytes)", n, off, im.size)
+	}
+	if _, err := im.r.ReadAt(p, off); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
+		return fmt.Errorf("iso9660: read %d bytes at %d: %w", n, off, err)
+	}
+	return nil
 }
 
 func parseVolume(b []byte, lba uint32, joliet bool) *Volume {

@@ -511,10 +511,10 @@ func (d *differ) tree() error {
 	var ents []*entryChanges
 	var bufA, bufB []byte // grown to the longest comparison, at most compareBuf
 	// Files with the same data on both sides (hard links, or a path listed twice) are compared
-	// once: the first differing byte by the data keys of both sides.
-	compared := map[[2]string]int64{}
-	for _, ea := range d.a.tree {
-		eb := d.b.byPath[ea.Path]
+	// once: the first differing byte by the first links (iso9660.Tree.Link) of both sides.
+	compared := map[[2]*iso9660.Entry]int64{}
+	for _, ea := range d.a.tree.Entries() {
+		eb := d.b.tree.Lookup(ea.Path)
 		if eb == nil {
 			ents = append(ents, &entryChanges{level: LevelISO, path: ea.Path, offset: -1,
 				changes: []change{{what: "removed (" + typeName(ea.Mode) + ")"}}})
@@ -529,7 +529,7 @@ func (d *differ) tree() error {
 		if ea.Mode.IsRegular() && eb.Mode.IsRegular() {
 			c.add("size", ea.Size, eb.Size)
 			if !d.comparedElsewhere(ea.Path) {
-				key := [2]string{dataKey(ea), dataKey(eb)}
+				key := [2]*iso9660.Entry{d.a.tree.Link(ea), d.b.tree.Link(eb)}
 				off, ok := compared[key]
 				if !ok {
 					if n := int(min(compareBuf, ea.Size, eb.Size)); len(bufA) < n {
@@ -551,8 +551,8 @@ func (d *differ) tree() error {
 			ents = append(ents, c)
 		}
 	}
-	for _, eb := range d.b.tree {
-		if d.a.byPath[eb.Path] == nil {
+	for _, eb := range d.b.tree.Entries() {
+		if d.a.tree.Lookup(eb.Path) == nil {
 			ents = append(ents, &entryChanges{level: LevelISO, path: eb.Path, offset: -1,
 				changes: []change{{what: "added (" + typeName(eb.Mode) + ")"}}})
 		}
@@ -861,7 +861,7 @@ func (d *differ) squashFS() error {
 	}
 	sides := [2]*sqSide{}
 	for i, im := range []*isoImage{d.a, d.b} {
-		ra, err := im.section(im.byPath[SquashFSPath])
+		ra, err := im.section(im.tree.Lookup(SquashFSPath))
 		if err != nil {
 			return err
 		}

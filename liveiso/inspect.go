@@ -2,16 +2,13 @@ package liveiso
 
 import (
 	"bytes"
-	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -319,17 +316,14 @@ func Inspect(ctx context.Context, name string) (*Inspection, error) {
 	return ins, nil
 }
 
-// isoImage is an opened ISO file: its descriptors and tables, its primary tree, and the
-// SquashFS in it.
+// isoImage is an opened ISO file: its descriptors and tables, its tree, and the SquashFS in it.
 type isoImage struct {
-	name   string
-	file   *os.File
-	size   int64
-	img    *iso9660.Image
-	tree   []*iso9660.Entry // the primary tree, in walk order
-	byPath map[string]*iso9660.Entry
-	byLBA  map[uint32]*iso9660.Entry // regular files by their first sector
-	sq     *squash.Reader            // nil without SquashFSPath
+	name string
+	file *os.File
+	size int64
+	img  *iso9660.Image
+	tree *iso9660.Tree  // as the kernel mounts it: Rock Ridge, else Joliet, else ISO 9660 names
+	sq   *squash.Reader // nil without SquashFSPath
 }
 
 // openImage opens the ISO at name and reads its tree; errors name the file.
@@ -354,31 +348,16 @@ func openImage(name string) (*isoImage, error) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	im := &isoImage{name: name, file: f, size: size, byPath: map[string]*iso9660.Entry{},
-		byLBA: map[uint32]*iso9660.Entry{}}
+	im := &isoImage{name: name, file: f, size: size}
 	if im.img, err = iso9660.Open(f, size); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	err = im.img.Walk(func(e *iso9660.Entry) error {
-		im.tree = append(im.tree, e)
-		im.byPath[e.Path] = e
-		if e.Mode.IsRegular() && len(e.Extents) > 0 && e.Size > 0 {
-			if _, ok := im.byLBA[e.Extents[0].LBA]; !ok {
-				im.byLBA[e.Extents[0].LBA] = e
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if im.tree, err = im.img.ReadTree(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if err := im.checkExtents(); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if e := im.byPath[SquashFSPath]; e != nil && e.Mode.IsRegular() {
+	if e := im.tree.Lookup(SquashFSPath); e != nil && e.Mode.IsRegular() {
 		ra, err := im.section(e)
 		if err == nil {
 			im.sq, err = squash.NewReader(ra, e.Size)
@@ -393,56 +372,9 @@ func openImage(name string) (*isoImage, error) {
 
 func (im *isoImage) Close() error { return im.file.Close() }
 
-// dataKey identifies the data of a regular file of the tree: its extents.
-func dataKey(e *iso9660.Entry) string {
-	b := make([]byte, 0, 8*len(e.Extents))
-	for _, x := range e.Extents {
-		b = binary.LittleEndian.AppendUint32(b, x.LBA)
-		b = binary.LittleEndian.AppendUint32(b, x.Size)
-	}
-	return string(b)
-}
-
-// checkExtents checks that the regular files of the tree hold data of their own: two files
-// have the same extents (hard links: xorriso and mkisofs record identical files so), or
-// extents that share no byte, and no file has an extent twice. Directory records are cheap
-// and an extent may be as long as the image, so without this a crafted image of a megabyte
-// holds thousands of files that each are the whole image, and reading every file (Manifest)
-// reads the image thousands of times. With it, reading each distinct file once reads at most
-// the image.
-func (im *isoImage) checkExtents() error {
-	type span struct {
-		start, end int64 // in the image, bytes
-		entry      int   // in im.tree
-		key        string
-	}
-	var spans []span
-	for i, e := range im.tree {
-		if !e.Mode.IsRegular() || e.Size == 0 {
-			continue
-		}
-		key := dataKey(e)
-		for _, x := range e.Extents {
-			if x.Size > 0 {
-				start := int64(x.LBA) * iso9660.SectorSize
-				spans = append(spans, span{start: start, end: start + int64(x.Size), entry: i, key: key})
-			}
-		}
-	}
-	slices.SortFunc(spans, func(a, b span) int {
-		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end), strings.Compare(a.key, b.key), cmp.Compare(a.entry, b.entry))
-	})
-	end := int64(-1) // the furthest end of the spans so far
-	for i := 1; i < len(spans); i++ {
-		a, b := spans[i-1], spans[i]
-		end = max(end, a.end)
-		if b.start >= end || b.start == a.start && b.end == a.end && b.key == a.key && b.entry != a.entry {
-			continue
-		}
-		return fmt.Errorf("%s: %s and %s: data overlap at sector %d, and are not the same file", im.name,
-			im.tree[a.entry].Path, im.tree[b.entry].Path, b.start/iso9660.SectorSize)
-	}
-	return nil
+// dataKey identifies the data of a regular file of the tree: hard links share it.
+func (im *isoImage) dataKey(e *iso9660.Entry) string {
+	return fmt.Sprintf("iso %p", im.tree.Link(e))
 }
 
 // sqErr names the image and its SquashFS in err.
@@ -450,83 +382,34 @@ func (im *isoImage) sqErr(err error) error {
 	return fmt.Errorf("%s: %s: %w", im.name, SquashFSPath, err)
 }
 
-// section returns the data of the regular file e as one io.ReaderAt over its extents.
-func (im *isoImage) section(e *iso9660.Entry) (io.ReaderAt, error) {
-	x := &extentReader{ra: im.file, size: e.Size}
-	var pos int64
-	for _, ext := range e.Extents {
-		off, n := int64(ext.LBA)*iso9660.SectorSize, int64(ext.Size)
-		if off > im.size || n > im.size-off {
-			return nil, fmt.Errorf("%s: %s: extent of %d bytes at sector %d is beyond the end of the image",
-				im.name, e.Path, n, ext.LBA)
-		}
-		x.ext = append(x.ext, extent{off: off, pos: pos, n: n})
-		pos += n
+// section returns the data of the regular file e; errors name the image.
+func (im *isoImage) section(e *iso9660.Entry) (*iso9660.File, error) {
+	f, err := im.img.Open(e)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", im.name, err)
 	}
-	if pos != e.Size {
-		return nil, fmt.Errorf("%s: %s: extents hold %d bytes, the file %d", im.name, e.Path, pos, e.Size)
-	}
-	if len(x.ext) == 1 {
-		return io.NewSectionReader(im.file, x.ext[0].off, x.ext[0].n), nil
-	}
-	return x, nil
+	return f, nil
 }
 
 // readFile reads the regular file p of the ISO tree, at most limit bytes; ok is false when the
 // tree has no regular file p.
 func (im *isoImage) readFile(p string, limit int64) (data []byte, ok bool, err error) {
-	e := im.byPath[p]
+	e := im.tree.Lookup(p)
 	if e == nil || !e.Mode.IsRegular() {
 		return nil, false, nil
 	}
 	if e.Size > limit {
 		return nil, true, fmt.Errorf("%s: %s: %d bytes, more than the %d expected", im.name, p, e.Size, limit)
 	}
-	ra, err := im.section(e)
+	f, err := im.section(e)
 	if err != nil {
 		return nil, true, err
 	}
 	data = make([]byte, e.Size)
-	if _, err := ra.ReadAt(data, 0); err != nil && !(err == io.EOF && e.Size == 0) {
+	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, true, fmt.Errorf("%s: %s: %w", im.name, p, err)
 	}
 	return data, true, nil
-}
-
-// extent is a stretch of a file's data in the image: n bytes at off, the file's bytes from pos.
-type extent struct{ off, pos, n int64 }
-
-// extentReader reads a multi-extent file as one run of bytes.
-type extentReader struct {
-	ra   io.ReaderAt
-	ext  []extent
-	size int64
-}
-
-func (x *extentReader) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, errors.New("negative offset")
-	}
-	if off >= x.size {
-		return 0, io.EOF
-	}
-	i := sort.Search(len(x.ext), func(i int) bool { return x.ext[i].pos+x.ext[i].n > off })
-	n := 0
-	for ; n < len(p) && i < len(x.ext); i++ {
-		e := x.ext[i]
-		rel := off - e.pos
-		k := int(min(int64(len(p)-n), e.n-rel))
-		m, err := x.ra.ReadAt(p[n:n+k], e.off+rel)
-		n += m
-		off += int64(m)
-		if err != nil && !(err == io.EOF && m == k) {
-			return n, err
-		}
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
 }
 
 func volumeInfo(v *iso9660.Volume) VolumeInfo {
@@ -581,11 +464,8 @@ func (im *isoImage) elToritoInfo() *ElToritoInfo {
 		return nil
 	}
 	info := &ElToritoInfo{CatalogLBA: et.CatalogLBA, ID: et.ID, Entries: []BootEntryInfo{}}
-	for _, e := range im.tree {
-		if e.Mode.IsRegular() && len(e.Extents) > 0 && e.Extents[0].LBA == et.CatalogLBA {
-			info.CatalogPath = e.Path
-			break
-		}
+	if e := im.tree.FileAt(et.CatalogLBA); e != nil {
+		info.CatalogPath = e.Path
 	}
 	for _, b := range et.Entries {
 		bi := BootEntryInfo{
@@ -593,7 +473,7 @@ func (im *isoImage) elToritoInfo() *ElToritoInfo {
 			Emulation: emulationName(b.Media), LoadSegment: b.LoadSegment, SystemType: b.SystemType,
 			LoadSectors: b.SectorCount, LBA: b.LBA,
 		}
-		if e := im.byLBA[b.LBA]; e != nil {
+		if e := im.tree.FileAt(b.LBA); e != nil {
 			bi.Path = e.Path
 		}
 		info.Entries = append(info.Entries, bi)
@@ -607,7 +487,7 @@ func (im *isoImage) fileAtSector(s uint64) string {
 	if s%perSector != 0 || s/perSector > 1<<32-1 {
 		return ""
 	}
-	if e := im.byLBA[uint32(s/perSector)]; e != nil {
+	if e := im.tree.FileAt(uint32(s / perSector)); e != nil {
 		return e.Path
 	}
 	return ""
@@ -701,7 +581,7 @@ func (im *isoImage) efiImage() *iso9660.Entry {
 	}
 	for _, b := range im.img.ElTorito.Entries {
 		if b.Platform == platformEFI {
-			return im.byLBA[b.LBA]
+			return im.tree.FileAt(b.LBA)
 		}
 	}
 	return nil
@@ -879,7 +759,7 @@ func (s *storage) add(sp *StorePathInfo, e *squash.Entry, blockSize int) {
 func (im *isoImage) squashInfo(st *storeTree) (*SquashFSInfo, []StorePathInfo) {
 	sb := im.sq.Superblock()
 	info := &SquashFSInfo{
-		Path: SquashFSPath, Size: im.byPath[SquashFSPath].Size, Compression: string(sb.Compression),
+		Path: SquashFSPath, Size: im.tree.Lookup(SquashFSPath).Size, Compression: string(sb.Compression),
 		Options: compressorInfo(sb.Compression, sb.Options), BlockSize: sb.BlockSize, Inodes: sb.Inodes, Fragments: sb.Fragments,
 		Flags: FlagNames(sb.Flags), BytesUsed: sb.BytesUsed, ModTime: time.Unix(sb.ModTime, 0).UTC(),
 		Registered: st.registration != nil,

@@ -419,30 +419,3 @@ func TestFlagNames(t *testing.T) {
 		t.Errorf("FlagNames = %v, want %v", got, want)
 	}
 }
-
-func TestExtentReader(t *testing.T) {
-	img := make([]byte, 100)
-	for i := range img {
-		img[i] = byte(i)
-	}
-	// A file of 30 bytes in three extents: 10 at 50, 15 at 10, 5 at 90.
-	x := &extentReader{ra: bytes.NewReader(img), size: 30,
-		ext: []extent{{off: 50, pos: 0, n: 10}, {off: 10, pos: 10, n: 15}, {off: 90, pos: 25, n: 5}}}
-	var want []byte
-	want = append(want, img[50:60]...)
-	want = append(want, img[10:25]...)
-	want = append(want, img[90:95]...)
-	for off := 0; off <= 30; off++ {
-		for n := 0; off+n <= 32; n++ {
-			p := make([]byte, n)
-			k, err := x.ReadAt(p, int64(off))
-			end := min(off+n, 30)
-			if k != end-off || !bytes.Equal(p[:k], want[off:end]) {
-				t.Fatalf("ReadAt(%d bytes at %d) = %d %v, want %v", n, off, k, p[:k], want[off:end])
-			}
-			if short := off+n > 30 || off == 30; short != (err != nil) {
-				t.Fatalf("ReadAt(%d bytes at %d): err %v", n, off, err)
-			}
-		}
-	}
-}

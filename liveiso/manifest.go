@@ -16,8 +16,9 @@ import (
 // ManifestEntry is an entry of an ISO image's tree or of its SquashFS: what `gonixiso manifest`
 // lists, one per line or as JSON, to compare builds and machines cheaply.
 type ManifestEntry struct {
-	// Path is the entry's path: in the ISO tree (Rock Ridge names), or, for the SquashFS's
-	// entries, under StoreDir, as the booted system sees them.
+	// Path is the entry's path: in the ISO tree as the kernel mounts it (Rock Ridge names, else
+	// Joliet names, else ISO 9660 names), or, for the SquashFS's entries, under StoreDir, as the
+	// booted system sees them.
 	Path string `json:"path"`
 	// Type is "file", "directory", "symlink", "fifo", "socket", "block-device" or
 	// "char-device".
@@ -43,7 +44,7 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 	defer im.Close()
 
 	// An item is an entry, and for a regular file how to read its contents. Files with the same
-	// data (key: ISO files' extents, SquashFS files' blocks) are read once: hard links cost no
+	// data (key: ISO files' first hard link, SquashFS files' blocks) are read once: hard links cost no
 	// more than one file, however many directory entries name them.
 	type item struct {
 		entry ManifestEntry
@@ -51,19 +52,18 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 		key   string
 	}
 	var items []item
-	for _, e := range im.tree {
-		e := e
+	for _, e := range im.tree.Entries() {
 		it := item{entry: ManifestEntry{Path: e.Path, Type: typeName(e.Mode), Mode: fmt.Sprintf("%04o", modeBits(e.Mode)),
 			Target: e.Link}}
 		if e.Mode.IsRegular() {
 			it.entry.Size = e.Size
-			it.key = dataKey(e)
+			it.key = im.dataKey(e)
 			it.open = func() (io.Reader, func(), error) {
-				ra, err := im.section(e)
+				f, err := im.img.Open(e)
 				if err != nil {
 					return nil, nil, err
 				}
-				return io.NewSectionReader(ra, 0, e.Size), func() {}, nil
+				return f, func() {}, nil
 			}
 		}
 		items = append(items, it)

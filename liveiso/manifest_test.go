@@ -147,3 +147,99 @@ func TestManifestCanceled(t *testing.T) {
 		t.Error("a canceled context gave a manifest")
 	}
 }
+
+// TestManifestJolietOnly lists an ISO without Rock Ridge, as genisoimage -J and xorriso
+// -rockridge off write them, as the kernel mounts it and osirrox extracts it: Joliet names (not
+// the ISO 9660 short names, /LIBCDIO) and mode 0555.
+func TestManifestJolietOnly(t *testing.T) {
+	testsystem.Require(t, "genisoimage", "xorriso", "osirrox")
+	src := t.TempDir()
+	for name, data := range map[string]string{
+		"libcdio/Readme.Long-Name.txt": "hello\n",
+		"libcdio/Sub Dir/empty":        "",
+		"été/日本語.txt":                  "utf-8\n",
+	} {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	for _, tool := range []string{"genisoimage", "xorriso"} {
+		iso := filepath.Join(dir, tool+".iso")
+		var out []byte
+		var err error
+		if tool == "genisoimage" {
+			out, err = exec.Command("genisoimage", "-quiet", "-J", "-o", iso, src).CombinedOutput()
+		} else {
+			out, err = exec.Command("xorriso", "-joliet", "on", "-rockridge", "off", "-outdev", iso, "-map", src, "/", "-commit").CombinedOutput()
+		}
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tool, err, out)
+		}
+		m := manifestAgainstOsirrox(t, iso, true)
+		if !slices.ContainsFunc(m, func(e ManifestEntry) bool { return e.Path == "/libcdio/Sub Dir/empty" && e.Mode == "0555" }) {
+			t.Errorf("%s: no Joliet name with mode 0555 in %v", tool, m)
+		}
+	}
+}
+
+// manifestAgainstOsirrox returns the manifest of an ISO without a SquashFS, after checking it
+// against osirrox's extraction (with directories' modes when dirModes).
+func manifestAgainstOsirrox(t *testing.T, iso string, dirModes bool) []ManifestEntry {
+	t.Helper()
+	m, err := Manifest(context.Background(), iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := filepath.Join(t.TempDir(), "x")
+	if out, err := exec.Command("osirrox", "-indev", iso, "-extract", "/", x).CombinedOutput(); err != nil {
+		t.Fatalf("osirrox -extract: %v\n%s", err, out)
+	}
+	want := extractedManifest(t, x, "/", dirModes)
+	sort.SliceStable(want, func(i, j int) bool { return want[i].Path < want[j].Path })
+	got := slices.Clone(m)
+	for i := range got {
+		if got[i].Type == "directory" && !dirModes {
+			got[i].Mode = ""
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: manifest\n%v\nosirrox extracts\n%v", iso, got, want)
+	}
+	return m
+}
+
+// TestManifestZisofs lists an ISO whose files xorriso compressed with zisofs, and zisofs2: their
+// sizes and hashes are those of the uncompressed contents, as osirrox extracts them.
+func TestManifestZisofs(t *testing.T) {
+	testsystem.Require(t, "xorriso", "osirrox")
+	src := t.TempDir()
+	text := strings.Repeat("zisofs compresses this text well\n", 10_000)
+	for name, data := range map[string]string{
+		"share/text": text, "share/zeros": strings.Repeat("\x00", 300_000) + "end", "small": "small\n",
+	} {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, params := range []string{"block_size=64k", "version_2=on"} {
+		iso := filepath.Join(t.TempDir(), "z.iso")
+		out, err := exec.Command("xorriso", "-zisofs", params, "-outdev", iso, "-map", src, "/",
+			"-set_filter_r", "--zisofs", "/", "--", "-commit").CombinedOutput()
+		if err != nil {
+			t.Fatalf("xorriso: %v\n%s", err, out)
+		}
+		m := manifestAgainstOsirrox(t, iso, false)
+		if !slices.ContainsFunc(m, func(e ManifestEntry) bool { return e.Path == "/share/text" && e.Size == int64(len(text)) }) {
+			t.Errorf("%s: /share/text is not listed at its uncompressed size: %v", params, m)
+		}
+	}
+}

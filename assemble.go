@@ -55,6 +55,10 @@ type Config struct {
 	// Nix database, then `nix path-info`, then a native scan); DBPath overrides the database.
 	ClosureSource closure.Source
 	DBPath        string
+	// ClosureInfo, if set, is a file of path information the closure comes from
+	// (closure.SourceInfo): a derivation's .attrs.json with exportReferencesGraph.closure, where
+	// a build in Nix's sandbox has no database.
+	ClosureInfo string
 	// Compression and BlockSize shape the SquashFS (default zstd 19, 1 MiB).
 	Compression squash.Compression
 	BlockSize   int
@@ -86,6 +90,9 @@ type Config struct {
 	// CompressImage writes the ISO zstd-compressed, as isoImage.compressImage does (the Output
 	// then names an .iso.zst); the bytes do not depend on Jobs.
 	CompressImage bool
+	// OutputInStore lets Output be in the store, though never in a store path the image is made
+	// from: for a derivation that writes its own output ($out), as gonixiso's module's do.
+	OutputInStore bool
 }
 
 // Content is a file or folder of the store placed on the ISO (an isoImage.contents entry).
@@ -164,6 +171,9 @@ func (cfg Config) normalise() (Config, error) {
 	}
 	if cfg.StoreDir == "" {
 		cfg.StoreDir = closure.DefaultStoreDir
+	}
+	if cfg.ClosureInfo != "" && cfg.ClosureSource == closure.SourceAuto {
+		cfg.ClosureSource = closure.SourceInfo
 	}
 	if err := cfg.store().Check(); err != nil {
 		return cfg, err

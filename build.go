@@ -116,8 +116,13 @@ func (b *build) readSystem() error {
 	if out == "" {
 		out = DefaultOutput(b.sys)
 	}
-	if b.output, err = resolveOutput(out, b.store); err != nil {
+	if b.output, err = resolveOutput(out, b.store, b.cfg.OutputInStore); err != nil {
 		return err
+	}
+	if sp, ok := b.store.StorePathOf(b.output); ok && (b.clo == nil || b.allowed(sp) || slices.Contains(b.roots, sp)) {
+		// Only a derivation's own output may be written in the store (OutputInStore), and only
+		// where nothing the image is made from is.
+		return fmt.Errorf("output %s: inside %s, which the image is made from", out, sp)
 	}
 	b.res.Output = out
 	if stale, err := atomicfile.CleanStale(b.output); err == nil && len(stale) > 0 {
@@ -160,14 +165,14 @@ func (b *build) closureOf(roots []string) (*closure.Closure, error) {
 		}
 		resolved = append(resolved, sp)
 	}
-	opts := closure.Options{Store: b.store, Source: b.cfg.ClosureSource, DBPath: b.cfg.DBPath, Jobs: b.cfg.Jobs}
+	opts := closure.Options{Store: b.store, Source: b.cfg.ClosureSource, DBPath: b.cfg.DBPath, Jobs: b.cfg.Jobs, InfoFile: b.cfg.ClosureInfo}
 	return closure.Compute(b.ctx, resolved, opts)
 }
 
 // knownClosure returns the closure of the roots from the Nix database or `nix path-info`, as
 // the configuration's source says; nil for a native scan, which writeSquashFS does as it packs.
 func (b *build) knownClosure() (*closure.Closure, error) {
-	opts := closure.Options{Store: b.store, Source: b.cfg.ClosureSource, DBPath: b.cfg.DBPath, Jobs: b.cfg.Jobs}
+	opts := closure.Options{Store: b.store, Source: b.cfg.ClosureSource, DBPath: b.cfg.DBPath, Jobs: b.cfg.Jobs, InfoFile: b.cfg.ClosureInfo}
 	switch b.cfg.ClosureSource {
 	case closure.SourceScan:
 		return nil, nil

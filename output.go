@@ -19,8 +19,8 @@ const maxOutputLinks = 40
 // so that the temporary files go beside the real target and the rename replaces the target,
 // not the link. It refuses a target that is not a regular file (a device, a FIFO, a folder: a
 // rename would replace the node, not write to it) and a target inside the store, which would
-// overwrite what the image is made from.
-func resolveOutput(out string, store closure.Store) (string, error) {
+// overwrite what the image is made from, unless inStore (a derivation writing its own output).
+func resolveOutput(out string, store closure.Store, inStore bool) (string, error) {
 	cur, err := filepath.Abs(out)
 	if err != nil {
 		return "", fmt.Errorf("output %s: %w", out, err)
@@ -60,7 +60,7 @@ func resolveOutput(out string, store closure.Store) (string, error) {
 	if real, err := filepath.EvalSymlinks(storeDir); err == nil {
 		storeDir = real
 	}
-	if target == storeDir || strings.HasPrefix(target, storeDir+"/") {
+	if target == storeDir || strings.HasPrefix(target, storeDir+"/") && !inStore {
 		return "", fmt.Errorf("output %s: %s is inside the store %s, which the image is made from", out, target, storeDir)
 	}
 	return target, nil

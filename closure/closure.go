@@ -53,9 +53,10 @@ const (
 	SourceDB                 // the Nix database, read directly
 	SourceCLI                // nix path-info --json --recursive
 	SourceScan               // a native walk: NAR hashing and reference scanning in Go
+	SourceInfo               // a file of path information (Options.InfoFile): a derivation's exportReferencesGraph
 )
 
-var sourceNames = [...]string{SourceAuto: "auto", SourceDB: "db", SourceCLI: "cli", SourceScan: "scan"}
+var sourceNames = [...]string{SourceAuto: "auto", SourceDB: "db", SourceCLI: "cli", SourceScan: "scan", SourceInfo: "info"}
 
 func (s Source) String() string {
 	if s < 0 || int(s) >= len(sourceNames) {
@@ -85,6 +86,10 @@ type Options struct {
 	DBPath string
 	// Jobs is the number of paths the native scan hashes at once; 0 means one per core.
 	Jobs int
+	// InfoFile is the file SourceInfo reads: the .attrs.json of a derivation whose
+	// exportReferencesGraph.closure holds the roots (__structuredAttrs), or the output of
+	// `nix path-info --json --recursive`.
+	InfoFile string
 }
 
 // Compute returns the closure of roots, store paths of opts.Store by name (Store.Resolve turns
@@ -119,6 +124,8 @@ func Compute(ctx context.Context, roots []string, opts Options) (*Closure, error
 			paths, err = fromCLI(ctx, roots, store)
 		case SourceScan:
 			paths, err = fromScan(ctx, roots, store, opts.Jobs)
+		case SourceInfo:
+			paths, err = fromInfo(roots, opts.InfoFile, store.Dir)
 		default:
 			return nil, fmt.Errorf("closure: unknown source %v", src)
 		}

@@ -66,6 +66,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			diffCommand(),
 			manifestCommand(),
 			cacheCommand(),
+			runCommand(),
+			derivationCommand(),
 			{
 				Name:  "version",
 				Usage: "print gonixiso's version",

@@ -262,11 +262,9 @@ func configFromFlags(c *cli.Context, top string, s *spec.Spec) (cfg gonixiso.Con
 		epoch = os.Getenv("SOURCE_DATE_EPOCH")
 	}
 	if epoch != "" {
-		secs, err := strconv.ParseInt(epoch, 10, 64)
-		if err != nil || secs < 0 || secs > 1<<32-1 {
-			return cfg, nil, fmt.Errorf("source date epoch %q: want seconds since 1970, 0 to 4294967295", epoch)
+		if cfg.Epoch, err = parseEpoch(epoch); err != nil {
+			return cfg, nil, err
 		}
-		cfg.Epoch = time.Unix(secs, 0).UTC()
 	}
 	b := &cfg.Boot
 	b.DefaultEntry = c.String("default-entry")
@@ -510,4 +508,13 @@ func readSpec(p string) (*spec.Spec, error) {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	return s, nil
+}
+
+// parseEpoch reads a SOURCE_DATE_EPOCH: seconds since 1970.
+func parseEpoch(epoch string) (time.Time, error) {
+	secs, err := strconv.ParseInt(epoch, 10, 64)
+	if err != nil || secs < 0 || secs > 1<<32-1 {
+		return time.Time{}, fmt.Errorf("source date epoch %q: want seconds since 1970, 0 to 4294967295", epoch)
+	}
+	return time.Unix(secs, 0).UTC(), nil
 }

@@ -36,38 +36,42 @@ func buildCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "nix-option", Usage: "extra argument for nix build (repeatable), e.g. --nix-option=--offline"},
 		}, imageFlags()...),
 		OnUsageError: usageError,
-		Action: func(c *cli.Context) error {
-			ref := c.String("flake")
-			if ref == "" {
-				return &exitError{exitFailure, errors.New("build needs --flake (see gonixiso build --help)")}
-			}
-			flake, frag, ok := strings.Cut(ref, "#")
-			if !ok || frag == "" {
-				return &exitError{exitFailure, fmt.Errorf("--flake %q: want FLAKE#NAME, e.g. .#installer", ref)}
-			}
-			if flake == "" {
-				flake = "."
-			}
-			if strings.Contains(frag, ".") {
-				top, cleanup, err := nixBuild(c, []string{flake + "#" + frag}, ref)
-				if err != nil {
-					return err
-				}
-				defer cleanup()
-				return runAssemble(c, top, nil)
-			}
-			specPath, cleanup, err := buildSpec(c, flake, frag)
-			if err != nil {
-				return err
-			}
-			defer cleanup()
-			s, err := readSpec(specPath)
-			if err != nil {
-				return err
-			}
-			return runAssemble(c, "", s)
-		},
+		Action:       buildFlake,
 	}
+}
+
+// buildFlake builds the ISO of --flake: through the configuration's spec, or, for a longer
+// attribute path, as a bare toplevel.
+func buildFlake(c *cli.Context) error {
+	ref := c.String("flake")
+	if ref == "" {
+		return &exitError{exitFailure, errors.New("build needs --flake (see gonixiso build --help)")}
+	}
+	flake, frag, ok := strings.Cut(ref, "#")
+	if !ok || frag == "" {
+		return &exitError{exitFailure, fmt.Errorf("--flake %q: want FLAKE#NAME, e.g. .#installer", ref)}
+	}
+	if flake == "" {
+		flake = "."
+	}
+	if strings.Contains(frag, ".") {
+		top, cleanup, err := nixBuild(c, []string{flake + "#" + frag}, ref)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		return runAssemble(c, top, nil)
+	}
+	specPath, cleanup, err := buildSpec(c, flake, frag)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	s, err := readSpec(specPath)
+	if err != nil {
+		return err
+	}
+	return runAssemble(c, "", s)
 }
 
 // buildSpec builds the ISO spec of the flake's nixosConfigurations.name with nix/

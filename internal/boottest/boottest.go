@@ -27,45 +27,26 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gonixiso/gonixiso/internal/qemu"
 )
 
-// Mode is one way of booting an image.
-type Mode string
+// Mode is one way of booting an image (package qemu describes the machines).
+type Mode = qemu.Mode
 
-// The boot modes. The CD modes attach the image as a CD-ROM (IDE on the i440FX machine for
-// SeaBIOS, AHCI on q35 for OVMF), which boots through El Torito. The USB modes attach the same
-// file as a raw USB disk on an xHCI controller, which must boot through the isohybrid MBR (BIOS)
-// or the EFI system partition that the GPT and the MBR point at (UEFI). OVMF would also find
-// El Torito on a disk and boot through it, hiding a broken GPT, so the USB modes show the
-// firmware the image with the identifier and catalog pointer of its El Torito boot record
-// (sector 17) zeroed, in a copy-on-write overlay: what boots from USB has booted through the
-// partition tables. (The record keeps its type and "CD001": GRUB's and Linux's ISO 9660 readers
-// stop at a descriptor without them.)
+// The boot modes.
 const (
-	CDBIOS  Mode = "cd-bios"
-	CDUEFI  Mode = "cd-uefi"
-	USBBIOS Mode = "usb-bios"
-	USBUEFI Mode = "usb-uefi"
+	CDBIOS  = qemu.CDBIOS
+	CDUEFI  = qemu.CDUEFI
+	USBBIOS = qemu.USBBIOS
+	USBUEFI = qemu.USBUEFI
 )
 
 // Modes lists every mode, in the order the tests run them.
-var Modes = []Mode{CDBIOS, CDUEFI, USBBIOS, USBUEFI}
+var Modes = qemu.Modes
 
 // ParseMode returns the Mode named s.
-func ParseMode(s string) (Mode, error) {
-	for _, m := range Modes {
-		if string(m) == s {
-			return m, nil
-		}
-	}
-	return "", fmt.Errorf("unknown boot mode %q (want one of cd-bios, cd-uefi, usb-bios, usb-uefi)", s)
-}
-
-// UEFI reports whether the mode boots with OVMF.
-func (m Mode) UEFI() bool { return m == CDUEFI || m == USBUEFI }
-
-// USB reports whether the mode attaches the image as a USB disk.
-func (m Mode) USB() bool { return m == USBBIOS || m == USBUEFI }
+func ParseMode(s string) (Mode, error) { return qemu.ParseMode(s) }
 
 // Outcome says how a boot ended.
 type Outcome int
@@ -175,9 +156,9 @@ func Boot(ctx context.Context, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	defer os.RemoveAll(tmp)
-	args, err := qemuArgs(opts, tmp)
+	args, err := qemu.Machine{ISO: opts.ISO, Mode: opts.Mode, MemoryMiB: opts.MemoryMiB}.Args(tmp)
 	if err != nil {
-		return Result{}, err
+		return Result{}, fmt.Errorf("boottest: %w (run scripts/setup)", err)
 	}
 
 	bctx, cancel := context.WithTimeout(ctx, opts.Timeout)
@@ -388,105 +369,6 @@ func (c *console) result() Result {
 var ansiRE = regexp.MustCompile(`\x1b(\[[0-9;?=]*[A-Za-z]|[()][0-9A-Za-z]|[%][@G]|[a-zA-Z])|[\x00-\x08\x0e-\x1f]`)
 
 func stripANSI(s string) string { return ansiRE.ReplaceAllString(s, "") }
-
-// Firmware locations on Debian 12 (package ovmf).
-var (
-	ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-)
-
-func qemuArgs(opts Options, tmp string) ([]string, error) {
-	iso, err := filepath.Abs(opts.ISO)
-	if err != nil {
-		return nil, err
-	}
-	if strings.ContainsAny(iso, ",") {
-		// QEMU's option syntax cannot quote a comma in a file name: go through a link.
-		link := filepath.Join(tmp, "image.iso")
-		if err := os.Symlink(iso, link); err != nil {
-			return nil, err
-		}
-		iso = link
-	}
-	args := []string{
-		"-m", fmt.Sprint(opts.MemoryMiB),
-		"-smp", "1",
-		"-display", "none",
-		"-vga", "std",
-		"-monitor", "none",
-		"-serial", "stdio",
-		"-nic", "none",
-		"-no-reboot",
-		// SeaBIOS with nothing to boot reboots after a second, which -no-reboot turns into
-		// an exit: a fast, clear failure instead of a timeout.
-		"-boot", "reboot-timeout=1000",
-	}
-	if opts.Mode.UEFI() {
-		for _, f := range []string{ovmfCode, ovmfVars} {
-			if _, err := os.Stat(f); err != nil {
-				return nil, fmt.Errorf("boottest: OVMF firmware missing (%w); run scripts/setup", err)
-			}
-		}
-		vars := filepath.Join(tmp, "OVMF_VARS.fd")
-		data, err := os.ReadFile(ovmfVars)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(vars, data, 0o644); err != nil {
-			return nil, err
-		}
-		args = append(args, "-machine", "q35",
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
-			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
-	} else {
-		args = append(args, "-machine", "pc")
-	}
-	switch opts.Mode {
-	case CDBIOS:
-		args = append(args,
-			"-drive", "file="+iso+",format=raw,media=cdrom,if=none,id=cd,readonly=on",
-			"-device", "ide-cd,drive=cd,bus=ide.1,bootindex=0")
-	case CDUEFI:
-		args = append(args,
-			"-drive", "file="+iso+",format=raw,media=cdrom,if=none,id=cd,readonly=on",
-			"-device", "ide-cd,drive=cd,bus=ide.0,bootindex=0")
-	case USBBIOS, USBUEFI:
-		stick, err := usbOverlay(iso, tmp)
-		if err != nil {
-			return nil, err
-		}
-		args = append(args,
-			"-device", "qemu-xhci,id=xhci",
-			"-drive", "file="+stick+",format=qcow2,if=none,id=stick",
-			"-device", "usb-storage,bus=xhci.0,drive=stick,bootindex=0")
-	default:
-		return nil, fmt.Errorf("boottest: unknown mode %q", opts.Mode)
-	}
-	return args, nil
-}
-
-// The El Torito boot record volume descriptor is sector 17. Bytes 7-38 hold its boot system
-// identifier ("EL TORITO SPECIFICATION"), 39-70 the boot identifier, 71-74 the catalog's LBA.
-const (
-	elToritoRecord  = 17*2048 + 7
-	elToritoIDBytes = 68
-)
-
-// usbOverlay makes a qcow2 overlay of iso in tmp with the El Torito boot record's identifiers
-// zeroed, so that firmware booting it as a disk can only use the MBR and GPT. The image itself is
-// not touched.
-func usbOverlay(iso, tmp string) (string, error) {
-	overlay := filepath.Join(tmp, "usb-stick.qcow2")
-	for _, c := range [][]string{
-		{"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", iso, overlay},
-		{"qemu-io", "-f", "qcow2", "-c", fmt.Sprintf("write -q -P 0 %d %d", elToritoRecord, elToritoIDBytes), overlay},
-	} {
-		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("boottest: %s: %v: %s (qemu-utils installed? run scripts/setup)", strings.Join(c, " "), err, out)
-		}
-	}
-	return overlay, nil
-}
 
 // acquireSlot waits for one of nproc machine-wide QEMU slots (flock on files in the temp dir), so
 // that parallel test processes do not starve each other's emulated CPUs into timeouts.

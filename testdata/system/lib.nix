@@ -43,8 +43,15 @@ let
   '';
 
   # grub2_efi: lib/grub/x86_64-efi, bin/grub-mkimage, share/grub/unicode.pf2.
+  # grub-mkimage is Debian's binary with its loader and libraries beside it (lib/ld), run by a
+  # busybox script through that loader: it needs nothing outside the store, as nixpkgs' does.
   grub2_efi = runBusybox "grub-efi-debian" { } ''
     cp -r ${host}/grub $out
+    chmod -R u+w $out
+    mkdir -p $out/bin
+    printf '#!%s\nexec %s --library-path %s %s "$@"\n' ${busybox}/bin/sh \
+      $out/lib/ld/ld-linux-x86-64.so.2 $out/lib/ld $out/libexec/grub-mkimage > $out/bin/grub-mkimage
+    chmod 0555 $out/bin/grub-mkimage
   '';
 
   # A store path with the file shapes a SquashFS writer must get right: a multi-block file of

@@ -284,12 +284,22 @@ in
         throw "gonixiso: cannot make this configuration's ISO: ${concatStringsSep "; " unsupported}"
       else spec;
 
-    # To come (issue 13), both from the same spec:
-    #   system.build.gonixisoImage: a derivation that runs config.gonixiso.package on the spec in
-    #     the sandbox (closure and registration from exportReferencesGraph), laid out as
-    #     system.build.isoImage is: $out/iso/<image.fileName>, $out/nix-support/hydra-build-products.
-    #   system.build.gonixisoImageIncremental: a SquashFS segment derivation per store path of the
-    #     closure (import-from-derivation), placed by a final derivation into the same ISO.
+    # The ISO as a derivation (nix/image.nix), laid out as system.build.isoImage is:
+    # $out/iso/<image.fileName> and $out/nix-support/hydra-build-products, for Hydra jobsets,
+    # remote builders and `nix build`. The same bytes as `gonixiso build` of the configuration.
+    system.build.gonixisoImage =
+      if config.gonixiso.package == null then
+        throw "gonixiso: system.build.gonixisoImage needs gonixiso.package (gonixiso's flake: overlays.default, or set gonixiso.package = gonixiso.packages.<system>.default)"
+      else
+        import ./image.nix {
+          gonixiso = config.gonixiso.package;
+          spec = config.system.build.gonixiso;
+          system = hostSystem;
+          name = "gonixiso-" + image.fileName;
+        };
+
+    # To come: system.build.gonixisoImageIncremental, a SquashFS segment derivation per store
+    # path of the closure (import-from-derivation), placed by a final derivation into the same ISO.
 
     warnings = lib.optional (shadowed != [ ])
       "gonixiso: isoImage.contents entries at ${concatStringsSep ", " (unique (map (e: e.target) shadowed))} use targets iso-image.nix fills itself (kernels, menus, EFI image, ...); the ISO spec leaves them out, and gonixiso makes those files from the spec.";

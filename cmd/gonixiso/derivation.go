@@ -42,12 +42,22 @@ type buildAttrs struct {
 	Outputs map[string]string `json:"outputs"`
 }
 
+// readBuildAttrs reads the build's .attrs.json: where $NIX_ATTRS_JSON_FILE says, else in the
+// build's folder (Nix 2.8 names the file by its path outside the sandbox, which the build sees as
+// /build).
 func readBuildAttrs() (*buildAttrs, error) {
-	p := os.Getenv("NIX_ATTRS_JSON_FILE")
-	if p == "" {
-		p = ".attrs.json"
+	var data []byte
+	var p string
+	err := errors.New("no $NIX_ATTRS_JSON_FILE")
+	for _, cand := range []string{os.Getenv("NIX_ATTRS_JSON_FILE"), filepath.Join(os.Getenv("NIX_BUILD_TOP"), ".attrs.json"), ".attrs.json"} {
+		if cand == "" || cand == ".attrs.json" && os.Getenv("NIX_BUILD_TOP") == "" && p != "" {
+			continue
+		}
+		if data, err = os.ReadFile(cand); err == nil {
+			p = cand
+			break
+		}
 	}
-	data, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("this runs as the builder of a Nix derivation with __structuredAttrs: %w", err)
 	}

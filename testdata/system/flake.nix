@@ -76,14 +76,25 @@
           };
         };
       };
+      # The ISO as a derivation (nix/image.nix, as the module's system.build.gonixisoImage makes
+      # it): gonixiso, a store path with bin/gonixiso, builds the configuration's spec in the
+      # sandbox. The tests pass a gonixiso built from the checkout they test; the packages below
+      # take the one scripts/setup builds into the host folder, which is impure like the kernel.
+      isoImage = { gonixiso, configuration ? testSystem }:
+        import ../../nix/image.nix {
+          inherit gonixiso system;
+          spec = configuration.config.system.build.gonixiso;
+        };
     in
     {
       nixosConfigurations.gonixiso-test = testSystem;
       nixosConfigurations.gonixiso-test-custom = customSystem;
       packages.${system} = {
         default = testSystem.config.system.build.toplevel;
+        iso = isoImage { gonixiso = lib.hostGonixiso; };
         inherit (lib) busybox kernel initrd syslinux grub2_efi payload;
       };
+      lib.isoImage = isoImage;
       # nix/module.nix evaluated against mocks of nixpkgs (module-mock.nix); internal/nixcheck
       # requires every check to be true.
       lib.moduleChecks = (import ./module-mock.nix {

@@ -54,6 +54,13 @@ let
     chmod 0555 $out/bin/grub-mkimage
   '';
 
+  # gonixiso, statically linked, as scripts/setup builds it into the host folder from the checkout:
+  # for the test flake's ISO derivations when no other gonixiso is given.
+  hostGonixiso = runBusybox "gonixiso-host" { } ''
+    mkdir -p $out/bin
+    cp ${host}/gonixiso/bin/gonixiso $out/bin/gonixiso
+  '';
+
   # A store path with the file shapes a SquashFS writer must get right: a multi-block file of
   # incompressible data, a sparse file, a file ending exactly on a block, tiny and empty files,
   # duplicates, an executable, symlinks (relative, absolute, dangling), an empty directory and a
@@ -407,5 +414,5 @@ in
 {
   inherit runBusybox busybox kernel initrd syslinux grub2_efi payload nixosSystem;
   inherit writeText memtest86plus splashImage efiSplashImage grubTheme isoContentsFile isoContentsTree
-    extraStorePath;
+    extraStorePath hostGonixiso;
 }

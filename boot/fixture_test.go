@@ -1,7 +1,9 @@
 package boot_test
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +20,9 @@ type config struct {
 	params []string
 	label  string // nixos-version
 	distro string // NAME in etc/os-release; "" for no os-release
+	// kernel and initrd are files whose bytes the configuration's kernel and initrd have,
+	// copied into the fixture's root; "" for the test system's own.
+	kernel, initrd string
 }
 
 // fixture is a fixture toplevel and its specialisations.
@@ -49,7 +54,32 @@ func (f fixture) build(t *testing.T, root string) string {
 		}
 		return filepath.Join(root, fixtureHash+"-"+name)
 	}
+	// own places a configuration's own kernel or initrd in a store path of the fixture, one
+	// per source file.
+	own := func(src, name string) string {
+		sum := sha256.Sum256([]byte(src))
+		dir := filepath.Join(root, fmt.Sprintf("%s-%s-%s-%x", fixtureHash, f.name, name, sum[:4]))
+		must(t, os.MkdirAll(dir, 0o755))
+		data, err := os.ReadFile(src)
+		must(t, err)
+		dst := filepath.Join(dir, filepath.Base(src))
+		if _, err := os.Stat(dst); err != nil {
+			write(t, dst, string(data))
+		}
+		return dst
+	}
+	files := func(c config) (k, i string) {
+		k, i = kernel, initrd
+		if c.kernel != "" {
+			k = own(c.kernel, "kernel")
+		}
+		if c.initrd != "" {
+			i = own(c.initrd, "initrd")
+		}
+		return k, i
+	}
 	bootspecOf := func(dir string, c config) map[string]any {
+		kernel, initrd := files(c)
 		return map[string]any{
 			"init":         dir + "/init",
 			"initrd":       initrd,
@@ -68,6 +98,7 @@ func (f fixture) build(t *testing.T, root string) string {
 			write(t, filepath.Join(dir, "etc", "os-release"), "ID=nixos\nNAME=\""+c.distro+"\"\nVERSION_ID=\"25.11\"\n")
 		}
 		if !f.bootspec {
+			kernel, initrd := files(c)
 			must(t, os.Symlink(kernel, filepath.Join(dir, "kernel")))
 			must(t, os.Symlink(initrd, filepath.Join(dir, "initrd")))
 			write(t, filepath.Join(dir, "kernel-params"), strings.Join(c.params, " "))

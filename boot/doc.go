@@ -18,8 +18,9 @@
 //     names a file the ISO lacks (no MENU BACKGROUND without a splash image; plain colours
 //     instead of a missing EFI splash image).
 //   - NewPlan finds the bootloaders (in the closure, as an installer toplevel carries them;
-//     on the host; or where the options say), makes BOOTX64.EFI with grub-mkimage and the EFI
-//     system partition with package fat, and returns a Plan: files to place in the ISO and a
+//     on the host; or where the options say), checks that every configuration shown can boot
+//     live from the ISO (ErrNotLive), makes BOOTX64.EFI with grub-mkimage and the EFI system
+//     partition with package fat, and returns a Plan: files to place in the ISO and a
 //     BootConfig for the ISO writer. boot writes no ISO.
 //
 // The volume id, which the initrd looks the ISO up by, comes from root=LABEL= in the kernel

@@ -187,6 +187,10 @@ func volumeID(sys *System, option string) (id string, systemdInitrd bool, err er
 		return "", false, fmt.Errorf("boot: volume id %q does not match root=LABEL=%s in the kernel parameters of %s", option, id, from.Toplevel)
 	case option != "":
 		id = option
+	case from == nil && hasRoot:
+		root, _ := sys.root()
+		return "", false, fmt.Errorf("boot: %s %w: its kernel parameters have root=%s, and its (scripted) initrd finds a live ISO by root=LABEL=<volume id>; %s (to pack it anyway, give a volume id and allow a system that is not live)",
+			sys.Toplevel, ErrNotLive, root, importHint)
 	case from == nil:
 		return "", false, fmt.Errorf("boot: no root=LABEL= in the kernel parameters of %s (a systemd initrd?): the volume id must be given", sys.Toplevel)
 	}

@@ -76,6 +76,9 @@ type Options struct {
 	// is nil, and the ISO boots from a CD only (the ISO writer then makes no GPT either, as
 	// xorriso without -isohybrid-mbr). nixpkgs makes the MBR only with BIOS boot, as boot does.
 	NoUSB bool
+	// AllowNotLive lets NewPlan plan a toplevel that cannot boot live from this ISO (see
+	// ErrNotLive): the reasons go to Plan.Warnings instead of failing.
+	AllowNotLive bool
 	// Syslinux is a folder of the Store laid out like nixpkgs' ${syslinux}/share/syslinux
 	// (isolinux.bin, isohdpfx.bin, ldlinux.c32, vesamenu.c32, ...). If empty, boot looks in the
 	// system's store paths (see FindLoaders), then, with HostBootloaders, on this machine

@@ -3,6 +3,7 @@ package boot
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -29,6 +30,10 @@ type Plan struct {
 	Menus *Menus
 	// Loaders are the bootloader files the plan uses, and where they came from.
 	Loaders *Loaders
+	// Warnings say what the plan packs that will not boot as the user may expect: with
+	// Options.AllowNotLive, why a configuration cannot boot live from the ISO (each the text
+	// of the ErrNotLive error it would otherwise have been).
+	Warnings []string
 }
 
 // A File is one file of the ISO: a file of the Store, or bytes made by boot.
@@ -80,7 +85,8 @@ const (
 
 // NewPlan reads the bootloaders from st, runs grub-mkimage and builds the EFI system
 // partition, and returns the plan of sys's boot files, every one of them read through st. Only
-// x86_64-linux systems are supported.
+// x86_64-linux systems are supported. A system whose shown configurations cannot boot live
+// from the ISO is refused with an error wrapping ErrNotLive, unless Options.AllowNotLive.
 func NewPlan(ctx context.Context, st Store, sys *System, opts Options) (*Plan, error) {
 	st = withAbsPaths(st)
 	for _, s := range append([]*System{sys}, sys.Specialisations...) {
@@ -92,11 +98,24 @@ func NewPlan(ctx context.Context, st Store, sys *System, opts Options) (*Plan, e
 	if err != nil {
 		return nil, err
 	}
+	var warnings []string
+	for _, s := range sys.configs() {
+		if !opts.shown(s) {
+			continue // no entry boots it
+		}
+		err := checkLive(st, s, menus.VolumeID)
+		if err != nil && !(opts.AllowNotLive && errors.Is(err, ErrNotLive)) {
+			return nil, err
+		}
+		if err != nil {
+			warnings = append(warnings, err.Error())
+		}
+	}
 	loaders, err := FindLoaders(st, sys, opts)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{VolumeID: menus.VolumeID, Menus: menus, Loaders: loaders, Boot: BootConfig{Catalog: CatalogPath}}
+	p := &Plan{VolumeID: menus.VolumeID, Menus: menus, Loaders: loaders, Boot: BootConfig{Catalog: CatalogPath}, Warnings: warnings}
 	files := &fileSet{st: st, files: map[string]File{}}
 
 	// version.txt and the kernel and initrd of every configuration the menus show, at

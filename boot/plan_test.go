@@ -413,8 +413,8 @@ func TestPlanOptions(t *testing.T) {
 			t.Errorf("%s: %+v, want from %q", path, f, src)
 		}
 	}
-	if plan.Boot.BIOSBootFile != "" || plan.Boot.HybridMBR != nil {
-		t.Errorf("boot config %+v", plan.Boot)
+	if plan.Boot.BIOSBootFile != "" || plan.Boot.HybridMBR != nil || len(plan.Warnings) != 0 {
+		t.Errorf("boot config %+v, warnings %q", plan.Boot, plan.Warnings)
 	}
 	checkESP(t, plan, boot.DefaultEpoch) // the theme is on the ISO volume, not in efi.img
 

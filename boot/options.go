@@ -18,7 +18,8 @@ type Options struct {
 	// wait for a choice, 0 means boot the default entry at once.
 	Timeout *int
 	// DefaultEntry is the specialisation whose entry boots when the timeout runs out; "" is
-	// the main configuration.
+	// the main configuration, or the first configuration shown if the main one is hidden. It
+	// may not name a hidden specialisation.
 	DefaultEntry string
 	// NoBIOS leaves out isolinux (isoImage.makeBiosBootable = false), and with it the
 	// isohybrid MBR; NoUEFI leaves out GRUB and the EFI system partition

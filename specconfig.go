@@ -5,6 +5,7 @@ import (
 	"path"
 	"slices"
 
+	"github.com/gonixiso/gonixiso/boot"
 	"github.com/gonixiso/gonixiso/closure"
 	"github.com/gonixiso/gonixiso/spec"
 	"github.com/gonixiso/gonixiso/squash"
@@ -74,12 +75,12 @@ func ConfigFromSpec(s *spec.Spec, storeDir string) (Config, error) {
 		b.Grub = deref(s.Packages.Grub2EFI)
 	}
 	for _, name := range s.SpecialisationNames() {
-		if n := s.Specialisation[name].Configuration.ISOImage.ConfigurationName; n != nil {
-			if b.ConfigurationNames == nil {
-				b.ConfigurationNames = map[string]string{}
-			}
-			b.ConfigurationNames[name] = *n
+		// A specialisation's own isoImage.configurationName: null is no name.
+		n := deref(s.Specialisation[name].Configuration.ISOImage.ConfigurationName)
+		if b.Entries == nil {
+			b.Entries = map[string]boot.EntryOptions{}
 		}
+		b.Entries[name] = boot.EntryOptions{ConfigurationName: &n}
 	}
 	return cfg, nil
 }

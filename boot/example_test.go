@@ -25,9 +25,10 @@ func ExampleRender() {
 	latest.Kernel = "/nix/store/5b6a...-linux-6.17.8/bzImage"
 	lts.Specialisations = []*boot.System{&latest}
 
+	latestName := "(Linux latest)"
 	menus, err := boot.Render(lts, boot.Options{
-		ConfigurationName:  "(Linux LTS)",
-		ConfigurationNames: map[string]string{"latest_kernel": "(Linux latest)"},
+		ConfigurationName: "(Linux LTS)",
+		Entries:           map[string]boot.EntryOptions{"latest_kernel": {ConfigurationName: &latestName}},
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -2,14 +2,20 @@ package boot
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
 
 // Menus are a system's boot menus and configuration files, as text. They are what iso-image.nix
-// renders from its templates, character for character in nixpkgs' configuration (NoSerial, an
-// EFISplashImage): the whitespace of Nix's indented strings, the "/boot//nix/store/..." paths,
-// the literal ${isoboot}, the trailing space after parameters.
+// renders from its templates, character for character in nixpkgs' configuration (NoSerial, a
+// SplashImage and an EFISplashImage): the whitespace of Nix's indented strings, the
+// "/boot//nix/store/..." paths, the literal ${isoboot}, the trailing space after parameters.
+// Where nixpkgs' menus would name a file that is not on the ISO, boot's do not: no MENU
+// BACKGROUND without a SplashImage, no background_image without an EFISplashImage, and with the
+// main configuration hidden, DEFAULT names the first entry shown (nixpkgs' names the hidden
+// one's label, which vesamenu cannot find, so that it boots its first entry too).
 type Menus struct {
 	// VolumeID is the ISO's volume id, from root=LABEL= or Options.VolumeID.
 	VolumeID string
@@ -51,7 +57,7 @@ var options = []option{
 }
 
 // Render renders the menus of sys for opts. It reads nothing: the text depends only on its
-// arguments.
+// arguments (a GRUB theme's fonts come from Options.GrubTheme, which ReadGrubTheme read).
 func Render(sys *System, opts Options) (*Menus, error) {
 	r, err := newRenderer(sys, opts)
 	if err != nil {
@@ -77,14 +83,14 @@ type renderer struct {
 	opts          Options
 	volumeID      string
 	systemdInitrd bool
-	syslinuxWait  int // TIMEOUT, in tenths of a second
-	grubWait      int // set timeout=, in seconds
-	defaultIndex  int // the default entry's position among the main entry and specialisations
-	appendLabel   string
+	syslinuxWait  int     // TIMEOUT, in tenths of a second
+	grubWait      int     // set timeout=, in seconds
+	defaultSys    *System // the configuration the default entry boots
+	defaultIndex  int     // its entry's position among the top-level entries
 }
 
 func newRenderer(sys *System, opts Options) (*renderer, error) {
-	r := &renderer{sys: sys, opts: opts, appendLabel: opts.appendToMenuLabel()}
+	r := &renderer{sys: sys, opts: opts}
 	var err error
 	if r.syslinuxWait, r.grubWait, err = opts.timeout(); err != nil {
 		return nil, err
@@ -95,23 +101,68 @@ func newRenderer(sys *System, opts Options) (*renderer, error) {
 	if opts.NoBIOS && opts.NoUEFI {
 		return nil, fmt.Errorf("boot: neither BIOS nor UEFI boot")
 	}
-	if opts.DefaultEntry != "" {
-		r.defaultIndex = -1
-		for i, s := range sys.Specialisations {
-			if s.Name == opts.DefaultEntry {
-				r.defaultIndex = i + 1
-			}
-		}
-		if r.defaultIndex < 0 {
-			return nil, fmt.Errorf("boot: default entry %q: %s has no such specialisation", opts.DefaultEntry, sys.Toplevel)
+	configs := sys.configs()
+	for _, name := range slices.Sorted(maps.Keys(opts.Entries)) {
+		if !slices.ContainsFunc(configs, func(s *System) bool { return s.Name == name }) {
+			return nil, fmt.Errorf("boot: options of entry %q: %s has no such specialisation", name, sys.Toplevel)
 		}
 	}
-	for _, s := range append([]*System{sys}, sys.Specialisations...) {
+	shown := slices.DeleteFunc(slices.Clone(configs), func(s *System) bool { return !opts.shown(s) })
+	if len(shown) == 0 {
+		return nil, fmt.Errorf("boot: every configuration of %s is hidden (isoImage.showConfiguration = false): the menus would have no entry", sys.Toplevel)
+	}
+	// The default entry: the one named, else the main configuration's, else (the main
+	// configuration hidden) the first entry, which nixpkgs' menus boot too: GRUB's default is
+	// its first entry, and vesamenu falls back to its first when DEFAULT names no entry.
+	r.defaultSys = shown[0]
+	if opts.DefaultEntry != "" {
+		i := slices.IndexFunc(sys.Specialisations, func(s *System) bool { return s.Name == opts.DefaultEntry })
+		if i < 0 {
+			return nil, fmt.Errorf("boot: default entry %q: %s has no such specialisation", opts.DefaultEntry, sys.Toplevel)
+		}
+		if r.defaultSys = sys.Specialisations[i]; !opts.shown(r.defaultSys) {
+			return nil, fmt.Errorf("boot: default entry %q is hidden (isoImage.showConfiguration = false)", opts.DefaultEntry)
+		}
+	}
+	r.defaultIndex = slices.Index(shown, r.defaultSys)
+	for _, s := range shown {
 		if err := checkText(r.menuLabel(s)); err != nil {
 			return nil, fmt.Errorf("boot: menu label: %w", err)
 		}
 	}
+	if opts.SyslinuxTheme != nil && !opts.NoBIOS {
+		if err := checkLines(*opts.SyslinuxTheme); err != nil {
+			return nil, fmt.Errorf("boot: syslinux theme: %w", err)
+		}
+	}
+	if opts.Memtest != "" {
+		for _, p := range opts.MemtestParams {
+			if err := checkParam(p); err != nil {
+				return nil, fmt.Errorf("boot: memtest86+: %w", err)
+			}
+		}
+	}
+	if th := opts.GrubTheme; th != nil && !opts.NoUEFI {
+		for _, f := range th.Fonts {
+			if err := checkThemeName(f); err != nil {
+				return nil, fmt.Errorf("boot: GRUB theme %s: %w", th.Dir, err)
+			}
+		}
+	}
 	return r, nil
+}
+
+// configs returns the main configuration, then its specialisations, in menu order.
+func (s *System) configs() []*System { return append([]*System{s}, s.Specialisations...) }
+
+// checkLines accepts text of several lines: no control characters but tabs and line ends.
+func checkLines(s string) error {
+	for _, r := range s {
+		if (r < ' ' && r != '\t' && r != '\n' && r != '\r') || r == 0x7F {
+			return fmt.Errorf("%q has a control character", s)
+		}
+	}
+	return nil
 }
 
 // volumeID finds the volume id: from root=LABEL= in the kernel parameters of every
@@ -136,6 +187,10 @@ func volumeID(sys *System, option string) (id string, systemdInitrd bool, err er
 		return "", false, fmt.Errorf("boot: volume id %q does not match root=LABEL=%s in the kernel parameters of %s", option, id, from.Toplevel)
 	case option != "":
 		id = option
+	case from == nil && hasRoot:
+		root, _ := sys.root()
+		return "", false, fmt.Errorf("boot: %s %w: its kernel parameters have root=%s, and its (scripted) initrd finds a live ISO by root=LABEL=<volume id>; %s (to pack it anyway, give a volume id and allow a system that is not live)",
+			sys.Toplevel, ErrNotLive, root, importHint)
 	case from == nil:
 		return "", false, fmt.Errorf("boot: no root=LABEL= in the kernel parameters of %s (a systemd initrd?): the volume id must be given", sys.Toplevel)
 	}
@@ -145,10 +200,12 @@ func volumeID(sys *System, option string) (id string, systemdInitrd bool, err er
 	return id, !hasRoot, nil
 }
 
-// menuLabel is an entry's title: prepend, distro name, label, append, configuration name.
+// menuLabel is an entry's title, iso-image.nix's for configuration s: its prepend, distro name,
+// label, append and configuration name.
 func (r *renderer) menuLabel(s *System) string {
-	l := r.opts.PrependToMenuLabel + s.DistroName + " " + s.Label + r.appendLabel
-	if name := r.opts.configurationName(s); name != "" {
+	prepend, append, name := r.opts.label(s)
+	l := prepend + s.DistroName + " " + s.Label + append
+	if name != "" {
 		l += " " + name
 	}
 	return l
@@ -164,19 +221,22 @@ func params(s *System, extra []string) string {
 func menuKernel(s *System) string { return "/boot/" + s.Kernel }
 func menuInitrd(s *System) string { return "/boot/" + s.Initrd }
 
-// isolinuxEntry is menuBuilderIsolinux: an entry, then the specialisations' entries labelled
-// <label>-<name>, with the same extra parameters.
+// isolinuxEntry is menuBuilderIsolinux: an entry unless the configuration is hidden, then the
+// specialisations' entries labelled <label>-<name>, with the same extra parameters.
 func (r *renderer) isolinuxEntry(s *System, label string, extra []string) string {
 	var specs []string
 	for _, spec := range s.Specialisations {
 		specs = append(specs, r.isolinuxEntry(spec, label+"-"+spec.Name, extra))
 	}
-	return "LABEL " + label + "\n" +
-		"MENU LABEL " + r.menuLabel(s) + "\n" +
-		"LINUX " + menuKernel(s) + "\n" +
-		"APPEND " + params(s, extra) + "\n" +
-		"INITRD " + menuInitrd(s) + "\n" +
-		"\n\n" + strings.Join(specs, "\n\n") + "\n"
+	var entry string
+	if r.opts.shown(s) {
+		entry = "LABEL " + label + "\n" +
+			"MENU LABEL " + r.menuLabel(s) + "\n" +
+			"LINUX " + menuKernel(s) + "\n" +
+			"APPEND " + params(s, extra) + "\n" +
+			"INITRD " + menuInitrd(s) + "\n"
+	}
+	return entry + "\n\n" + strings.Join(specs, "\n\n") + "\n"
 }
 
 // isolinuxTheme is isoImage.syslinuxTheme's default.
@@ -206,26 +266,44 @@ MENU COLOR SEL          7;37;40    #FFFFFFFF    #FF5277C3   std
 `
 }
 
-// isolinuxCfg is iso-image.nix's isolinuxCfg (without its memtest86+ entry).
+// isolinuxCfg is iso-image.nix's isolinuxCfg. MENU BACKGROUND is there only with a
+// SplashImage, which nixpkgs always has.
 func (r *renderer) isolinuxCfg() string {
 	def := "boot"
-	if r.defaultIndex > 0 {
-		def += "-" + r.sys.Specialisations[r.defaultIndex-1].Name
+	if r.defaultSys.Name != "" {
+		def += "-" + r.defaultSys.Name
 	}
 	var subs []string
 	for _, o := range options {
 		subs = append(subs, "MENU BEGIN "+o.title+"\n"+r.isolinuxEntry(r.sys, "boot-"+o.class, o.params)+"\nMENU END\n")
 	}
-	return "SERIAL 0 115200\n" +
+	background := ""
+	if r.opts.SplashImage != "" {
+		background = "MENU BACKGROUND " + SplashPath + "\n"
+	}
+	theme := isolinuxTheme(r.sys.DistroName)
+	if r.opts.SyslinuxTheme != nil {
+		theme = *r.opts.SyslinuxTheme
+	}
+	cfg := "SERIAL 0 115200\n" +
 		"TIMEOUT " + strconv.Itoa(r.syslinuxWait) + "\n" +
 		"UI vesamenu.c32\n" +
-		"MENU BACKGROUND " + SplashPath + "\n" +
-		"\n" + isolinuxTheme(r.sys.DistroName) + "\n\n" +
+		background +
+		"\n" + theme + "\n\n" +
 		"DEFAULT " + def + "\n\n" +
 		r.isolinuxEntry(r.sys, "boot", nil) + "\n\n" +
 		"MENU BEGIN Options\n\n" +
 		strings.Join(subs, "\n") + "\n\n" +
 		"MENU END\n"
+	if r.opts.Memtest != "" {
+		// isolinuxMemtest86Entry, joined with "\n".
+		cfg += "\n" +
+			"LABEL memtest\n" +
+			"MENU LABEL Memtest86+\n" +
+			"LINUX " + MemtestPath + "\n" +
+			"APPEND " + strings.Join(r.opts.MemtestParams, " ") + "\n"
+	}
+	return cfg
 }
 
 // grubWord quotes a word for a GRUB script where it needs it. nixpkgs writes titles in single
@@ -275,13 +353,18 @@ func (r *renderer) grubEntry(s *System, extra []string) string {
 		"}\n"
 }
 
-// grubEntries is buildMenuGrub2: the entry, then each specialisation's.
+// grubEntries is buildMenuGrub2: the entry unless the configuration is hidden, then each
+// specialisation's.
 func (r *renderer) grubEntries(s *System, extra []string) string {
 	var specs []string
 	for _, spec := range s.Specialisations {
 		specs = append(specs, r.grubEntries(spec, extra))
 	}
-	return r.grubEntry(s, extra) + "\n" + strings.Join(specs, "\n") + "\n"
+	var entry string
+	if r.opts.shown(s) {
+		entry = r.grubEntry(s, extra)
+	}
+	return entry + "\n" + strings.Join(specs, "\n") + "\n"
 }
 
 // grubMenuCfg is repeated in every submenu, as nixpkgs does (or submenus lose their colours).
@@ -319,14 +402,44 @@ hiddenentry 'Text mode' --hotkey 't' {
   terminal_output console` + r.serial() + `
 }
 
-
+` + r.grubGUIMode() + `
 `
 }
 
-// grubBackground sets the menu's background image and colours. nixpkgs always ships
-// efi-background.png and tries it; without Options.EFISplashImage there is none to try, and
-// GRUB would print an error for it on every boot, so only the fallback colours are set.
+// grubThemeFonts are the loadfont lines of the theme's fonts, as iso-image.nix's find prints
+// them: one a line, the last without its line end (the shell's $(...) drops it).
+func (r *renderer) grubThemeFonts() string {
+	var lines []string
+	for _, f := range r.opts.GrubTheme.Fonts {
+		lines = append(lines, "loadfont ($root)"+grubWord(GrubThemeDir+"/"+f))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// grubGUIMode is the hidden entry that goes back to the graphical menu, with a theme only.
+func (r *renderer) grubGUIMode() string {
+	if r.opts.GrubTheme == nil {
+		return ""
+	}
+	return `hiddenentry 'GUI mode' --hotkey 'g' {
+  ` + r.grubThemeFonts() + `
+  set textmode=false
+  terminal_output gfxterm` + r.serial() + `
+}
+`
+}
+
+// grubBackground sets the theme, or else the menu's background image and colours. nixpkgs
+// always ships efi-background.png and tries it; without Options.EFISplashImage there is none to
+// try, and GRUB would print an error for it on every boot, so only the fallback colours are set.
 func (r *renderer) grubBackground() string {
+	if r.opts.GrubTheme != nil {
+		return `# Sets theme.
+set theme=($root)` + GrubThemeDir + "/" + grubThemeFile + `
+# Load theme fonts
+` + r.grubThemeFonts() + `
+`
+	}
 	if r.opts.EFISplashImage == "" {
 		return `# No background image: proper colors.
 set menu_color_normal=cyan/blue
@@ -346,8 +459,8 @@ fi
 `
 }
 
-// grubCfg is the grub.cfg that iso-image.nix's efiDir writes (without rEFInd, memtest86+ and a
-// theme, which are not in a toplevel's closure).
+// grubCfg is the grub.cfg that iso-image.nix's efiDir writes (without rEFInd, which gonixiso
+// does not make).
 func (r *renderer) grubCfg() string {
 	head := "\nset timeout=" + strconv.Itoa(r.grubWait) + "\n"
 	if r.defaultIndex > 0 {
@@ -390,7 +503,7 @@ submenu "Options" --class submenu --class hidpi {
 }
 
 
-menuentry 'Firmware Setup' --class settings {
+` + r.grubMemtest() + `menuentry 'Firmware Setup' --class settings {
   fwsetup
   clear
   echo ""
@@ -400,6 +513,18 @@ menuentry 'Firmware Setup' --class settings {
 menuentry 'Shutdown' --class shutdown {
   halt
 }
+`
+}
+
+// grubMemtest is the Memtest86+ entry, which current nixpkgs writes after rEFInd's.
+func (r *renderer) grubMemtest() string {
+	if r.opts.Memtest == "" {
+		return ""
+	}
+	return `menuentry 'Memtest86+' --class debug {
+  linux ($root)` + MemtestPath + " " + grubWords(r.opts.MemtestParams) + `
+}
+
 `
 }
 

@@ -47,16 +47,29 @@ func grubScriptCheck(t *testing.T, name string, cfg []byte) {
 	}
 }
 
-// TestGolden renders the menus of the test system and of a system with two specialisations and
-// a systemd initrd, and compares them with the golden files. The "nixpkgs" case is nixpkgs'
-// configuration (no serial menu, an EFI splash image): its files were checked byte for byte
-// against Nix's own evaluation of iso-image.nix's templates (faukah/nixpkgs@3b20077) for the
-// same system.
+// TestGolden renders the menus of the test system, of a system with two specialisations and
+// a systemd initrd, and of the test flake's custom configuration, and compares them with the
+// golden files. The "nixpkgs" case is nixpkgs' configuration (no serial menu, splash images): its
+// files were checked byte for byte against Nix's own evaluation of iso-image.nix's templates
+// (faukah/nixpkgs@3b20077) for the same system. The "custom" case takes every option from the
+// custom configuration's spec, with BIOS boot added so that isolinux.cfg shows its syslinux
+// theme, splash image and memtest86+ entry; "hidden-main" hides the main configuration of the
+// two-specialisation system and has a GRUB theme with three fonts and memtest86+ without
+// parameters. Their new parts (hidden configurations, per-configuration labels, syslinux
+// theme, GRUB theme, memtest86+ in both menus) were compared once, for a mock system without
+// serial menu, with Nix's evaluation of current iso-image.nix's templates
+// (NixOS/nixpkgs@ccdd20e, run through bash as its heredoc is): the same bytes but for the two
+// documented differences, DEFAULT with the main configuration hidden and the fonts' order
+// (find's, which put sub/c.pf2 before fonts/b.pf2 there).
 func TestGolden(t *testing.T) {
 	real := testsystem.Toplevel(t)
 	root := t.TempDir()
 	fixtureTop := twoSpecsSystemd.build(t, root)
 	wait := -1
+	customSys, custom, customSpec := customSystem(t)
+	custom.NoBIOS = false
+	theme, err := boot.ReadGrubTheme(boot.HostStore, fixtureTheme(t, filepath.Join(root, fixtureHash+"-theme")))
+	must(t, err)
 	for _, tc := range []struct {
 		name, top string
 		opts      boot.Options
@@ -64,13 +77,21 @@ func TestGolden(t *testing.T) {
 		systemd   bool
 	}{
 		{"testsystem", real, boot.Options{}, testsystem.VolumeID, false},
-		{"testsystem-nixpkgs", real, boot.Options{NoSerial: true, EFISplashImage: "/nix/store/efi-background.png"}, testsystem.VolumeID, false},
+		{"testsystem-nixpkgs", real, boot.Options{NoSerial: true, SplashImage: "/nix/store/bios-boot.png",
+			EFISplashImage: "/nix/store/efi-background.png"}, testsystem.VolumeID, false},
+		{"custom", customSys.Toplevel, custom, customSpec.ISOImage.VolumeID, false},
+		{"hidden-main", fixtureTop, boot.Options{
+			VolumeID:  "fixture",
+			Entries:   map[string]boot.EntryOptions{"": {Hidden: true}},
+			GrubTheme: theme,
+			Memtest:   "/nix/store/memtest.efi",
+		}, "fixture", true},
 		{"two-specialisations-systemd-initrd", fixtureTop, boot.Options{
-			VolumeID:           "nixos-fixture-25.11-x86_64",
-			Timeout:            &wait,
-			DefaultEntry:       "zeta",
-			ConfigurationName:  "(Linux LTS)",
-			ConfigurationNames: map[string]string{"latest_kernel": "(Linux latest)"},
+			VolumeID:          "nixos-fixture-25.11-x86_64",
+			Timeout:           &wait,
+			DefaultEntry:      "zeta",
+			ConfigurationName: "(Linux LTS)",
+			Entries:           map[string]boot.EntryOptions{"latest_kernel": {ConfigurationName: ptr("(Linux latest)")}},
 		}, "nixos-fixture-25.11-x86_64", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,6 +117,25 @@ func TestGolden(t *testing.T) {
 			grubScriptCheck(t, "grub-embedded.cfg", m.GrubEmbedded)
 		})
 	}
+}
+
+// fixtureTheme writes a GRUB theme into dir: theme.txt, an image and three fonts, one with an
+// upper-case extension and two in subfolders, and returns dir.
+func fixtureTheme(t *testing.T, dir string) string {
+	t.Helper()
+	for name, content := range map[string]string{
+		"theme.txt":      "title-text: \"fixture\"\n",
+		"background.png": "PNG",
+		"a.PF2":          "PFF2",
+		"fonts/b.pf2":    "PFF2",
+		"sub/c.pf2":      "PFF2",
+		"sub/readme":     "not a font",
+	} {
+		p := filepath.Join(dir, name)
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		write(t, p, content)
+	}
+	return dir
 }
 
 // TestMenuStructure checks, independently of the golden files, what the issue asks of the
@@ -225,6 +265,9 @@ func TestRenderErrors(t *testing.T) {
 	withSpec := sys("root=LABEL=a")
 	withSpec.Specialisations = []*boot.System{sys("root=LABEL=b")}
 	withSpec.Specialisations[0].Name = "b"
+	twoConfigs := sys("root=LABEL=a")
+	twoConfigs.Specialisations = []*boot.System{sys("root=LABEL=a")}
+	twoConfigs.Specialisations[0].Name = "b"
 	long := strings.Repeat("x", 33)
 	big, negative := 4000, -5
 	for _, tc := range []struct {
@@ -242,6 +285,18 @@ func TestRenderErrors(t *testing.T) {
 		{"timeout", sys("root=LABEL=a"), boot.Options{Timeout: &big}, "timeout of 4000 s"},
 		{"nothing to boot", sys("root=LABEL=a"), boot.Options{NoBIOS: true, NoUEFI: true}, "neither BIOS nor UEFI"},
 		{"control character", sys("root=LABEL=a"), boot.Options{ConfigurationName: "a\nb"}, "control character"},
+		{"control character of a specialisation", twoConfigs, boot.Options{Entries: map[string]boot.EntryOptions{
+			"b": {AppendToMenuLabel: ptr("\x1b")}}}, "control character"},
+		{"unknown entry", twoConfigs, boot.Options{Entries: map[string]boot.EntryOptions{"c": {}}},
+			`options of entry "c": /nix/store/x-system has no such specialisation`},
+		{"all hidden", twoConfigs, boot.Options{Entries: map[string]boot.EntryOptions{"": {Hidden: true}, "b": {Hidden: true}}},
+			"every configuration of /nix/store/x-system is hidden"},
+		{"hidden default", twoConfigs, boot.Options{DefaultEntry: "b", Entries: map[string]boot.EntryOptions{"b": {Hidden: true}}},
+			`default entry "b" is hidden`},
+		{"syslinux theme", sys("root=LABEL=a"), boot.Options{SyslinuxTheme: ptr("MENU TITLE \x00")}, "syslinux theme"},
+		{"memtest parameter", sys("root=LABEL=a"), boot.Options{Memtest: "/m", MemtestParams: []string{"a b"}}, "memtest86+: kernel parameter \"a b\""},
+		{"theme font", sys("root=LABEL=a"), boot.Options{GrubTheme: &boot.GrubTheme{Dir: "/t", Files: []string{"theme.txt"}, Fonts: []string{"../a.pf2"}}},
+			"GRUB theme /t: file name \"../a.pf2\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := boot.Render(tc.sys, tc.opts)
@@ -275,4 +330,75 @@ func TestGrubQuoting(t *testing.T) {
 		}
 	}
 	grubScriptCheck(t, "grub.cfg", m.Grub)
+}
+
+// TestMenuOptions checks, independently of the golden files, what each option of the spec
+// changes in the menus: the splash images, the syslinux and GRUB themes, memtest86+ and the
+// default entry of a system whose main configuration is hidden.
+func TestMenuOptions(t *testing.T) {
+	root := t.TempDir()
+	two, err := boot.ReadSystem(boot.HostStore, twoSpecsSystemd.build(t, root))
+	must(t, err)
+	theme, err := boot.ReadGrubTheme(boot.HostStore, fixtureTheme(t, filepath.Join(root, "theme")))
+	must(t, err)
+	render := func(opts boot.Options) (iso, grub string) {
+		t.Helper()
+		opts.VolumeID = "fixture"
+		m, err := boot.Render(two, opts)
+		must(t, err)
+		grubScriptCheck(t, "grub.cfg", m.Grub)
+		return string(m.Isolinux), string(m.Grub)
+	}
+	has := func(name, text, s string, want bool) {
+		t.Helper()
+		if strings.Contains(text, s) != want {
+			t.Errorf("%s has %q: %v, want %v", name, s, !want, want)
+		}
+	}
+
+	iso, grub := render(boot.Options{})
+	has("isolinux.cfg", iso, "MENU BACKGROUND", false)
+	has("isolinux.cfg", iso, "UI vesamenu.c32\n\nMENU TITLE NixOS\nMENU RESOLUTION 800 600\n", true)
+	has("grub.cfg", grub, "background_image", false)
+	for _, s := range []string{"memtest", "Memtest", "theme", "GUI mode"} {
+		has("isolinux.cfg", iso, s, false)
+		has("grub.cfg", grub, s, false)
+	}
+
+	iso, grub = render(boot.Options{SplashImage: "/s.png", EFISplashImage: "/e.png", SyslinuxTheme: ptr("MENU TITLE x\n")})
+	has("isolinux.cfg", iso, "UI vesamenu.c32\nMENU BACKGROUND /isolinux/background.png\n\nMENU TITLE x\n\n\nDEFAULT boot\n", true)
+	has("grub.cfg", grub, "if background_image ($root)/EFI/BOOT/efi-background.png; then\n", true)
+
+	// A theme takes the place of the background image, in every submenu too (ten copies of
+	// the menu configuration).
+	_, grub = render(boot.Options{EFISplashImage: "/e.png", GrubTheme: theme})
+	has("grub.cfg", grub, "background_image", false)
+	fonts := "loadfont ($root)/EFI/BOOT/grub-theme/a.PF2\nloadfont ($root)/EFI/BOOT/grub-theme/fonts/b.pf2\nloadfont ($root)/EFI/BOOT/grub-theme/sub/c.pf2\n"
+	for _, s := range []string{
+		"# Sets theme.\nset theme=($root)/EFI/BOOT/grub-theme/theme.txt\n# Load theme fonts\n" + fonts,
+		"hiddenentry 'GUI mode' --hotkey 'g' {\n  " + fonts + "  set textmode=false\n  terminal_output gfxterm serial\n}\n",
+	} {
+		if n := strings.Count(grub, s); n != 10 {
+			t.Errorf("grub.cfg has %d times %q, want 10", n, s)
+		}
+	}
+
+	iso, grub = render(boot.Options{Memtest: "/nix/store/m/memtest.efi", MemtestParams: []string{"console=ttyS0,115200", "smp"}})
+	if !strings.HasSuffix(iso, "MENU END\n\nLABEL memtest\nMENU LABEL Memtest86+\nLINUX /boot/memtest.bin\nAPPEND console=ttyS0,115200 smp\n") {
+		t.Errorf("isolinux.cfg does not end with the memtest86+ entry:\n%s", iso[max(0, len(iso)-200):])
+	}
+	has("grub.cfg", grub, "}\n\n\nmenuentry 'Memtest86+' --class debug {\n  linux ($root)/boot/memtest.bin console=ttyS0,115200 smp\n}\n\nmenuentry 'Firmware Setup'", true)
+
+	// With the main configuration hidden, the first entry shown is the default, unless one is
+	// named.
+	hideMain := map[string]boot.EntryOptions{"": {Hidden: true}}
+	iso, grub = render(boot.Options{Entries: hideMain})
+	has("isolinux.cfg", iso, "\nDEFAULT boot-latest_kernel\n", true)
+	has("isolinux.cfg", iso, "\nLABEL boot\n", false)
+	has("grub.cfg", grub, "set default=", false)
+	iso, grub = render(boot.Options{Entries: hideMain, DefaultEntry: "zeta"})
+	has("isolinux.cfg", iso, "\nDEFAULT boot-zeta\n", true)
+	has("grub.cfg", grub, "\nset default=1\n", true)
+	_, grub = render(boot.Options{Entries: map[string]boot.EntryOptions{"latest_kernel": {Hidden: true}}, DefaultEntry: "zeta"})
+	has("grub.cfg", grub, "\nset default=1\n", true)
 }

@@ -18,7 +18,8 @@ type Options struct {
 	// wait for a choice, 0 means boot the default entry at once.
 	Timeout *int
 	// DefaultEntry is the specialisation whose entry boots when the timeout runs out; "" is
-	// the main configuration.
+	// the main configuration, or the first configuration shown if the main one is hidden. It
+	// may not name a hidden specialisation.
 	DefaultEntry string
 	// NoBIOS leaves out isolinux (isoImage.makeBiosBootable = false), and with it the
 	// isohybrid MBR; NoUEFI leaves out GRUB and the EFI system partition
@@ -33,19 +34,52 @@ type Options struct {
 	// title (isoImage.prependToMenuLabel, isoImage.appendToMenuLabel; nil means " Installer").
 	PrependToMenuLabel string
 	AppendToMenuLabel  *string
-	// ConfigurationName ends every entry's title (isoImage.configurationName);
-	// ConfigurationNames overrides it for the specialisations it names, as a specialisation's
-	// own isoImage.configurationName does ("" for none).
-	ConfigurationName  string
-	ConfigurationNames map[string]string
+	// ConfigurationName ends every entry's title (isoImage.configurationName; "" for none).
+	ConfigurationName string
+	// Entries holds what each configuration's own isoImage options say, by configuration: ""
+	// is the main configuration, else a specialisation's name (specialisation.<name>.
+	// configuration.isoImage.*). A specialisation's labels, configurationName and
+	// showConfiguration may differ from the main configuration's; a configuration Entries does
+	// not name, and a nil field, take the Options-wide value. A name that is not one of the
+	// system's configurations is an error.
+	Entries map[string]EntryOptions
 	// ForceTextMode starts GRUB's menu on the text console (isoImage.forceTextMode).
 	ForceTextMode bool
 	// SplashImage and EFISplashImage are files of the Store shown behind the menus, placed at
 	// /isolinux/background.png and /EFI/BOOT/efi-background.png (isoImage.splashImage and
 	// isoImage.efiSplashImage, which nixpkgs fetches from nixos-artwork). Without them the
-	// menus have plain colours: vesamenu falls back by itself, and grub.cfg does not try to
-	// load a background (GRUB would print an error on every boot).
+	// menus have plain colours: isolinux.cfg has no MENU BACKGROUND line, and grub.cfg does
+	// not try to load a background (GRUB would print an error on every boot). With a
+	// GrubTheme, grub.cfg uses the theme and not EFISplashImage, as nixpkgs' does (the file is
+	// still placed, as nixpkgs places it).
 	SplashImage, EFISplashImage string
+	// SyslinuxTheme is isoImage.syslinuxTheme, the text isolinux.cfg has between its header
+	// and DEFAULT, as given; nil means nixpkgs' default (MENU TITLE <distro>, the resolution,
+	// rows and colours).
+	SyslinuxTheme *string
+	// GrubTheme is isoImage.grubTheme, as ReadGrubTheme reads it from the Store: its files go
+	// to /EFI/BOOT/grub-theme, and grub.cfg sets it and loads its fonts. nil means no theme
+	// (nixpkgs' default is pkgs.nixos-grub2-theme, which a toplevel does not carry).
+	GrubTheme *GrubTheme
+	// Memtest is memtest86+, a file of the Store placed at /boot/memtest.bin, with a
+	// Memtest86+ entry in isolinux's menu (with BIOS boot) and GRUB's (with UEFI boot), as
+	// iso-image.nix writes them when boot.loader.grub.memtest86.enable is set; "" for none.
+	// nixpkgs copies pkgs.memtest86plus.efi (memtest.efi) there, and both isolinux's LINUX and
+	// GRUB's linux boot that one file (it speaks the Linux boot protocols and, on UEFI, the EFI
+	// handover); older nixpkgs copied memtest.bin, which GRUB on UEFI cannot boot. gonixiso
+	// takes the one file it is given (the spec's packages.memtest86plusFile) for both menus.
+	// nixpkgs places the file with BIOS boot only, though its GRUB menu has the entry too;
+	// gonixiso places it whenever a menu has the entry.
+	Memtest string
+	// MemtestParams are memtest86+'s parameters (boot.loader.grub.memtest86.params).
+	MemtestParams []string
+	// NoUSB leaves out the isohybrid MBR (isoImage.makeUsbBootable = false): BootConfig.HybridMBR
+	// is nil, and the ISO boots from a CD only (the ISO writer then makes no GPT either, as
+	// xorriso without -isohybrid-mbr). nixpkgs makes the MBR only with BIOS boot, as boot does.
+	NoUSB bool
+	// AllowNotLive lets NewPlan plan a toplevel that cannot boot live from this ISO (see
+	// ErrNotLive): the reasons go to Plan.Warnings instead of failing.
+	AllowNotLive bool
 	// Syslinux is a folder of the Store laid out like nixpkgs' ${syslinux}/share/syslinux
 	// (isolinux.bin, isohdpfx.bin, ldlinux.c32, vesamenu.c32, ...). If empty, boot looks in the
 	// system's store paths (see FindLoaders), then, with HostBootloaders, on this machine
@@ -102,12 +136,38 @@ func (o *Options) appendToMenuLabel() string {
 	return *o.AppendToMenuLabel
 }
 
-func (o *Options) configurationName(s *System) string {
-	if name, ok := o.ConfigurationNames[s.Name]; ok && s.Name != "" {
-		return name
-	}
-	return o.ConfigurationName
+// EntryOptions are one configuration's own isoImage options. nil means the Options-wide
+// value.
+type EntryOptions struct {
+	// PrependToMenuLabel, AppendToMenuLabel and ConfigurationName make the configuration's
+	// entry titles (isoImage.prependToMenuLabel, isoImage.appendToMenuLabel,
+	// isoImage.configurationName; "" for no name).
+	PrependToMenuLabel, AppendToMenuLabel, ConfigurationName *string
+	// Hidden is isoImage.showConfiguration = false: the configuration has no entry in either
+	// menu (in the Options submenus neither), and its kernel and initrd stay off the ISO unless
+	// a shown configuration shares them. A hidden main configuration leaves its
+	// specialisations' entries in place, as nixpkgs' templates do.
+	Hidden bool
 }
+
+// label returns the title parts of configuration s: prepend, append and configuration name.
+func (o *Options) label(s *System) (prepend, append, name string) {
+	prepend, append, name = o.PrependToMenuLabel, o.appendToMenuLabel(), o.ConfigurationName
+	e := o.Entries[s.Name]
+	if e.PrependToMenuLabel != nil {
+		prepend = *e.PrependToMenuLabel
+	}
+	if e.AppendToMenuLabel != nil {
+		append = *e.AppendToMenuLabel
+	}
+	if e.ConfigurationName != nil {
+		name = *e.ConfigurationName
+	}
+	return prepend, append, name
+}
+
+// shown tells whether configuration s has menu entries.
+func (o *Options) shown(s *System) bool { return !o.Entries[s.Name].Hidden }
 
 func (o *Options) time() time.Time {
 	if o.Time.IsZero() {

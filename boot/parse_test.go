@@ -119,8 +119,10 @@ func TestParseMenusGolden(t *testing.T) {
 }
 
 // TestParseRendered is the render → parse round trip: the menus Render makes for the test
-// system and for a fixture with two specialisations, in every shape of options, read back as
-// the entries Render meant, at the positions the harness's arrow keys count.
+// system, a fixture with two specialisations and the custom configuration, in every shape of
+// options, read back as the entries Render meant (titles written out here, not computed as
+// Render does), at the positions the harness's arrow keys count: hidden configurations have no
+// entry anywhere, and memtest86+ has one after the Options submenu.
 func TestParseRendered(t *testing.T) {
 	real, err := boot.ReadSystem(boot.HostStore, testsystem.Toplevel(t))
 	if err != nil {
@@ -130,27 +132,56 @@ func TestParseRendered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	append_ := " Live"
+	custom, customOpts, _ := customSystem(t)
+	customOpts.NoBIOS = false // both menus
+	customLabel := "Try NixOS 25.11.20261125.gonixiso Live"
+	label := "NixOS 25.11.20261125.gonixiso"
+	fixture, latest := "NixOS 25.11.20261125.fixture", "NixOS 25.11.20261125.fixture-latest"
 	for _, tc := range []struct {
-		name string
-		sys  *boot.System
-		opts boot.Options
+		name    string
+		sys     *boot.System
+		opts    boot.Options
+		configs []string // the configurations with entries, in order ("" the main one)
+		titles  []string // their titles
+		memtest string   // memtest86+'s parameters, "-" for no entry
 	}{
-		{"testsystem", real, boot.Options{}},
-		{"labels", real, boot.Options{PrependToMenuLabel: "Try ", AppendToMenuLabel: &append_, ConfigurationName: "(Main)",
-			ConfigurationNames: map[string]string{testsystem.Specialisation: "(Alt 'quoted')"}, NoSerial: true}},
-		{"two specialisations", two, boot.Options{VolumeID: "fixture", DefaultEntry: "zeta"}},
+		{"testsystem", real, boot.Options{}, []string{"", "alt"},
+			[]string{label + " Installer", label + " Installer"}, "-"},
+		{"labels", real, boot.Options{PrependToMenuLabel: "Try ", AppendToMenuLabel: ptr(" Live"), ConfigurationName: "(Main)",
+			Entries: map[string]boot.EntryOptions{testsystem.Specialisation: {ConfigurationName: ptr("(Alt 'quoted')"),
+				PrependToMenuLabel: ptr("")}}, NoSerial: true},
+			[]string{"", "alt"}, []string{"Try " + label + " Live (Main)", label + " Live (Alt 'quoted')"}, "-"},
+		{"two specialisations", two, boot.Options{VolumeID: "fixture", DefaultEntry: "zeta"},
+			[]string{"", "latest_kernel", "zeta"}, []string{fixture + " Installer", latest + " Installer", fixture + " Installer"}, "-"},
+		{"hidden main", two, boot.Options{VolumeID: "fixture", Memtest: "/m", Entries: map[string]boot.EntryOptions{
+			"": {Hidden: true}, "zeta": {AppendToMenuLabel: ptr(" Z"), ConfigurationName: ptr("")}}, ConfigurationName: "(C)"},
+			[]string{"latest_kernel", "zeta"}, []string{latest + " Installer (C)", fixture + " Z"}, ""},
+		{"hidden specialisation", two, boot.Options{VolumeID: "fixture", DefaultEntry: "zeta",
+			Entries: map[string]boot.EntryOptions{"latest_kernel": {Hidden: true}}},
+			[]string{"", "zeta"}, []string{fixture + " Installer", fixture + " Installer"}, "-"},
+		{"custom", custom, customOpts, []string{"", "alt"},
+			[]string{customLabel + " (Custom)", customLabel + " alt (Alternative)"}, "console=ttyS0,115200"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			menus, err := boot.Render(tc.sys, tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			configs := append([]*boot.System{tc.sys}, tc.sys.Specialisations...)
+			byName := map[string]*boot.System{}
+			for _, s := range append([]*boot.System{tc.sys}, tc.sys.Specialisations...) {
+				byName[s.Name] = s
+			}
+			hidden := map[string]bool{}
+			for name, s := range byName {
+				if !slices.Contains(tc.configs, name) {
+					hidden["init="+s.Init] = true
+				}
+			}
 			for _, m := range []struct {
 				name    string
 				entries []boot.MenuEntry
-			}{{"isolinux", boot.ParseIsolinux(menus.Isolinux)}, {"grub", boot.ParseGrub(menus.Grub)}} {
+				memtest string // the memtest entry's kernel
+			}{{"isolinux", boot.ParseIsolinux(menus.Isolinux), "/boot/memtest.bin"}, {"grub", boot.ParseGrub(menus.Grub), "($root)/boot/memtest.bin"}} {
 				var top []boot.MenuEntry
 				options := map[string]int{}
 				for _, e := range m.entries {
@@ -160,36 +191,38 @@ func TestParseRendered(t *testing.T) {
 					case len(e.Menu) == 2 && e.Menu[0] == "Options":
 						options[e.Menu[1]]++
 					}
-				}
-				// The main entry and each specialisation's, in order, then the Options
-				// submenu (and in GRUB Firmware Setup and Shutdown).
-				if len(top) < len(configs) {
-					t.Fatalf("%s: %d top-level entries, want at least %d", m.name, len(top), len(configs))
-				}
-				for i, s := range configs {
-					e := top[i]
-					title := tc.opts.PrependToMenuLabel + s.DistroName + " " + s.Label
-					if tc.opts.AppendToMenuLabel != nil {
-						title += *tc.opts.AppendToMenuLabel
-					} else {
-						title += " Installer"
+					if init, _, _ := strings.Cut(strings.TrimPrefix(e.Params, "${isoboot} "), " "); hidden[init] {
+						t.Errorf("%s: an entry boots a hidden configuration: %+v", m.name, e)
 					}
-					if name := tc.opts.ConfigurationNames[s.Name]; s.Name != "" && name != "" {
-						title += " " + name
-					} else if tc.opts.ConfigurationName != "" && (s.Name == "" || tc.opts.ConfigurationNames[s.Name] == "") {
-						title += " " + tc.opts.ConfigurationName
-					}
-					if e.Position != i || e.Title != title || e.Kernel != "/boot/"+s.Kernel || e.Initrd != "/boot/"+s.Initrd ||
+				}
+				// The entries of the configurations shown, in order, then the Options
+				// submenu, memtest86+ (and in GRUB Firmware Setup and Shutdown).
+				if len(top) < len(tc.configs) {
+					t.Fatalf("%s: %d top-level entries, want at least %d", m.name, len(top), len(tc.configs))
+				}
+				for i, name := range tc.configs {
+					s, e := byName[name], top[i]
+					if e.Position != i || e.Title != tc.titles[i] || e.Kernel != "/boot/"+s.Kernel || e.Initrd != "/boot/"+s.Initrd ||
 						!strings.Contains(e.Params, "init="+s.Init+" ") {
-						t.Errorf("%s: entry %d %+v, want %q booting %s", m.name, i, e, title, s.Init)
+						t.Errorf("%s: entry %d %+v, want %q booting %s", m.name, i, e, tc.titles[i], s.Init)
 					}
+				}
+				rest := top[len(tc.configs):]
+				if tc.memtest == "-" {
+					if slices.ContainsFunc(rest, func(e boot.MenuEntry) bool { return strings.Contains(e.Title, "Memtest") }) {
+						t.Errorf("%s: a memtest86+ entry without Options.Memtest: %+v", m.name, rest)
+					}
+				} else if len(rest) == 0 || rest[0].Title != "Memtest86+" || rest[0].Kernel != m.memtest ||
+					rest[0].Params != tc.memtest || rest[0].Position != len(tc.configs)+1 {
+					t.Errorf("%s: entries after the configurations' %+v, want Memtest86+ booting %s %s at %d",
+						m.name, rest, m.memtest, tc.memtest, len(tc.configs)+1)
 				}
 				if n := len(options); n != 8 {
 					t.Errorf("%s: %d option submenus, want 8: %v", m.name, n, options)
 				}
 				for sub, n := range options {
-					if n != len(configs) {
-						t.Errorf("%s: Options/%s has %d entries, want %d", m.name, sub, n, len(configs))
+					if n != len(tc.configs) {
+						t.Errorf("%s: Options/%s has %d entries, want %d", m.name, sub, n, len(tc.configs))
 					}
 				}
 			}

@@ -3,6 +3,7 @@ package boot
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -29,6 +30,10 @@ type Plan struct {
 	Menus *Menus
 	// Loaders are the bootloader files the plan uses, and where they came from.
 	Loaders *Loaders
+	// Warnings say what the plan packs that will not boot as the user may expect: with
+	// Options.AllowNotLive, why a configuration cannot boot live from the ISO (each the text
+	// of the ErrNotLive error it would otherwise have been).
+	Warnings []string
 }
 
 // A File is one file of the ISO: a file of the Store, or bytes made by boot.
@@ -63,7 +68,7 @@ type BootConfig struct {
 	// Catalog is the path of the El Torito boot catalog: "/.boot.cat".
 	Catalog string
 	// HybridMBR is the 432 bytes of isohybrid MBR boot code (syslinux's isohdpfx.bin), or nil
-	// without BIOS boot.
+	// without BIOS boot or with Options.NoUSB (an image that boots from a CD only).
 	HybridMBR []byte
 	// EFIImage is the El Torito UEFI boot image, the EFI system partition, which isohybrid
 	// also points the MBR and GPT at: "/boot/efi.img", or "" without UEFI boot.
@@ -80,7 +85,8 @@ const (
 
 // NewPlan reads the bootloaders from st, runs grub-mkimage and builds the EFI system
 // partition, and returns the plan of sys's boot files, every one of them read through st. Only
-// x86_64-linux systems are supported.
+// x86_64-linux systems are supported. A system whose shown configurations cannot boot live
+// from the ISO is refused with an error wrapping ErrNotLive, unless Options.AllowNotLive.
 func NewPlan(ctx context.Context, st Store, sys *System, opts Options) (*Plan, error) {
 	st = withAbsPaths(st)
 	for _, s := range append([]*System{sys}, sys.Specialisations...) {
@@ -92,19 +98,37 @@ func NewPlan(ctx context.Context, st Store, sys *System, opts Options) (*Plan, e
 	if err != nil {
 		return nil, err
 	}
+	var warnings []string
+	for _, s := range sys.configs() {
+		if !opts.shown(s) {
+			continue // no entry boots it
+		}
+		err := checkLive(st, s, menus.VolumeID)
+		if err != nil && !(opts.AllowNotLive && errors.Is(err, ErrNotLive)) {
+			return nil, err
+		}
+		if err != nil {
+			warnings = append(warnings, err.Error())
+		}
+	}
 	loaders, err := FindLoaders(st, sys, opts)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{VolumeID: menus.VolumeID, Menus: menus, Loaders: loaders, Boot: BootConfig{Catalog: CatalogPath}}
+	p := &Plan{VolumeID: menus.VolumeID, Menus: menus, Loaders: loaders, Boot: BootConfig{Catalog: CatalogPath}, Warnings: warnings}
 	files := &fileSet{st: st, files: map[string]File{}}
 
-	// version.txt and every configuration's kernel and initrd, at /boot/<store path>; the
-	// configurations often share them.
+	// version.txt and the kernel and initrd of every configuration the menus show, at
+	// /boot/<store path>; the configurations often share them.
 	files.add(File{Path: VersionPath, Data: []byte(sys.Label)})
-	for _, s := range append([]*System{sys}, sys.Specialisations...) {
-		files.add(File{Path: path.Join("/boot", s.Kernel), Source: s.Kernel})
-		files.add(File{Path: path.Join("/boot", s.Initrd), Source: s.Initrd})
+	for _, s := range sys.configs() {
+		if opts.shown(s) {
+			files.add(File{Path: path.Join(KernelDir, s.Kernel), Source: s.Kernel})
+			files.add(File{Path: path.Join(KernelDir, s.Initrd), Source: s.Initrd})
+		}
+	}
+	if opts.Memtest != "" {
+		files.add(File{Path: MemtestPath, Source: opts.Memtest})
 	}
 
 	if !opts.NoBIOS {
@@ -118,11 +142,13 @@ func NewPlan(ctx context.Context, st Store, sys *System, opts Options) (*Plan, e
 			files.add(File{Path: SplashPath, Source: opts.SplashImage})
 		}
 		p.Boot.BIOSBootFile = BIOSBootFile
-		if p.Boot.HybridMBR, err = readText(st, loaders.Syslinux[isohybridMBR]); err != nil {
-			return nil, fmt.Errorf("boot: %w", err)
-		}
-		if len(p.Boot.HybridMBR) != hybridMBRSize {
-			return nil, fmt.Errorf("boot: %s: want %d bytes of MBR code", loaders.Syslinux[isohybridMBR], hybridMBRSize)
+		if !opts.NoUSB {
+			if p.Boot.HybridMBR, err = readText(st, loaders.Syslinux[isohybridMBR]); err != nil {
+				return nil, fmt.Errorf("boot: %w", err)
+			}
+			if len(p.Boot.HybridMBR) != hybridMBRSize {
+				return nil, fmt.Errorf("boot: %s: want %d bytes of MBR code", loaders.Syslinux[isohybridMBR], hybridMBRSize)
+			}
 		}
 	}
 
@@ -145,6 +171,11 @@ func NewPlan(ctx context.Context, st Store, sys *System, opts Options) (*Plan, e
 		}
 		if opts.EFISplashImage != "" {
 			files.add(File{Path: EFISplashPath, Source: opts.EFISplashImage})
+		}
+		if th := opts.GrubTheme; th != nil {
+			for _, f := range th.Files {
+				files.add(File{Path: GrubThemeDir + "/" + f, Source: th.Dir + "/" + f})
+			}
 		}
 		p.Boot.EFIImage = EFIImagePath
 		p.Boot.Marker = MarkerPath

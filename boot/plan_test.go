@@ -388,3 +388,96 @@ func TestReadSystemErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanOptions plans the custom configuration from its spec (no BIOS, splash images, a GRUB
+// theme, memtest86+, a hidden specialisation), then with BIOS boot but no USB, and a fixture
+// whose hidden configurations have kernels of their own: the files each option adds, and the
+// kernels and initrds of the configurations shown only.
+func TestPlanOptions(t *testing.T) {
+	sys, opts, s := customSystem(t)
+	plan, err := boot.NewPlan(context.Background(), boot.HostStore, sys, opts)
+	must(t, err)
+	theme := *s.ISOImage.GrubTheme
+	for path, src := range map[string]string{
+		"/boot/memtest.bin":                      *s.Packages.Memtest86plusFile,
+		"/EFI/BOOT/grub-theme/theme.txt":         theme + "/theme.txt",
+		"/EFI/BOOT/grub-theme/fonts/unicode.pf2": theme + "/fonts/unicode.pf2",
+		"/EFI/BOOT/efi-background.png":           *s.ISOImage.EFISplashImage,
+		"/boot" + sys.Kernel:                     sys.Kernel,
+		"/boot" + sys.Specialisations[0].Initrd:  sys.Specialisations[0].Initrd,
+		"/EFI/BOOT/unicode.pf2":                  *s.Packages.Grub2EFI + "/share/grub/unicode.pf2",
+		"/isolinux/background.png":               "", // no BIOS boot: absent
+		"/isolinux/isolinux.bin":                 "",
+	} {
+		if f := plan.File(path); (f == nil) != (src == "") || f != nil && f.Source != src {
+			t.Errorf("%s: %+v, want from %q", path, f, src)
+		}
+	}
+	if plan.Boot.BIOSBootFile != "" || plan.Boot.HybridMBR != nil || len(plan.Warnings) != 0 {
+		t.Errorf("boot config %+v, warnings %q", plan.Boot, plan.Warnings)
+	}
+	checkESP(t, plan, boot.DefaultEpoch) // the theme is on the ISO volume, not in efi.img
+
+	opts.NoBIOS, opts.NoUSB = false, true
+	plan, err = boot.NewPlan(context.Background(), boot.HostStore, sys, opts)
+	must(t, err)
+	if plan.Boot.BIOSBootFile != boot.BIOSBootFile || plan.Boot.HybridMBR != nil || plan.Boot.EFIImage == "" {
+		t.Errorf("a CD-only plan's boot config: %+v", plan.Boot)
+	}
+	for path, src := range map[string]string{
+		"/isolinux/background.png": *s.ISOImage.SplashImage,
+		"/boot/memtest.bin":        *s.Packages.Memtest86plusFile,
+	} {
+		if f := plan.File(path); f == nil || f.Source != src {
+			t.Errorf("%s: %+v, want from %s", path, f, src)
+		}
+	}
+
+	// The kernels and initrds of the configurations shown, and only theirs.
+	own := func(name string) string {
+		p := filepath.Join(t.TempDir(), name)
+		write(t, p, name)
+		return p
+	}
+	fx := fixture{name: "kernels", bootspec: true,
+		main: config{params: []string{"root=LABEL=k"}, label: "1", distro: "NixOS", kernel: own("bzImage"), initrd: own("initrd")},
+		specs: map[string]config{
+			"shared": {params: []string{"root=LABEL=k"}, label: "1", distro: "NixOS"},
+			"own":    {params: []string{"root=LABEL=k"}, label: "1", distro: "NixOS", kernel: own("bzImage"), initrd: own("initrd")},
+		}}
+	two, err := boot.ReadSystem(boot.HostStore, fx.build(t, t.TempDir()))
+	must(t, err)
+	mainSys, ownSys, sharedSys := two, two.Specialisations[0], two.Specialisations[1]
+	if ownSys.Kernel == mainSys.Kernel || ownSys.Kernel == sharedSys.Kernel || mainSys.Kernel == sharedSys.Kernel {
+		t.Fatalf("the fixture's kernels are not distinct: %s %s %s", mainSys.Kernel, ownSys.Kernel, sharedSys.Kernel)
+	}
+	for _, tc := range []struct {
+		hidden []string
+		shown  []*boot.System
+	}{
+		{nil, []*boot.System{mainSys, ownSys, sharedSys}},
+		{[]string{"own"}, []*boot.System{mainSys, sharedSys}},
+		{[]string{""}, []*boot.System{ownSys, sharedSys}},
+		{[]string{"", "own"}, []*boot.System{sharedSys}},
+	} {
+		entries := map[string]boot.EntryOptions{}
+		for _, h := range tc.hidden {
+			entries[h] = boot.EntryOptions{Hidden: true}
+		}
+		plan, err := boot.NewPlan(context.Background(), boot.HostStore, two, boot.Options{Entries: entries, HostBootloaders: true, NoBIOS: true})
+		must(t, err)
+		var got, want []string
+		for _, p := range planPaths(plan) {
+			if strings.HasPrefix(p, "/boot/") && p != "/boot/efi.img" && p != "/boot/grub/loopback.cfg" {
+				got = append(got, p)
+			}
+		}
+		for _, s := range tc.shown {
+			want = append(want, "/boot"+s.Kernel, "/boot"+s.Initrd)
+		}
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("hidden %q: kernels and initrds\n%q\nwant\n%q", tc.hidden, got, want)
+		}
+	}
+}

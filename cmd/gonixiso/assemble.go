@@ -331,7 +331,14 @@ func configFromFlags(c *cli.Context, top string, s *spec.Spec) (cfg gonixiso.Con
 		b.AppendToMenuLabel = &label
 	}
 	if given("configuration-name") {
-		b.ConfigurationName = c.String("configuration-name")
+		// isoImage.configurationName of the main configuration: a specialisation has its own.
+		name := c.String("configuration-name")
+		if b.Entries == nil {
+			b.Entries = map[string]boot.EntryOptions{}
+		}
+		e := b.Entries[""]
+		e.ConfigurationName = &name
+		b.Entries[""] = e
 	}
 	if given("text-mode") {
 		b.ForceTextMode = c.Bool("text-mode")

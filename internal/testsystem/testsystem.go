@@ -147,8 +147,12 @@ func BaselineParts(t testing.TB) string {
 
 func baseline(t testing.TB, args []string) (iso, parts string) {
 	t.Helper()
+	return baselineOf(t, Toplevel(t), args)
+}
+
+func baselineOf(t testing.TB, top string, args []string) (iso, parts string) {
+	t.Helper()
 	Require(t, "mksquashfs", "xorriso", "mkfs.vfat", "mcopy", "faketime", "grub-script-check", "uuidgen", "jq")
-	top := Toplevel(t)
 	root := Root(t)
 	script := filepath.Join(root, "scripts", "nixpkgs-iso")
 	body, err := os.ReadFile(script)

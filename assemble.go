@@ -90,6 +90,9 @@ type Config struct {
 	// CompressImage writes the ISO zstd-compressed, as isoImage.compressImage does (the Output
 	// then names an .iso.zst); the bytes do not depend on Jobs.
 	CompressImage bool
+	// GrubTheme is a GRUB theme folder (isoImage.grubTheme): in the store, or a host folder the
+	// caller names; "" none. It is read into Boot.GrubTheme.
+	GrubTheme string
 	// OutputInStore lets Output be in the store, though never in a store path the image is made
 	// from: for a derivation that writes its own output ($out), as gonixiso's module's do.
 	OutputInStore bool
@@ -115,6 +118,9 @@ type Result struct {
 	ISOSize       int64
 	// CompressedSize is the zstd-compressed ISO's size, with Config.CompressImage.
 	CompressedSize int64
+	// Warnings are what the build went on despite (boot.Plan.Warnings: a system packed with
+	// Boot.AllowNotLive).
+	Warnings []string
 	CachedPaths    int   // store paths placed from the cache
 	CachedBytes    int64 // their bytes of file contents
 	Stages         []Stage

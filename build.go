@@ -96,7 +96,7 @@ func (b *build) readSystem() error {
 		return err
 	}
 	bo := &b.cfg.Boot
-	for _, p := range []string{bo.Syslinux, bo.Grub, bo.SplashImage, bo.EFISplashImage} {
+	for _, p := range []string{bo.Syslinux, bo.Grub, bo.SplashImage, bo.EFISplashImage, b.cfg.GrubTheme} {
 		if p == "" {
 			continue
 		}
@@ -205,10 +205,19 @@ func (b *build) planBoot() error {
 		}
 	}
 	var err error
+	if b.cfg.GrubTheme != "" {
+		if bopts.GrubTheme, err = boot.ReadGrubTheme(b.fsys, b.cfg.GrubTheme); err != nil {
+			return err
+		}
+	}
 	if b.plan, err = boot.NewPlan(b.ctx, b.fsys, b.sys, bopts); err != nil {
 		return err
 	}
 	b.res.VolumeID = b.plan.VolumeID
+	b.res.Warnings = b.plan.Warnings
+	for _, w := range b.plan.Warnings {
+		b.logf("boot: %s", w)
+	}
 	l := b.plan.Loaders
 	b.logf("boot: volume id %s; syslinux from the %s (%s), GRUB from the %s (%s)", b.plan.VolumeID,
 		l.SyslinuxFrom, l.SyslinuxDir, l.GrubFrom, l.GrubMkimage)

@@ -74,13 +74,24 @@ func ConfigFromSpec(s *spec.Spec, storeDir string) (Config, error) {
 		b.EFISplashImage = deref(im.EFISplashImage)
 		b.Grub = deref(s.Packages.Grub2EFI)
 	}
+	b.NoUSB = !im.MakeUsbBootable
+	theme := im.SyslinuxTheme
+	b.SyslinuxTheme = &theme
+	if im.MakeEfiBootable {
+		cfg.GrubTheme = deref(im.GrubTheme)
+	}
+	if s.Boot.Loader.Grub.Memtest86.Enable {
+		b.Memtest = deref(s.Packages.Memtest86plusFile)
+		b.MemtestParams = slices.Clone(s.Boot.Loader.Grub.Memtest86.Params)
+	}
+	// Each configuration's own isoImage options: the main one's, and each specialisation's.
+	b.Entries = map[string]boot.EntryOptions{"": {Hidden: !im.ShowConfiguration}}
 	for _, name := range s.SpecialisationNames() {
-		// A specialisation's own isoImage.configurationName: null is no name.
-		n := deref(s.Specialisation[name].Configuration.ISOImage.ConfigurationName)
-		if b.Entries == nil {
-			b.Entries = map[string]boot.EntryOptions{}
-		}
-		b.Entries[name] = boot.EntryOptions{ConfigurationName: &n}
+		sp := s.Specialisation[name].Configuration.ISOImage
+		name, prepend, appendLabel := name, sp.PrependToMenuLabel, sp.AppendToMenuLabel
+		configName := deref(sp.ConfigurationName) // null: no name
+		b.Entries[name] = boot.EntryOptions{PrependToMenuLabel: &prepend, AppendToMenuLabel: &appendLabel,
+			ConfigurationName: &configName, Hidden: !sp.ShowConfiguration}
 	}
 	return cfg, nil
 }

@@ -46,6 +46,10 @@ func imageFlags() []cli.Flag {
 		&cli.StringFlag{Name: "default-entry", Usage: "specialisation booted when the timeout runs out (default: the main configuration)"},
 		&cli.BoolFlag{Name: "no-bios", Usage: "no BIOS boot: no isolinux, no isohybrid MBR (isoImage.makeBiosBootable = false)"},
 		&cli.BoolFlag{Name: "no-uefi", Usage: "no UEFI boot: no GRUB, no EFI system partition (isoImage.makeEfiBootable = false)"},
+		&cli.BoolFlag{Name: "no-usb", Usage: "no isohybrid MBR and GPT: a CD-only image (isoImage.makeUsbBootable = false)"},
+		&cli.StringSliceFlag{Name: "hide", Usage: "leave this configuration out of the menus: main, or a specialisation's name (isoImage.showConfiguration = false; repeatable)"},
+		&cli.StringFlag{Name: "grub-theme", Usage: "GRUB theme folder with theme.txt and .pf2 fonts (isoImage.grubTheme)"},
+		&cli.BoolFlag{Name: "force", Usage: "pack a system that cannot boot live from this ISO anyway (no root=LABEL= of the volume id), with a warning"},
 		&cli.BoolFlag{Name: "no-serial", Usage: "keep GRUB's menu off the serial line, as nixpkgs has it"},
 		&cli.BoolFlag{Name: "text-mode", Usage: "start GRUB's menu in text mode (isoImage.forceTextMode)"},
 		&cli.StringFlag{Name: "splash", Usage: "PNG shown behind the isolinux menu (isoImage.splashImage)"},
@@ -340,6 +344,28 @@ func configFromFlags(c *cli.Context, top string, s *spec.Spec) (cfg gonixiso.Con
 		e.ConfigurationName = &name
 		b.Entries[""] = e
 	}
+	if given("no-usb") {
+		b.NoUSB = c.Bool("no-usb")
+	}
+	if given("hide") {
+		for _, name := range c.StringSlice("hide") {
+			if name == "main" {
+				name = ""
+			}
+			if b.Entries == nil {
+				b.Entries = map[string]boot.EntryOptions{}
+			}
+			e := b.Entries[name]
+			e.Hidden = true
+			b.Entries[name] = e
+		}
+	}
+	if given("grub-theme") {
+		if cfg.GrubTheme, err = hostPath("grub-theme"); err != nil {
+			return cfg, nil, err
+		}
+	}
+	b.AllowNotLive = c.Bool("force")
 	if given("text-mode") {
 		b.ForceTextMode = c.Bool("text-mode")
 	}
@@ -474,6 +500,9 @@ func (r *reporter) summary(res *gonixiso.Result, overrides []string) {
 	fmt.Fprintf(r.w, "wrote %s (%s, volume id %s)\n", res.Output, size, res.VolumeID)
 	if len(overrides) > 0 {
 		fmt.Fprintf(r.w, "  the spec's values, but for the flags %s\n", strings.Join(overrides, ", "))
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(r.w, "  warning: %s\n", w)
 	}
 	fmt.Fprintf(r.w, "  %d store paths of %s (closure from the %s), packed %s into %s: ratio %.2f, %s\n",
 		res.StorePaths, filepath.Base(res.Toplevel), res.ClosureSource, humanBytes(res.BytesIn),

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gonixiso/gonixiso/internal/boottest"
 	"github.com/gonixiso/gonixiso/internal/testsystem"
 	"github.com/gonixiso/gonixiso/liveiso"
 	"github.com/gonixiso/gonixiso/spec"
@@ -171,8 +172,43 @@ func TestCustomSpec(t *testing.T) {
 	if !strings.Contains(extractFile(t, iso, "/EFI/BOOT/grub.cfg"), "\nset timeout=3\n") {
 		t.Error("grub.cfg has not the spec's timeout")
 	}
-	if want := s.ISOImage.PrependToMenuLabel; !strings.HasPrefix(ins.Boot.Grub[0].Title, want) {
-		t.Errorf("GRUB's first title %q does not start with %q", ins.Boot.Grub[0].Title, want)
+	// The menus: each configuration titled with its own labels and name, the hidden
+	// specialisation nowhere, memtest86+ at the top level.
+	var top []string
+	for _, e := range ins.Boot.Grub {
+		if len(e.Menu) == 0 {
+			top = append(top, e.Title)
+		}
+		if strings.Contains(e.Params, "specialisation=hidden") {
+			t.Errorf("the hidden specialisation has an entry: %+v", e)
+		}
+	}
+	alt := s.Specialisation["alt"].Configuration.ISOImage
+	wantTop := []string{
+		s.ISOImage.PrependToMenuLabel + "NixOS 25.11.20261125.gonixiso" + s.ISOImage.AppendToMenuLabel + " " + *s.ISOImage.ConfigurationName,
+		alt.PrependToMenuLabel + "NixOS 25.11.20261125.gonixiso" + alt.AppendToMenuLabel + " " + *alt.ConfigurationName,
+		"Memtest86+", "Firmware Setup", "Shutdown",
+	}
+	if strings.Join(top, "|") != strings.Join(wantTop, "|") {
+		t.Errorf("GRUB's top-level entries\n%q\nwant\n%q", top, wantTop)
+	}
+	grubCfg := extractFile(t, iso, "/EFI/BOOT/grub.cfg")
+	for _, want := range []string{"set theme=($root)/EFI/BOOT/grub-theme/theme.txt", "set textmode=true",
+		"linux ($root)/boot/memtest.bin " + strings.Join(custom(t).Boot.Loader.Grub.Memtest86.Params, " ")} {
+		if !strings.Contains(grubCfg, want) {
+			t.Errorf("grub.cfg has no %q", want)
+		}
+	}
+	memtest, err := os.ReadFile(*s.Packages.Memtest86plusFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(memtest)
+	if got := manifestSum(t, iso, "/boot/memtest.bin"); got != hex.EncodeToString(sum[:]) {
+		t.Errorf("/boot/memtest.bin: sha256 %s, want the spec's memtest86+ file's", got)
+	}
+	if got := manifestSum(t, iso, "/EFI/BOOT/grub-theme/theme.txt"); got == "" {
+		t.Error("the GRUB theme is not on the ISO")
 	}
 	// storeContents: in the SquashFS, though not in the toplevel's closure.
 	found := false
@@ -207,6 +243,58 @@ func TestCustomSpec(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// custom is the custom configuration's spec.
+func custom(t *testing.T) *spec.Spec {
+	t.Helper()
+	f, err := os.Open(testsystem.Spec(t, testsystem.CustomName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := spec.Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// manifestSum returns the sha256 of a file of the ISO, "" if it has none.
+func manifestSum(t *testing.T, iso, p string) string {
+	t.Helper()
+	m, err := liveiso.Manifest(context.Background(), iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range m {
+		if e.Path == p {
+			return e.SHA256
+		}
+	}
+	return ""
+}
+
+// TestCustomSpecBoots (slow: QEMU): the custom configuration's ISO, UEFI only, boots from a CD
+// into its main configuration and, by its entry, into the alt specialisation.
+func TestCustomSpecBoots(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: boots QEMU")
+	}
+	iso, _ := customImage(t)
+	for _, entry := range []string{"", "alt"} {
+		res, err := boottest.Boot(context.Background(), boottest.Options{ISO: iso, Mode: boottest.CDUEFI, Entry: entry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "main"
+		if entry != "" {
+			want = entry
+		}
+		if res.Outcome != boottest.Pass || res.Config != want {
+			t.Errorf("cd-uefi %q: %s: %s\n%s", entry, res.Outcome, res.Reason, res.Tail)
+		}
 	}
 }
 

@@ -120,10 +120,10 @@ type Result struct {
 	CompressedSize int64
 	// Warnings are what the build went on despite (boot.Plan.Warnings: a system packed with
 	// Boot.AllowNotLive).
-	Warnings []string
-	CachedPaths    int   // store paths placed from the cache
-	CachedBytes    int64 // their bytes of file contents
-	Stages         []Stage
+	Warnings    []string
+	CachedPaths int   // store paths placed from the cache
+	CachedBytes int64 // their bytes of file contents
+	Stages      []Stage
 }
 
 // Stage is one step of the pipeline and its wall time.

@@ -502,7 +502,7 @@ func (b *build) compressImage(iso *atomicfile.File) error {
 	}
 	defer zst.Abandon()
 	src := io.NewSectionReader(iso, 0, b.res.ISOSize)
-	if err := zstdfile.Compress(zst, &ctxReader{b.ctx, src}, b.cfg.Jobs); err != nil {
+	if err := zstdfile.Compress(zst, &ctxReader{b.ctx, src}); err != nil {
 		return fmt.Errorf("compress the ISO: %w", err)
 	}
 	if err := zst.Commit(atomicfile.Options{Mode: 0o644}); err != nil {

@@ -7,12 +7,10 @@ package zstdfile
 #include <stdlib.h>
 #include <zstd.h>
 
-static size_t gonixiso_zstd_setup(ZSTD_CCtx *c, int level, int workers) {
+static size_t gonixiso_zstd_setup(ZSTD_CCtx *c, int level) {
 	size_t r = ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
 	if (ZSTD_isError(r)) return r;
-	r = ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
-	if (ZSTD_isError(r)) return r;
-	return ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, workers);
+	return ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
 }
 
 static size_t gonixiso_zstd_stream(ZSTD_CCtx *c, void *dst, size_t dst_cap, size_t *dst_pos,
@@ -33,13 +31,13 @@ import (
 	"unsafe"
 )
 
-func compress(dst io.Writer, src io.Reader, workers int) error {
+func compress(dst io.Writer, src io.Reader) error {
 	c := C.ZSTD_createCCtx()
 	if c == nil {
 		return fmt.Errorf("zstd: cannot make a compression context")
 	}
 	defer C.ZSTD_freeCCtx(c)
-	if r := C.gonixiso_zstd_setup(c, Level, C.int(workers)); C.ZSTD_isError(r) != 0 {
+	if r := C.gonixiso_zstd_setup(c, Level); C.ZSTD_isError(r) != 0 {
 		return fmt.Errorf("zstd: %s", C.GoString(C.ZSTD_getErrorName(r)))
 	}
 	inCap, outCap := int(C.ZSTD_CStreamInSize())*4, int(C.ZSTD_CStreamOutSize())

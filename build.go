@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -242,15 +241,17 @@ func (b *build) writeSquashFS() error {
 	b.logf("SquashFS in %s", b.squashfs.Name())
 	opts := b.cfg.squashOptions()
 	opts.Context = b.ctx
-	// The segments of the store paths compressed here, by name, for the cache.
-	segs := map[string]*squash.Segment{}
+	// The segments of the store paths compressed here go to the cache as each ends.
 	var sc *segmentCache
+	var st *storer
 	if b.cfg.Cache != nil {
 		if sc, err = newSegmentCache(b.cfg.Cache, opts, b.logf); err != nil {
 			return err
 		}
+		st = sc.newStorer(b.squashfs.File, b.logf)
+		defer st.wait()
 		opts.OnSegment = func(seg *squash.Segment) error {
-			segs[seg.Entries[0].Name] = seg // on the writer's consumer goroutine, in order
+			st.segment(seg) // on the writer's consumer goroutine, in order
 			return nil
 		}
 	}
@@ -275,7 +276,6 @@ func (b *build) writeSquashFS() error {
 	} else if walk, err = closure.NewWalk(b.roots, b.store); err != nil {
 		return fail(err)
 	}
-	var packed []closure.Path // compressed here: their segments go to the cache
 	for {
 		p, ok := walk.Next()
 		if !ok {
@@ -285,8 +285,8 @@ func (b *build) writeSquashFS() error {
 		if err != nil {
 			return fail(err)
 		}
-		if !placed {
-			packed = append(packed, info)
+		if !placed && st != nil {
+			st.packed(info)
 		}
 		walk.Report(info)
 	}
@@ -305,13 +305,6 @@ func (b *build) writeSquashFS() error {
 	}
 	in, _ := w.Stats()
 	b.res.BytesIn = in + b.res.CachedBytes
-	if sc != nil {
-		for i := range packed {
-			if seg := segs[filepath.Base(packed[i].Path)]; seg != nil {
-				sc.put(&packed[i], seg, b.squashfs.File)
-			}
-		}
-	}
 	fi, err := b.squashfs.Stat()
 	if err != nil {
 		return err

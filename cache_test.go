@@ -282,3 +282,47 @@ func TestCacheConcurrentRuns(t *testing.T) {
 		t.Errorf("after concurrent runs: %d of %d cached, same %v, warnings %q", res.CachedPaths, res.StorePaths, bytes.Equal(warm, images[0]), warn)
 	}
 }
+
+// TestCacheInterrupted cancels a cold build once it has stored a few store paths' segments: the
+// cache keeps them, and the rerun compresses only the store paths the first did not finish,
+// with the bytes of a build without a cache.
+func TestCacheInterrupted(t *testing.T) {
+	top := testsystem.Toplevel(t)
+	none, _ := assemble(t, top, gonixiso.Config{})
+	cc, _ := openCache(t, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var stored []string
+	cfg := gonixiso.Config{Toplevel: top, Output: filepath.Join(t.TempDir(), "x.iso"), Compression: fast, Cache: cc,
+		Log: func(format string, args ...any) {
+			line := fmt.Sprintf(format, args...)
+			if p, ok := strings.CutPrefix(line, "cache: stored "); ok {
+				mu.Lock()
+				stored = append(stored, p)
+				if len(stored) == 4 {
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}}
+	if _, err := gonixiso.Assemble(ctx, cfg); err == nil {
+		t.Fatal("the build was not interrupted")
+	}
+	if _, err := os.Stat(cfg.Output); !os.IsNotExist(err) {
+		t.Errorf("an interrupted build left %s", cfg.Output)
+	}
+	mu.Lock()
+	kept := len(stored)
+	mu.Unlock()
+	if kept < 4 {
+		t.Fatalf("%d segments stored before the interruption", kept)
+	}
+	warm, res := assemble(t, top, gonixiso.Config{Cache: cc})
+	if res.CachedPaths != kept {
+		t.Errorf("the rerun took %d store paths from the cache, want the %d the interrupted build stored (%v)", res.CachedPaths, kept, stored)
+	}
+	if !bytes.Equal(warm, none) {
+		t.Error("the rerun after an interruption differs from a build without a cache")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/gonixiso/gonixiso/cache"
 	"github.com/gonixiso/gonixiso/closure"
@@ -80,8 +81,9 @@ func (s *segmentCache) get(storePath string, narHash closure.Hash, real string) 
 }
 
 // put stores a store path's segment, whose data lies at seg.Start in the image file img, and
-// notes its NAR hash. A failure to store is reported and does not fail the build.
-func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File) {
+// notes its NAR hash. A failure to store is reported and does not fail the build; put says
+// whether it stored.
+func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File) bool {
 	desc, err := seg.MarshalBinary()
 	k := s.entryKey(p.Path, p.NarHash)
 	if err == nil {
@@ -92,5 +94,77 @@ func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File) {
 	}
 	if err != nil {
 		s.c.Warnf("cache: cannot store %s: %v", p.Path, err)
+		return false
 	}
+	return true
+}
+
+// A storer stores the segments of the store paths a build compresses as soon as each is whole in
+// the image, so that an interrupted build keeps what it compressed: a rerun compresses only what
+// the first did not finish. A segment's key needs its store path's NAR hash, which a native scan
+// learns only once it has read the path, while the writer may end the segment before or after
+// that: whichever of the two comes second sends the pair to a goroutine that stores it.
+type storer struct {
+	sc   *segmentCache
+	img  *os.File // the image being written, which holds the segments' data
+	logf func(format string, args ...any)
+
+	mu    sync.Mutex
+	infos map[string]closure.Path    // packed store paths whose segment has not ended, by name
+	segs  map[string]*squash.Segment // ended segments whose NAR hash is not known yet, by name
+	jobs  chan storeJob
+	done  chan struct{}
+}
+
+type storeJob struct {
+	info closure.Path
+	seg  *squash.Segment
+}
+
+func (sc *segmentCache) newStorer(img *os.File, logf func(string, ...any)) *storer {
+	s := &storer{sc: sc, img: img, logf: logf, infos: map[string]closure.Path{}, segs: map[string]*squash.Segment{},
+		jobs: make(chan storeJob, 64), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for j := range s.jobs {
+			if s.sc.put(&j.info, j.seg, s.img) {
+				s.logf("cache: stored %s", j.info.Path)
+			}
+		}
+	}()
+	return s
+}
+
+// segment takes a segment the writer has ended (Options.OnSegment: on its consumer goroutine).
+func (s *storer) segment(seg *squash.Segment) {
+	name := seg.Entries[0].Name
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if info, ok := s.infos[name]; ok {
+		delete(s.infos, name)
+		s.jobs <- storeJob{info, seg}
+		return
+	}
+	s.segs[name] = seg
+}
+
+// packed takes a store path the build compressed, with its NAR hash.
+func (s *storer) packed(info closure.Path) {
+	name := filepath.Base(info.Path)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seg, ok := s.segs[name]; ok {
+		delete(s.segs, name)
+		s.jobs <- storeJob{info, seg}
+		return
+	}
+	s.infos[name] = info
+}
+
+// wait stores what is left to store and returns when it is done.
+func (s *storer) wait() {
+	s.mu.Lock()
+	close(s.jobs)
+	s.mu.Unlock()
+	<-s.done
 }

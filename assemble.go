@@ -93,6 +93,10 @@ type Config struct {
 	// GrubTheme is a GRUB theme folder (isoImage.grubTheme): in the store, or a host folder the
 	// caller names; "" none. It is read into Boot.GrubTheme.
 	GrubTheme string
+	// NoSandbox runs the programs a system's closure brings (grub-mkimage) as the caller, not in
+	// a sandbox that sees only the store (internal/sandbox): for machines without user
+	// namespaces. A hostile closure's grub-mkimage could then read any file the caller can.
+	NoSandbox bool
 	// OutputInStore lets Output be in the store, though never in a store path the image is made
 	// from: for a derivation that writes its own output ($out), as gonixiso's module's do.
 	OutputInStore bool

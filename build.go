@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"slices"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/gonixiso/gonixiso/closure"
 	"github.com/gonixiso/gonixiso/closure/nar"
 	"github.com/gonixiso/gonixiso/internal/atomicfile"
+	"github.com/gonixiso/gonixiso/internal/sandbox"
 	"github.com/gonixiso/gonixiso/internal/zstdfile"
 	"github.com/gonixiso/gonixiso/iso9660"
 	"github.com/gonixiso/gonixiso/squash"
@@ -198,6 +201,9 @@ func (b *build) planBoot() error {
 	b.prog.begin("boot", 0)
 	bopts := b.cfg.Boot
 	bopts.Time = b.cfg.Epoch
+	if !b.cfg.NoSandbox {
+		bopts.Run = b.runTool
+	}
 	if b.clo != nil {
 		for _, p := range b.clo.Paths {
 			bopts.StorePaths = append(bopts.StorePaths, p.Path)
@@ -221,6 +227,27 @@ func (b *build) planBoot() error {
 	b.logf("boot: volume id %s; syslinux from the %s (%s), GRUB from the %s (%s)", b.plan.VolumeID,
 		l.SyslinuxFrom, l.SyslinuxDir, l.GrubFrom, l.GrubMkimage)
 	return nil
+}
+
+// runTool runs a program boot needs (grub-mkimage): one of the store in a sandbox that sees only
+// the store and its work folder (a system's closure brings it, and gonixiso often runs as root);
+// one the caller named on this machine (--grub, --host-bootloaders) as it is.
+func (b *build) runTool(ctx context.Context, prog string, args []string, dir string, stderr io.Writer) error {
+	if _, ok := b.store.StorePathOf(prog); ok {
+		err := sandbox.Run(ctx, sandbox.Spec{StoreDir: b.store.StoreDir(), StoreReal: b.store.Real(b.store.StoreDir()),
+			Work: dir, Prog: prog, Args: args}, nil, stderr)
+		if errors.Is(err, sandbox.ErrUnavailable) {
+			return fmt.Errorf("%w (--no-sandbox runs it without one)", err)
+		}
+		return err
+	}
+	bin, err := b.fsys.HostPath(strings.TrimPrefix(prog, "/"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir, cmd.Env, cmd.Stderr = dir, []string{}, stderr
+	return cmd.Run()
 }
 
 // writeSquashFS packs every store path of the closure of the roots, in a closure.Walk's order,

@@ -282,3 +282,40 @@ func execCommand(name string, args ...string) ([]byte, error) {
 }
 
 func fsReadFile(r *squash.Reader, name string) ([]byte, error) { return fs.ReadFile(r.FS(), name) }
+
+// TestSandboxedGrubMkimage: a closure's grub-mkimage that copies a host file into BOOTX64.EFI.
+// Run as the caller (NoSandbox), it does, and the host file is on the ISO: the attack works. Run
+// in the sandbox, as gonixiso runs it, it sees no host file and makes nothing: an error.
+func TestSandboxedGrubMkimage(t *testing.T) {
+	shadow := secret(t)
+	os.Chmod(shadow, 0o644) // readable by anyone: only the sandbox's walls keep it out
+	root, top := hostileSystem(t, func(root, top string) {
+		var grub, busybox string
+		for _, p := range testsystem.Closure(t, testsystem.Toplevel(t)) {
+			switch {
+			case strings.HasSuffix(p, "-grub-efi-debian"):
+				grub = p
+			case strings.HasSuffix(p, "-busybox-static"):
+				busybox = p + "/bin/busybox"
+			}
+		}
+		writeFile(t, filepath.Join(root, grub, "bin", "grub-mkimage"),
+			[]byte("#!"+busybox+" sh\n"+busybox+" cat "+shadow+" > BOOTX64.EFI\nexit 0\n"))
+		must(t, os.Chmod(filepath.Join(root, grub, "bin", "grub-mkimage"), 0o555))
+	})
+	out := filepath.Join(t.TempDir(), "x.iso")
+	cfg := gonixiso.Config{Toplevel: top, StoreRoot: root, ClosureSource: closure.SourceScan, Output: out,
+		Compression: squash.Compression{Algorithm: squash.Gzip, Level: 1}, NoSandbox: true}
+	if _, err := gonixiso.Assemble(context.Background(), cfg); err != nil {
+		t.Fatalf("without the sandbox: %v", err)
+	}
+	iso, _ := os.ReadFile(out)
+	want, _ := os.ReadFile(shadow)
+	if !bytes.Contains(iso, want) {
+		t.Fatal("without the sandbox the hostile grub-mkimage did not get the host file in: the test proves nothing")
+	}
+	err := assembleHostile(t, root, top, nil)
+	if err == nil || !strings.Contains(err.Error(), "grub-mkimage wrote an empty image") {
+		t.Errorf("in the sandbox: %v, want an empty image", err)
+	}
+}

@@ -259,39 +259,43 @@ const maxGrubModules = 256 << 20
 // header's timestamp is a constant, 2015-01-01), which the tests check; it runs with an empty
 // environment so that nothing of the host's gets in. It reads its modules from a copy of the
 // module folder made through st, so that a module that links out of the store cannot bring a
-// host file into the image.
-func (l *Loaders) mkimage(ctx context.Context, st Store, embedded []byte) ([]byte, error) {
+// host file into the image, and works in a folder of its own, by relative paths: run runs it
+// there (the pipeline's runs a program of the store in a sandbox that sees nothing but the store
+// and that folder); without run, it runs as it is.
+func (l *Loaders) mkimage(ctx context.Context, st Store, run Runner, embedded []byte) ([]byte, error) {
 	dir, err := os.MkdirTemp("", "gonixiso-grub-")
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	modDir := filepath.Join(dir, grubTarget)
-	if err := copyFolder(st, l.GrubModules, modDir, maxGrubModules); err != nil {
+	if err := copyFolder(st, l.GrubModules, filepath.Join(dir, grubTarget), maxGrubModules); err != nil {
 		return nil, fmt.Errorf("boot: GRUB modules: %w", err)
 	}
-	bin, err := st.HostPath(fsName(l.GrubMkimage))
-	if err != nil {
-		return nil, fmt.Errorf("boot: %w", err)
-	}
-	cfg := filepath.Join(dir, "embedded.cfg")
-	out := filepath.Join(dir, "BOOTX64.EFI")
-	if err := os.WriteFile(cfg, embedded, 0o644); err != nil {
+	const cfg, out = "embedded.cfg", "BOOTX64.EFI"
+	if err := os.WriteFile(filepath.Join(dir, cfg), embedded, 0o644); err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
 	mods := slices.Clone(grubModules)
 	if isFile(st, path.Join(l.GrubModules, optionalGrubModule+".mod")) {
 		mods = append(mods, optionalGrubModule)
 	}
-	args := append([]string{"--directory=" + modDir, "-o", out, "-p", GrubDir, "-O", grubTarget, "-c", cfg}, mods...)
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = []string{}
+	args := append([]string{"--directory=" + grubTarget, "-o", out, "-p", GrubDir, "-O", grubTarget, "-c", cfg}, mods...)
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	if run != nil {
+		err = run(ctx, l.GrubMkimage, args, dir, &stderr)
+	} else {
+		var bin string
+		if bin, err = st.HostPath(fsName(l.GrubMkimage)); err != nil {
+			return nil, fmt.Errorf("boot: %w", err)
+		}
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Dir, cmd.Env, cmd.Stderr = dir, []string{}, &stderr
+		err = cmd.Run()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("boot: %s: %v: %s", l.GrubMkimage, err, strings.TrimSpace(stderr.String()))
 	}
-	data, err := os.ReadFile(out)
+	data, err := os.ReadFile(filepath.Join(dir, out))
 	if err != nil {
 		return nil, fmt.Errorf("boot: grub-mkimage: %w", err)
 	}
@@ -300,6 +304,11 @@ func (l *Loaders) mkimage(ctx context.Context, st Store, embedded []byte) ([]byt
 	}
 	return data, nil
 }
+
+// A Runner runs prog, a program of the Store (a path in it, by name), with args, in the host
+// folder dir as its current directory and its only writable place, its errors to stderr. The
+// pipeline runs the programs a system's closure brings (grub-mkimage) in a sandbox this way.
+type Runner func(ctx context.Context, prog string, args []string, dir string, stderr io.Writer) error
 
 // copyFolder copies the regular files directly in the folder src of st into the new host
 // folder dst, at most limit bytes in all.

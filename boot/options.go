@@ -90,6 +90,10 @@ type Options struct {
 	// HostBootloaders, on this machine (/usr/bin/grub-mkimage, /usr/lib/grub/x86_64-efi,
 	// /usr/share/grub/unicode.pf2).
 	Grub string
+	// Run runs the programs of the Store boot needs (grub-mkimage); nil runs them directly, at
+	// their HostPath. A program of a system's closure is the system's code: gonixiso's pipeline
+	// runs it in a sandbox.
+	Run Runner
 	// HostBootloaders lets boot take this machine's bootloaders (Debian's packages) where the
 	// system has none; the Store must show HostBootloaderPaths. Without it, a system without
 	// bootloaders is an error wrapping ErrNoBootloader.

@@ -49,6 +49,7 @@ func imageFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "no-usb", Usage: "no isohybrid MBR and GPT: a CD-only image (isoImage.makeUsbBootable = false)"},
 		&cli.StringSliceFlag{Name: "hide", Usage: "leave this configuration out of the menus: main, or a specialisation's name (isoImage.showConfiguration = false; repeatable)"},
 		&cli.StringFlag{Name: "grub-theme", Usage: "GRUB theme folder with theme.txt and .pf2 fonts (isoImage.grubTheme)"},
+		&cli.BoolFlag{Name: "no-sandbox", Usage: "run the closure's grub-mkimage as yourself, not in a sandbox that sees only the store (for machines without user namespaces)"},
 		&cli.BoolFlag{Name: "force", Usage: "pack a system that cannot boot live from this ISO anyway (no root=LABEL= of the volume id), with a warning"},
 		&cli.BoolFlag{Name: "no-serial", Usage: "keep GRUB's menu off the serial line, as nixpkgs has it"},
 		&cli.BoolFlag{Name: "text-mode", Usage: "start GRUB's menu in text mode (isoImage.forceTextMode)"},
@@ -366,6 +367,7 @@ func configFromFlags(c *cli.Context, top string, s *spec.Spec) (cfg gonixiso.Con
 		}
 	}
 	b.AllowNotLive = c.Bool("force")
+	cfg.NoSandbox = c.Bool("no-sandbox")
 	if given("text-mode") {
 		b.ForceTextMode = c.Bool("text-mode")
 	}

@@ -99,6 +99,9 @@ func derivationISO(c *cli.Context) error {
 	cfg.Output = filepath.Join(out, "iso", s.Image.FileName)
 	cfg.OutputInStore = true
 	cfg.ClosureInfo = a.file
+	// Nix's sandbox is the sandbox: it shows the build nothing but its inputs, and may not let
+	// it make namespaces of its own.
+	cfg.NoSandbox = true
 	if n, err := strconv.Atoi(os.Getenv("NIX_BUILD_CORES")); err == nil && n > 0 {
 		cfg.Jobs = min(n, gonixiso.MaxJobs)
 	}

@@ -163,7 +163,9 @@ func (c *child) setUp() error {
 		do   func() error
 	}{
 		{"make mounts private", func() error { return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") }},
-		{"mount a tmpfs root", func() error { return unix.Mount("tmpfs", c.Root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=64m") }},
+		{"mount a tmpfs root", func() error {
+			return unix.Mount("tmpfs", c.Root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=64m")
+		}},
 		{"bind the store", func() error { return c.bind(c.StoreReal, c.StoreDir, true) }},
 		{"bind the work folder", func() error { return c.bind(c.Work, "/work", false) }},
 		{"make /tmp", func() error { return os.Mkdir(filepath.Join(c.Root, "tmp"), 0o1777) }},

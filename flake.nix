@@ -15,10 +15,10 @@
 # devShells.default and checks.
 #
 # What was checked where this was written (no network, no nixpkgs): every .nix file parses
-# (internal/nixcheck), and nix/spec.nix and nix/module.nix are evaluated by the test system
-# (testdata/system) with real Nix; the packages, the dev shell and the module against real nixpkgs
-# are not. vendorHash in nix/package.nix is a placeholder until then, and there is no flake.lock:
-# the first `nix build` writes one.
+# (internal/nixcheck), nix/spec.nix, nix/image.nix and nix/module.nix are evaluated by the test
+# system (testdata/system) with real Nix, and nix/package.nix's vendorHash is checked against the
+# vendored modules' NAR hash; the packages, the dev shell, the checks and the module against real
+# nixpkgs are not built. There is no flake.lock: the first `nix build` writes one.
 {
   description = "gonixiso: bootable NixOS ISO images, assembled natively";
 
@@ -34,7 +34,12 @@
       gonixisoFor = pkgs: pkgs.callPackage ./nix/package.nix { inherit version; };
     in
     {
-      nixosModules.default = import ./nix/module.nix;
+      # The module, with this flake's gonixiso as the package its derivations run
+      # (system.build.gonixisoImage).
+      nixosModules.default = { pkgs, lib, ... }: {
+        imports = [ ./nix/module.nix ];
+        gonixiso.package = lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+      };
       nixosModules.gonixiso = self.nixosModules.default;
 
       lib.mkSpec = import ./nix/spec.nix;
@@ -77,9 +82,21 @@
         };
       });
 
-      # The package builds (its tests need Nix, the test system and QEMU: scripts/test runs them).
+      # The package builds, and the unit tests that need nothing but Go and the tools below run.
+      # The rest of the suite needs a Nix store of its own, the test system and QEMU, which a
+      # sandboxed build has not: scripts/test runs it.
       checks = forSystems (pkgs: {
         gonixiso = self.packages.${pkgs.stdenv.hostPlatform.system}.gonixiso;
+        unit = self.packages.${pkgs.stdenv.hostPlatform.system}.gonixiso.overrideAttrs (old: {
+          pname = "gonixiso-unit-tests";
+          doCheck = true;
+          nativeCheckInputs = [ pkgs.zstd ];
+          checkPhase = ''
+            runHook preCheck
+            go test -short ./cache ./internal/parallel ./internal/fuzzrecipe ./internal/atomicfile ./internal/zstdfile
+            runHook postCheck
+          '';
+        });
       });
     };
 }

@@ -253,6 +253,10 @@ let
       memtest86plusFile = if memtest then memtestFile else null;
     };
   };
+  checkedSpec =
+    if unsupported != [ ] then
+      throw "gonixiso: cannot make this configuration's ISO: ${concatStringsSep "; " unsupported}"
+    else spec;
 in
 {
   # The flake exports this module as a function (import ./nix/module.nix): the file for error
@@ -279,10 +283,7 @@ in
   config = {
     # The ISO spec: `nix build .#nixosConfigurations.<name>.config.system.build.gonixiso` realises
     # it and everything it names; `gonixiso assemble --spec result` makes the ISO.
-    system.build.gonixiso =
-      if unsupported != [ ] then
-        throw "gonixiso: cannot make this configuration's ISO: ${concatStringsSep "; " unsupported}"
-      else spec;
+    system.build.gonixiso = checkedSpec;
 
     # The ISO as a derivation (nix/image.nix), laid out as system.build.isoImage is:
     # $out/iso/<image.fileName> and $out/nix-support/hydra-build-products, for Hydra jobsets,
@@ -293,7 +294,7 @@ in
       else
         import ./image.nix {
           gonixiso = config.gonixiso.package;
-          spec = config.system.build.gonixiso;
+          spec = checkedSpec;
           system = hostSystem;
           name = "gonixiso-" + image.fileName;
         };

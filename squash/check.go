@@ -3,9 +3,7 @@ package squash
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"math/bits"
 	"strings"
 
 	"github.com/gonixiso/gonixiso/internal/parallel"
@@ -75,35 +73,8 @@ type checker struct {
 	xattrs    map[uint32]string // xattr indexes the inodes use → an entry using it
 }
 
-// kernelDict is the xz dictionary the kernel allocates for the image.
-func (c *checker) kernelDict() int {
-	o := c.r.sb.Options
-	if o.Stored {
-		return o.XZDictSize
-	}
-	return max(c.r.bs, MetadataSize)
-}
-
 func (c *checker) superblock() error {
-	sb := &c.r.sb
-	switch sb.CompressorID {
-	case CompressionLZ4:
-		if !sb.Options.Stored {
-			return errors.New("superblock: lz4 without compressor options (the kernel requires them)")
-		}
-		if sb.Options.LZ4Version != lz4Legacy {
-			return fmt.Errorf("superblock: lz4 format version %d (the kernel reads %d)", sb.Options.LZ4Version, lz4Legacy)
-		}
-	case CompressionXZ:
-		if sb.Options.Stored {
-			d := uint32(sb.Options.XZDictSize)
-			n := bits.TrailingZeros32(d)
-			if d == 0 || (d != 1<<n && d != 1<<n+1<<(n+1)) {
-				return fmt.Errorf("superblock: xz dictionary size %d is not 2^n or 2^n+2^(n+1) (the kernel refuses it)", d)
-			}
-		}
-	}
-	return nil
+	return c.r.codec.checkOptions(&c.r.sb)
 }
 
 // metadataTable decodes every metadata block of a table, in order, to the table's end.
@@ -234,88 +205,7 @@ func (c *checker) readBlock(off int64, w uint32, buf []byte) (int, error) {
 
 // decode decodes a block, first holding its container to the kernel's rules.
 func (c *checker) decode(dst, src []byte) (int, error) {
-	r := c.r
-	switch r.sb.CompressorID {
-	case CompressionZstd:
-		f, err := parseZstdFrame(src)
-		if err != nil {
-			return 0, err
-		}
-		if f.size != len(src) {
-			return 0, fmt.Errorf("zstd: %d bytes after the block's first frame (the kernel decodes one frame)", len(src)-f.size)
-		}
-		if f.dictID != 0 {
-			return 0, fmt.Errorf("zstd: frame needs dictionary %d", f.dictID)
-		}
-		if limit := uint64(max(r.bs, MetadataSize)); max(f.window, zstdMinWindow) > limit {
-			return 0, fmt.Errorf("zstd: frame window of %d bytes, larger than the kernel's %d", f.window, limit)
-		}
-	case CompressionXZ:
-		s, err := parseXZ(src)
-		if err != nil {
-			return 0, err
-		}
-		if s.check != xzCheckNone && s.check != xzCheckCRC32 {
-			return 0, fmt.Errorf("xz: check type %#x (the kernel reads none or CRC32 only)", s.check)
-		}
-		for _, b := range s.blocks {
-			if err := c.xzFilters(b.filters); err != nil {
-				return 0, err
-			}
-		}
-	case CompressionGzip:
-		if len(src) < 2 {
-			return 0, errors.New("gzip: block shorter than a zlib header")
-		}
-		cmf, flg := src[0], src[1]
-		switch {
-		case cmf&0x0F != 8:
-			return 0, fmt.Errorf("gzip: zlib compression method %d, not deflate", cmf&0x0F)
-		case cmf>>4 > 7:
-			return 0, fmt.Errorf("gzip: zlib window of 2^%d bytes, more than 32 KiB", cmf>>4+8)
-		case (uint16(cmf)<<8|uint16(flg))%31 != 0:
-			return 0, errors.New("gzip: bad zlib header check")
-		case flg&0x20 != 0:
-			return 0, errors.New("gzip: zlib stream needs a preset dictionary")
-		}
-		n, left, err := r.dec.inflateExact(dst, src)
-		if err != nil {
-			return 0, err
-		}
-		if left != 0 {
-			return 0, fmt.Errorf("gzip: %d bytes after the zlib stream", left)
-		}
-		return n, nil
-	}
-	return r.dec.decode(dst, src)
-}
-
-// xzFilters holds an xz block's filter chain to the kernel's xz decoder.
-func (c *checker) xzFilters(filters []xzFilter) error {
-	if len(filters) > 2 {
-		return fmt.Errorf("xz: %d filters (the kernel decodes a BCJ filter and LZMA2 at most)", len(filters))
-	}
-	if len(filters) == 2 {
-		f := filters[0]
-		if f.id < xzFilterIDX86 || f.id > xzFilterIDSPARC {
-			name := xzFilterNames[f.id]
-			if name == "" {
-				name = fmt.Sprintf("%#x", f.id)
-			}
-			return fmt.Errorf("xz: filter %s before LZMA2 (the kernel's are x86, powerpc, ia64, arm, armthumb and sparc)", name)
-		}
-		if len(f.props) != 0 {
-			return fmt.Errorf("xz: %s filter with a start offset (the kernel takes none)", xzFilterNames[f.id])
-		}
-	}
-	dict, err := lzma2Dict(filters)
-	if err != nil {
-		return err
-	}
-	if limit := uint64(c.kernelDict()); dict > limit {
-		return fmt.Errorf("xz: LZMA2 dictionary of %d bytes, larger than the kernel's %d", dict, limit)
-	}
-	return nil
+	return c.r.dec.decodeKernel(dst, src, &c.r.sb)
 }
 
 // dataJob is a data block to decode and check.

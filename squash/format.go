@@ -4,7 +4,9 @@ package squash
 // in the order an image lays it out:
 //
 //	superblock                 96 bytes at offset 0
-//	compression options        a metadata block, only with FlagCompressorOptions
+//	compression options        a metadata block, only with FlagCompressorOptions; its
+//	                           layout, and the compression id, are the compressor's (one file
+//	                           each: gzip.go, xz.go, lz4.go, zstd.go; lzma.go, lzo.go)
 //	data blocks and fragments  file contents, each block compressed on its own
 //	inode table                metadata blocks of inodes
 //	directory table            metadata blocks of directory listings
@@ -58,16 +60,6 @@ const noFragment = 0xFFFFFFFF
 
 // tableAbsent is a superblock table offset for a table the image does not have.
 const tableAbsent = 0xFFFFFFFFFFFFFFFF
-
-// Compression ids in the superblock.
-const (
-	CompressionGzip = 1
-	CompressionLZMA = 2
-	CompressionLZO  = 3
-	CompressionXZ   = 4
-	CompressionLZ4  = 5
-	CompressionZstd = 6
-)
 
 // Superblock flags.
 const (
@@ -241,38 +233,6 @@ const (
 	fragSize          = 8  // u32, with dataUncompressed
 	fragUnused        = 12 // u32, zero
 	fragmentEntrySize = 16
-)
-
-// Compressor options (FlagCompressorOptions), stored right after the superblock.
-const (
-	// gzip: compression level (1-9), window size (8-15), strategy flags.
-	gzipOptLevel      = 0 // u32
-	gzipOptWindowSize = 4 // u16
-	gzipOptStrategies = 6 // u16
-	gzipOptSize       = 8
-	// xz: dictionary size, executable filter flags.
-	xzOptDictSize = 0 // u32
-	xzOptFilters  = 4 // u32
-	xzOptSize     = 8
-	// lz4: format version (1, legacy), flags (1, high compression). Always stored.
-	lz4OptVersion = 0 // u32
-	lz4OptFlags   = 4 // u32
-	lz4OptSize    = 8
-	lz4Legacy     = 1
-	lz4FlagHC     = 1
-	// zstd: compression level.
-	zstdOptLevel = 0 // u32
-	zstdOptSize  = 4
-)
-
-// xz executable (BCJ) filter flags, as squashfs-tools numbers them.
-const (
-	xzFilterX86      = 0x01
-	xzFilterPowerPC  = 0x02
-	xzFilterIA64     = 0x04
-	xzFilterARM      = 0x08
-	xzFilterARMThumb = 0x10
-	xzFilterSPARC    = 0x20
 )
 
 // inodeRef packs an inode's position: the offset of its metadata block from the start of the

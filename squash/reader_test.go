@@ -23,10 +23,11 @@ import (
 	"unsafe"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	ulzma "github.com/ulikunitz/xz"
 
 	"github.com/gonixiso/gonixiso/internal/parallel"
 	"github.com/gonixiso/gonixiso/internal/testsystem"
+	"github.com/gonixiso/gonixiso/squash/internal/xz"
 )
 
 // testBlockSize is the block size of the trees' images: small, so that files of a few blocks
@@ -551,11 +552,11 @@ func bcjBlocks(t testing.TB, r *Reader, name string) int {
 			if _, err := r.ra.ReadAt(raw, off); err != nil {
 				t.Fatal(err)
 			}
-			s, err := parseXZ(raw)
+			s, err := xz.Parse(raw)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(s.blocks[0].filters) == 2 {
+			if len(s.Blocks[0].Filters) == 2 {
 				n++
 			}
 		}
@@ -655,7 +656,7 @@ func TestCheckRefuses(t *testing.T) {
 	testsystem.Require(t, "unsquashfs")
 	dir := smallTree(t)
 	want := diskRecords(t, dir, false)
-	xzWith := func(cfg xz.WriterConfig) func(dst, src []byte) ([]byte, bool, error) {
+	xzWith := func(cfg ulzma.WriterConfig) func(dst, src []byte) ([]byte, bool, error) {
 		return func(dst, src []byte) ([]byte, bool, error) {
 			var b bytes.Buffer
 			w, err := cfg.NewWriter(&b)
@@ -681,9 +682,9 @@ func TestCheckRefuses(t *testing.T) {
 		fn   func(dst, src []byte) ([]byte, bool, error)
 		want string
 	}{
-		{"xz-crc64", Compression{Algorithm: XZ, PureGo: true}, xzWith(xz.WriterConfig{DictCap: testBlockSize, CheckSum: xz.CRC64}), "check type 0x4"},
-		{"xz-sha256", Compression{Algorithm: XZ, PureGo: true}, xzWith(xz.WriterConfig{DictCap: testBlockSize, CheckSum: xz.SHA256}), "check type 0xa"},
-		{"xz-dict-8M", Compression{Algorithm: XZ, PureGo: true}, xzWith(xz.WriterConfig{DictCap: 8 << 20, CheckSum: xz.CRC32}), "LZMA2 dictionary of 8388608 bytes, larger than the kernel's 8192"},
+		{"xz-crc64", Compression{Algorithm: XZ, PureGo: true}, xzWith(ulzma.WriterConfig{DictCap: testBlockSize, CheckSum: ulzma.CRC64}), "check type 0x4"},
+		{"xz-sha256", Compression{Algorithm: XZ, PureGo: true}, xzWith(ulzma.WriterConfig{DictCap: testBlockSize, CheckSum: ulzma.SHA256}), "check type 0xa"},
+		{"xz-dict-8M", Compression{Algorithm: XZ, PureGo: true}, xzWith(ulzma.WriterConfig{DictCap: 8 << 20, CheckSum: ulzma.CRC32}), "LZMA2 dictionary of 8388608 bytes, larger than the kernel's 8192"},
 		{"zstd-window", Compression{Algorithm: Zstd, PureGo: true}, func(dst, src []byte) ([]byte, bool, error) {
 			// From a pipe, the zstd command knows no content size: its frame keeps the
 			// window of --long, 1 MiB.
@@ -827,81 +828,6 @@ func TestCheckRefuses(t *testing.T) {
 			t.Fatal("Check of a directory that contains itself succeeded")
 		}
 	})
-}
-
-// TestBCJ decodes, with the Go BCJ filters, what liblzma's encoders (through the xz command)
-// made, for every filter the kernel has, with and without a start offset.
-func TestBCJ(t *testing.T) {
-	testsystem.Require(t, "xz")
-	goBin, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "bin", "go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(3, 4))
-	// Code-like bytes for each architecture: random words, many of them shaped as the
-	// filter's branch instructions.
-	shaped := func(fill func(b []byte)) []byte {
-		b := make([]byte, 256<<10)
-		for i := range b {
-			b[i] = byte(rng.Uint32())
-		}
-		for i := 0; i+16 <= len(b); i += 16 {
-			if rng.IntN(3) == 0 {
-				fill(b[i : i+16])
-			}
-		}
-		return b
-	}
-	inputs := map[string][]byte{
-		"x86":      goBin[:min(len(goBin), 1<<20)],
-		"powerpc":  shaped(func(b []byte) { b[0], b[3] = 0x48|b[0]&3, b[3]&^3|1 }),
-		"ia64":     shaped(func(b []byte) { b[0] = 0x10 | b[0]&0x0F; b[5] = b[5]&0xC0 | 0x0A }),
-		"arm":      shaped(func(b []byte) { b[3], b[7] = 0xEB, 0xEB }),
-		"armthumb": shaped(func(b []byte) { b[1], b[3] = 0xF0|b[1]&7, 0xF8|b[3]&7 }),
-		"sparc":    shaped(func(b []byte) { b[0], b[1] = 0x40, b[1]&0x3F; b[4], b[5] = 0x7F, b[5]|0xC0 }),
-	}
-	for _, name := range []string{"x86", "powerpc", "ia64", "arm", "armthumb", "sparc"} {
-		for _, start := range []int{0, 16} {
-			t.Run(fmt.Sprintf("%s-start-%d", name, start), func(t *testing.T) {
-				in := inputs[name]
-				filter := "--" + name
-				if start != 0 {
-					filter += fmt.Sprintf("=start=%d", start)
-				}
-				cmd := exec.Command("xz", "--format=xz", "--check=crc32", filter, "--lzma2=preset=1,dict=1MiB", "-c")
-				cmd.Stdin = bytes.NewReader(in)
-				packed, err := cmd.Output()
-				if err != nil {
-					t.Fatal(err)
-				}
-				// The filter must have changed something, or the test proves nothing: decode
-				// the LZMA2 layer alone.
-				st, err := parseXZ(packed)
-				if err != nil {
-					t.Fatal(err)
-				}
-				blk := st.blocks[0]
-				if len(blk.filters) != 2 {
-					t.Fatalf("%d filters, want the BCJ filter and LZMA2", len(blk.filters))
-				}
-				filtered := make([]byte, blk.uncompressedSize)
-				if err := xzDecodeBlock(filtered, packed[blk.dataStart:blk.dataEnd], blk.filters[1:]); err != nil {
-					t.Fatal(err)
-				}
-				if bytes.Equal(filtered, in) {
-					t.Fatalf("the %s filter changes nothing in the test input", name)
-				}
-				out := make([]byte, len(in))
-				n, err := xzDecode(out, packed)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if n != len(in) || !bytes.Equal(out, in) {
-					t.Fatalf("decoded %d bytes, different from the %d encoded", n, len(in))
-				}
-			})
-		}
-	}
 }
 
 // benchImage returns the path of a cached image of about 200 MB of generated files, many

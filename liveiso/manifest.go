@@ -3,7 +3,6 @@ package liveiso
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -48,7 +47,7 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 	type item struct {
 		entry ManifestEntry
 		open  func() (io.Reader, func(), error)
-		key   string
+		key   any // comparable; nil or "" for no data
 	}
 	var items []item
 	for _, e := range im.tree {
@@ -79,9 +78,14 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 				Target: e.Linkname}}
 			if e.Mode.IsRegular() {
 				it.entry.Size = e.Size
-				it.key = squashDataKey(e)
+				id, err := r.DataID(e)
+				if err != nil {
+					return err
+				}
+				it.key = id
+				// By the entry, not by its name, which may be any bytes but "/".
 				it.open = func() (io.Reader, func(), error) {
-					f, err := r.Open(p)
+					f, err := r.OpenEntry(e)
 					if err != nil {
 						return nil, nil, err
 					}
@@ -98,11 +102,11 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 	sort.SliceStable(items, func(i, j int) bool { return items[i].entry.Path < items[j].entry.Path })
 
 	out := make([]ManifestEntry, len(items))
-	first := map[string]int{} // the item that reads each key's data
-	same := map[int]int{}     // items whose data another item reads
+	first := map[any]int{} // the item that reads each key's data
+	same := map[int]int{}  // items whose data another item reads
 	for i := range items {
 		out[i] = items[i].entry
-		if k := items[i].key; k != "" {
+		if k := items[i].key; k != nil && k != "" {
 			if j, ok := first[k]; ok {
 				same[i] = j
 				items[i].open = nil
@@ -153,21 +157,6 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 		out[i].SHA256 = out[j].SHA256
 	}
 	return out, nil
-}
-
-// squashDataKey identifies the data of a SquashFS regular file: where its blocks are, their
-// size words, its tail and its size.
-func squashDataKey(e *squash.Entry) string {
-	b := make([]byte, 0, 1+8+8+4+4+4*len(e.Blocks))
-	b = append(b, 's')
-	b = binary.LittleEndian.AppendUint64(b, e.StartBlock)
-	b = binary.LittleEndian.AppendUint64(b, uint64(e.Size))
-	b = binary.LittleEndian.AppendUint32(b, e.Fragment)
-	b = binary.LittleEndian.AppendUint32(b, e.FragmentOffset)
-	for _, w := range e.Blocks {
-		b = binary.LittleEndian.AppendUint32(b, w)
-	}
-	return string(b)
 }
 
 // ctxWriter fails its writes once ctx is done: hashing a file stops within a block of a

@@ -36,10 +36,10 @@ func (r *Reader) Check() error {
 	steps := []func() error{
 		c.superblock,
 		func() error {
-			return c.metadataTable("inode table", int64(r.sb.InodeTable), int64(r.sb.DirectoryTable), false)
+			return c.metadataTable("inode table", int64(r.t.inodeTable), int64(r.t.directoryTable), false)
 		},
 		// The kernel's directory index lookup assumes full blocks in the directory table.
-		func() error { return c.metadataTable("directory table", int64(r.sb.DirectoryTable), r.dirEnd, true) },
+		func() error { return c.metadataTable("directory table", int64(r.t.directoryTable), r.dirEnd, true) },
 		c.lookupTables,
 		c.fragments,
 		c.tree,
@@ -89,8 +89,8 @@ func (c *checker) metadataTable(name string, lo, hi int64, full bool) error {
 		if err != nil {
 			return fmt.Errorf("%s block %d: %w", name, i, err)
 		}
-		if full && mb.next < hi && len(mb.data) != MetadataSize {
-			return fmt.Errorf("%s block %d at %d holds %d bytes, not %d", name, i, pos, len(mb.data), MetadataSize)
+		if full && mb.next < hi && len(mb.data) != metadataSize {
+			return fmt.Errorf("%s block %d at %d holds %d bytes, not %d", name, i, pos, len(mb.data), metadataSize)
 		}
 		pos = mb.next
 	}
@@ -112,7 +112,7 @@ func (c *checker) metadataBlock(name string, i int, pos, lo, hi int64) error {
 	}
 	word := binary.LittleEndian.Uint16(h[:])
 	n := int64(word &^ metadataUncompressed)
-	if n == 0 || n > MetadataSize || pos+metadataHeaderSize+n > hi {
+	if n == 0 || n > metadataSize || pos+metadataHeaderSize+n > hi {
 		return fmt.Errorf("%s block %d at %d: length %d out of bounds", name, i, pos, n)
 	}
 	if word&metadataUncompressed != 0 {
@@ -122,7 +122,7 @@ func (c *checker) metadataBlock(name string, i int, pos, lo, hi int64) error {
 	if _, err := r.ra.ReadAt(raw, pos+metadataHeaderSize); err != nil {
 		return fmt.Errorf("%s block %d: %w", name, i, err)
 	}
-	if _, err := c.decode(make([]byte, MetadataSize), raw); err != nil {
+	if _, err := c.decode(make([]byte, metadataSize), raw); err != nil {
 		return fmt.Errorf("%s block %d at %d: %w", name, i, pos, err)
 	}
 	return nil
@@ -139,9 +139,9 @@ func (c *checker) lookupTables() error {
 		count     int64
 		entrySize int64
 	}
-	tables := []table{{"id table", sb.IDTable, int64(sb.IDs), idEntrySize}}
+	tables := []table{{"id table", r.t.idTable, int64(sb.IDs), idEntrySize}}
 	if sb.Fragments > 0 {
-		tables = append(tables, table{"fragment table", sb.FragmentTable, int64(sb.Fragments), fragmentEntrySize})
+		tables = append(tables, table{"fragment table", r.t.fragmentTable, int64(sb.Fragments), fragmentEntrySize})
 	}
 	for _, t := range tables {
 		idx, err := r.lookupIndex(t.name, t.at, t.count, t.entrySize)
@@ -257,13 +257,13 @@ func (c *checker) entry(e *Entry, parent *Entry, emit func(*dataJob) error) erro
 	if e.Inode == 0 || e.Inode > r.sb.Inodes {
 		return fmt.Errorf("%s: inode number %d outside 1..%d", name, e.Inode, r.sb.Inodes)
 	}
-	if ref, ok := c.inodes[e.Inode]; ok && ref != e.Ref {
+	if ref, ok := c.inodes[e.Inode]; ok && ref != e.ref {
 		return fmt.Errorf("%s: inode number %d also numbers the inode at %#x (the kernel would show one for the other)", name, e.Inode, ref)
 	}
-	c.inodes[e.Inode] = e.Ref
-	if e.Xattr != noXattr {
-		if _, ok := c.xattrs[e.Xattr]; !ok {
-			c.xattrs[e.Xattr] = name
+	c.inodes[e.Inode] = e.ref
+	if e.xattr != noXattr {
+		if _, ok := c.xattrs[e.xattr]; !ok {
+			c.xattrs[e.xattr] = name
 		}
 	}
 	if err := c.modeBits(e); err != nil {
@@ -281,7 +281,7 @@ func (c *checker) entry(e *Entry, parent *Entry, emit func(*dataJob) error) erro
 // modeBits checks that the file type bits mksquashfs stores in an inode's mode, when present,
 // agree with its type: the kernel ORs the type into the stored mode.
 func (c *checker) modeBits(e *Entry) error {
-	m, err := c.r.inodeReader(e.Ref)
+	m, err := c.r.inodeReader(e.ref)
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.Name, err)
 	}
@@ -294,22 +294,22 @@ func (c *checker) modeBits(e *Entry) error {
 	if typ == 0 {
 		return nil
 	}
-	if want := unixType[basicInodeType(e.Type)]; typ != want {
-		return fmt.Errorf("%s: mode %#o has file type bits %#o, the inode is type %d", e.Name, mode, typ, e.Type)
+	if want := unixType[basicInodeType(e.typ)]; typ != want {
+		return fmt.Errorf("%s: mode %#o has file type bits %#o, the inode is type %d", e.Name, mode, typ, e.typ)
 	}
 	return nil
 }
 
 // unixType are the file type bits of a Unix mode, by basic inode type.
 var unixType = [...]uint16{
-	InodeDir: 0o040000, InodeFile: 0o100000, InodeSymlink: 0o120000, InodeBlockDev: 0o060000,
-	InodeCharDev: 0o020000, InodeFifo: 0o010000, InodeSocket: 0o140000,
+	inodeDir: 0o040000, inodeFile: 0o100000, inodeSymlink: 0o120000, inodeBlockDev: 0o060000,
+	inodeCharDev: 0o020000, inodeFifo: 0o010000, inodeSocket: 0o140000,
 }
 
 func (c *checker) dir(e *Entry, parent *Entry) error {
 	r := c.r
-	if parent != nil && e.Parent != parent.Inode {
-		return fmt.Errorf("%s: parent inode number %d, the parent is inode %d", e.Name, e.Parent, parent.Inode)
+	if parent != nil && e.parent != parent.Inode {
+		return fmt.Errorf("%s: parent inode number %d, the parent is inode %d", e.Name, e.parent, parent.Inode)
 	}
 	l, err := r.listing(e)
 	if err != nil {
@@ -322,8 +322,12 @@ func (c *checker) dir(e *Entry, parent *Entry) error {
 			}
 		}
 	}
+	index, err := r.dirIndex(e)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.Name, err)
+	}
 	prev := int64(-1)
-	for _, ix := range e.index {
+	for _, ix := range index {
 		if int64(ix.index) <= prev {
 			return fmt.Errorf("%s: directory index entries out of order", e.Name)
 		}
@@ -334,7 +338,7 @@ func (c *checker) dir(e *Entry, parent *Entry) error {
 				continue
 			}
 			found = true
-			if h.block != uint64(ix.start) || h.off != int((ix.index+uint32(e.ListingOffset))%MetadataSize) {
+			if h.block != uint64(ix.start) || h.off != int((ix.index+uint32(e.listOffset))%metadataSize) {
 				return fmt.Errorf("%s: directory index entry for offset %d says block %d, the header is in block %d at %d", e.Name, ix.index, ix.start, h.block, h.off)
 			}
 			if h.first != ix.name {
@@ -351,12 +355,22 @@ func (c *checker) dir(e *Entry, parent *Entry) error {
 func (c *checker) file(e *Entry, emit func(*dataJob) error) error {
 	r := c.r
 	bs := int64(r.bs)
-	if e.Extended() && e.Sparse > uint64(e.Size) {
-		return fmt.Errorf("%s: %d sparse bytes in a file of %d", e.Name, e.Sparse, e.Size)
+	if e.extended() && e.sparse > uint64(e.Size) {
+		return fmt.Errorf("%s: %d sparse bytes in a file of %d", e.Name, e.sparse, e.Size)
 	}
-	off := int64(e.StartBlock)
-	for i, w := range e.Blocks {
-		want := min(bs, e.Size-int64(i)*bs)
+	l, err := r.blockList(e)
+	if err != nil {
+		return err
+	}
+	for i := int64(0); ; i++ {
+		w, off, err := l.next()
+		if err == errBlockListEnd {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		want := min(bs, e.Size-i*bs)
 		if w == 0 {
 			continue
 		}
@@ -364,7 +378,7 @@ func (c *checker) file(e *Entry, emit func(*dataJob) error) error {
 		if w&dataUncompressed != 0 && n != want {
 			return fmt.Errorf("%s: uncompressed data block %d of %d bytes, want %d", e.Name, i, n, want)
 		}
-		j := &dataJob{name: e.Name, i: i, off: off, word: w, want: want}
+		j := &dataJob{name: e.Name, i: int(i), off: off, word: w, want: want}
 		if seen, ok := c.blocks[off]; ok {
 			if seen != want {
 				return fmt.Errorf("%s: data block %d at %d read as %d bytes, and as %d by an earlier file", e.Name, i, off, want, seen)
@@ -376,15 +390,14 @@ func (c *checker) file(e *Entry, emit func(*dataJob) error) error {
 		if err := emit(j); err != nil {
 			return err
 		}
-		off += n
 	}
-	if e.Fragment != noFragment {
+	if e.fragment != noFragment {
 		tail := e.Size % bs
-		if int(e.Fragment) >= len(c.fragSizes) {
-			return fmt.Errorf("%s: fragment %d beyond the %d fragment blocks", e.Name, e.Fragment, len(c.fragSizes))
+		if int(e.fragment) >= len(c.fragSizes) {
+			return fmt.Errorf("%s: fragment %d beyond the %d fragment blocks", e.Name, e.fragment, len(c.fragSizes))
 		}
-		if size := int64(c.fragSizes[e.Fragment]); int64(e.FragmentOffset)+tail > size {
-			return fmt.Errorf("%s: tail of %d bytes at %d beyond the %d bytes of fragment block %d", e.Name, tail, e.FragmentOffset, size, e.Fragment)
+		if size := int64(c.fragSizes[e.fragment]); int64(e.fragOff)+tail > size {
+			return fmt.Errorf("%s: tail of %d bytes at %d beyond the %d bytes of fragment block %d", e.Name, tail, e.fragOff, size, e.fragment)
 		}
 	}
 	return nil
@@ -394,7 +407,7 @@ func (c *checker) file(e *Entry, emit func(*dataJob) error) error {
 // inode.
 func (c *checker) exportTable() error {
 	r := c.r
-	at := r.sb.ExportTable
+	at := r.t.exportTable
 	if at == tableAbsent {
 		return nil
 	}
@@ -413,7 +426,7 @@ func (c *checker) exportTable() error {
 			return err
 		}
 		for k := 0; k+entrySize <= len(b); k += entrySize {
-			ino := uint32(int64(i)*MetadataSize/entrySize + int64(k/entrySize) + 1)
+			ino := uint32(int64(i)*metadataSize/entrySize + int64(k/entrySize) + 1)
 			ref := binary.LittleEndian.Uint64(b[k:])
 			if want, ok := c.inodes[ino]; ok && ref != want {
 				return fmt.Errorf("%s: inode %d at %#x, the tree has it at %#x", name, ino, ref, want)
@@ -437,7 +450,7 @@ const (
 // inode's xattr index is in the id table.
 func (c *checker) xattrTable() error {
 	r := c.r
-	at := r.sb.XattrTable
+	at := r.t.xattrTable
 	if at == tableAbsent {
 		if x, name := c.firstXattr(-1); name != "" {
 			return fmt.Errorf("%s: xattr index %d, and the image has no xattr table", name, x)

@@ -114,6 +114,9 @@ type decoder interface {
 	// decodeKernel decodes as decode does, after holding the block's container to what the
 	// kernel's decompressor accepts for the image of sb.
 	decodeKernel(dst, src []byte, sb *Superblock) (int, error)
+	// contentSize returns the bytes the block src decodes to, when its container says so
+	// (no decoding, and no check that it is true).
+	contentSize(src []byte) (int, bool)
 }
 
 // codecs are the compressors squash knows, by compression id; each file registers its own.

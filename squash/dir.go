@@ -38,7 +38,7 @@ type listing struct {
 
 // listing reads and caches the listing of directory e.
 func (r *Reader) listing(e *Entry) (*listing, error) {
-	l, err := r.listings.get(e.Ref, func() (*listing, error) { return r.readListing(e) })
+	l, err := r.listings.get(e.ref, func() (*listing, error) { return r.readListing(e) })
 	if err != nil {
 		return nil, fmt.Errorf("squash: %s: directory listing: %w", e.Name, err)
 	}
@@ -47,12 +47,12 @@ func (r *Reader) listing(e *Entry) (*listing, error) {
 }
 
 func (r *Reader) readListing(e *Entry) (*listing, error) {
-	m, err := r.newMetaReader(int64(r.sb.DirectoryTable), r.dirEnd, uint64(e.ListingBlock), int(e.ListingOffset))
+	m, err := r.newMetaReader(int64(r.t.directoryTable), r.dirEnd, uint64(e.listBlock), int(e.listOffset))
 	if err != nil {
 		return nil, err
 	}
 	le := binary.LittleEndian
-	size := uint64(e.ListingSize) - 3
+	size := uint64(e.listSize) - 3
 	l := &listing{sorted: true}
 	var done uint64
 	for done < size {
@@ -96,7 +96,7 @@ func (r *Reader) readListing(e *Entry) (*listing, error) {
 				return nil, err
 			}
 			typ := le.Uint16(d[deType:])
-			if typ < InodeDir || typ > InodeSocket {
+			if typ < inodeDir || typ > inodeSocket {
 				return nil, fmt.Errorf("%q: entry type %d", name, typ)
 			}
 			ino := uint32(int64(base) + int64(int16(le.Uint16(d[deInodeDelta:]))))
@@ -124,6 +124,36 @@ func (r *Reader) readListing(e *Entry) (*listing, error) {
 	return l, nil
 }
 
+// dirIndex reads an extended directory's index: where its listing's headers start, so that a
+// lookup can skip the listing's earlier metadata blocks.
+func (r *Reader) dirIndex(e *Entry) ([]dirIndex, error) {
+	if e.indexCount == 0 {
+		return nil, nil
+	}
+	m, err := r.inodeReader(e.index)
+	if err != nil {
+		return nil, err
+	}
+	le := binary.LittleEndian
+	var index []dirIndex
+	for i := 0; i < e.indexCount; i++ {
+		var ih [dirIndexHeader]byte
+		if err := m.read(ih[:]); err != nil {
+			return nil, fmt.Errorf("directory index: %w", err)
+		}
+		n := le.Uint32(ih[dindexNameSize:]) + 1
+		if n > maxDirEntryName {
+			return nil, fmt.Errorf("directory index name of %d bytes", n)
+		}
+		nb, err := m.readN(uint64(n))
+		if err != nil {
+			return nil, fmt.Errorf("directory index: %w", err)
+		}
+		index = append(index, dirIndex{index: le.Uint32(ih[dindexIndex:]), start: le.Uint32(ih[dindexStart:]), name: string(nb)})
+	}
+	return index, nil
+}
+
 // checkName checks a directory entry's name.
 func checkName(name string) error {
 	if name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
@@ -142,8 +172,8 @@ func (r *Reader) child(d *Entry, c dirent) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if basicInodeType(e.Type) != c.typ {
-		return nil, fmt.Errorf("squash: %s: directory entry says type %d, inode is type %d", name, c.typ, e.Type)
+	if basicInodeType(e.typ) != c.typ {
+		return nil, fmt.Errorf("squash: %s: directory entry says type %d, inode is type %d", name, c.typ, e.typ)
 	}
 	if e.Inode != c.ino {
 		return nil, fmt.Errorf("squash: %s: directory entry says inode %d, inode is %d", name, c.ino, e.Inode)
@@ -153,12 +183,12 @@ func (r *Reader) child(d *Entry, c dirent) (*Entry, error) {
 
 // root reads the root directory's inode.
 func (r *Reader) root() (*Entry, error) {
-	e, err := r.inode(r.sb.RootInode, ".")
+	e, err := r.inode(r.t.rootInode, ".")
 	if err != nil {
 		return nil, err
 	}
 	if !e.Mode.IsDir() {
-		return nil, fmt.Errorf("squash: the root inode is not a directory (type %d)", e.Type)
+		return nil, fmt.Errorf("squash: the root inode is not a directory (type %d)", e.typ)
 	}
 	return e, nil
 }
@@ -190,10 +220,10 @@ type walker struct {
 }
 
 func (w *walker) dir(d, parent *Entry, depth int) error {
-	if first, ok := w.seen[d.Ref]; ok {
-		return fmt.Errorf("squash: %s: directory inode %#x already walked as %s", d.Name, d.Ref, first)
+	if first, ok := w.seen[d.ref]; ok {
+		return fmt.Errorf("squash: %s: directory inode %#x already walked as %s", d.Name, d.ref, first)
 	}
-	w.seen[d.Ref] = d.Name
+	w.seen[d.ref] = d.Name
 	if depth > maxDepth {
 		return fmt.Errorf("squash: %s: directories nested deeper than %d", d.Name, maxDepth)
 	}

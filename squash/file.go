@@ -31,15 +31,18 @@ func (r *Reader) Open(name string) (*File, error) {
 	return r.open(e)
 }
 
+// OpenEntry opens an entry that Walk or Lookup returned, as Open opens its name. Names in an
+// image are bytes (any but "/" and NUL), which fs.ValidPath may refuse: a caller walking an
+// image opens what it meets by its Entry.
+func (r *Reader) OpenEntry(e *Entry) (*File, error) {
+	return r.open(e)
+}
+
 func (r *Reader) open(e *Entry) (*File, error) {
 	f := &File{r: r, e: e, bufIdx: -1}
+	f.win.k = -1
 	if e.Mode.IsRegular() {
-		f.offs = make([]int64, len(e.Blocks))
-		off := int64(e.StartBlock)
-		for i, w := range e.Blocks {
-			f.offs[i] = off
-			off += int64(w &^ dataUncompressed)
-		}
+		f.marks = []listMark{{block: e.list >> 16, off: int(e.list & 0xFFFF), at: e.start}}
 	}
 	return f, nil
 }
@@ -47,9 +50,20 @@ func (r *Reader) open(e *Entry) (*File, error) {
 // File is an open entry of an image. Its ReadAt is safe for concurrent use; its other methods
 // are not.
 type File struct {
-	r      *Reader
-	e      *Entry
-	offs   []int64 // image offset of each data block
+	r *Reader
+	e *Entry
+
+	// Where the data blocks are, read from the block list a window of blockListChunk blocks at
+	// a time: marks[k] is where block k*blockListChunk's word is, known for the windows read so
+	// far; win is the window read last.
+	mu    sync.Mutex
+	marks []listMark
+	win   struct {
+		k     int64 // the window's index, -1 for none
+		words []uint32
+		at    []int64
+	}
+
 	pos    int64
 	buf    []byte // a block's room, for Read
 	cur    []byte // the block Read decoded last: in buf, or a fragment block's
@@ -271,18 +285,21 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 func (f *File) block(i int, buf []byte) ([]byte, error) {
 	bs := int64(f.r.bs)
 	want := min(bs, f.size()-int64(i)*bs)
-	if i >= len(f.e.Blocks) {
-		frag, err := f.r.fragment(f.e.Fragment)
+	if uint64(i) >= f.e.nblocks {
+		frag, err := f.r.fragment(f.e.fragment)
 		if err != nil {
 			return nil, fmt.Errorf("squash: %s: %w", f.e.Name, err)
 		}
-		off := int64(f.e.FragmentOffset)
+		off := int64(f.e.fragOff)
 		if off+want > int64(len(frag)) {
-			return nil, fmt.Errorf("squash: %s: tail of %d bytes at %d beyond the %d bytes of fragment block %d", f.e.Name, want, off, len(frag), f.e.Fragment)
+			return nil, fmt.Errorf("squash: %s: tail of %d bytes at %d beyond the %d bytes of fragment block %d", f.e.Name, want, off, len(frag), f.e.fragment)
 		}
 		return frag[off : off+want], nil
 	}
-	w := f.e.Blocks[i]
+	w, at, err := f.locate(int64(i))
+	if err != nil {
+		return nil, err
+	}
 	out := buf[:want]
 	if w == 0 {
 		clear(out)
@@ -290,7 +307,7 @@ func (f *File) block(i int, buf []byte) ([]byte, error) {
 	}
 	// The block decodes into the room its bytes of the file take, not a whole block's: a file
 	// shorter than a block needs no more.
-	n, err := f.r.readBlock(f.offs[i], w, out)
+	n, err := f.r.readBlock(at, w, out)
 	if errors.Is(err, errTooLarge) {
 		return nil, fmt.Errorf("squash: %s: data block %d holds more than the %d bytes of the file it should", f.e.Name, i, want)
 	}
@@ -301,6 +318,45 @@ func (f *File) block(i int, buf []byte) ([]byte, error) {
 		return nil, fmt.Errorf("squash: %s: data block %d holds %d bytes, want %d", f.e.Name, i, n, want)
 	}
 	return out, nil
+}
+
+// locate returns the size word of data block i and where it is in the image, reading the
+// block list's window of the block (and, the first time, those before it).
+func (f *File) locate(i int64) (uint32, int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := i / blockListChunk
+	for f.win.k != k {
+		// Read the window of block i, or the first window past the marks known.
+		next := min(k, int64(len(f.marks)-1))
+		l, err := f.r.blockListAt(f.e, f.marks[next])
+		if err != nil {
+			return 0, 0, err
+		}
+		f.win.k, f.win.words, f.win.at = -1, f.win.words[:0], f.win.at[:0]
+		for range blockListChunk {
+			w, at, err := l.next()
+			if err == errBlockListEnd {
+				break
+			}
+			if err != nil {
+				return 0, 0, err
+			}
+			f.win.words, f.win.at = append(f.win.words, w), append(f.win.at, at)
+		}
+		f.win.k = next
+		if next == int64(len(f.marks)-1) {
+			if l.i == f.e.nblocks {
+				break // the last window
+			}
+			f.marks = append(f.marks, l.mark())
+		}
+	}
+	j := i % blockListChunk
+	if f.win.k != k || j >= int64(len(f.win.words)) {
+		return 0, 0, fmt.Errorf("squash: %s: block %d beyond the block list", f.e.Name, i)
+	}
+	return f.win.words[j], f.win.at[j], nil
 }
 
 // readBlock reads the data block of size word w at off and decodes it into buf.
@@ -352,6 +408,44 @@ func (r *Reader) fragment(i uint32) ([]byte, error) {
 	})
 }
 
+// fragmentHolds returns the bytes fragment block i holds, b its Block (for the tail of a file in
+// it): the block stored as it is holds its length; a compressed one, the content size its
+// container records or, if it records none, the length it decodes to.
+func (r *Reader) fragmentHolds(i uint32, b Block) (int64, error) {
+	r.holdsMu.Lock()
+	n, ok := r.holds[i]
+	r.holdsMu.Unlock()
+	if ok {
+		return n, nil
+	}
+	if b.Uncompressed {
+		n = b.StoredSize
+	} else {
+		raw := r.getBuf()
+		defer r.putBuf(raw)
+		src := (*raw)[:b.StoredSize]
+		if _, err := r.ra.ReadAt(src, b.ImageOffset); err != nil {
+			return 0, fmt.Errorf("fragment block %d: %w", i, err)
+		}
+		if k, ok := r.dec.contentSize(src); ok && k <= r.bs {
+			n = int64(k)
+		} else {
+			frag, err := r.fragment(i)
+			if err != nil {
+				return 0, err
+			}
+			n = int64(len(frag))
+		}
+	}
+	r.holdsMu.Lock()
+	if r.holds == nil {
+		r.holds = map[uint32]int64{}
+	}
+	r.holds[i] = n
+	r.holdsMu.Unlock()
+	return n, nil
+}
+
 // blockBufs pools the buffers of a block's length, by block size (the index is the block
 // log), for every Reader: a Reader decodes each block into room for a whole block, and an image
 // opened for a moment (inspect, diff) need not allocate its own.
@@ -359,7 +453,7 @@ var blockBufs [maxBlockLog + 1]sync.Pool
 
 // getBuf returns a buffer of a block's length.
 func (r *Reader) getBuf() *[]byte {
-	if b, ok := blockBufs[r.sb.BlockLog].Get().(*[]byte); ok {
+	if b, ok := blockBufs[r.t.blockLog].Get().(*[]byte); ok {
 		return b
 	}
 	b := make([]byte, r.bs)
@@ -368,7 +462,7 @@ func (r *Reader) getBuf() *[]byte {
 
 func (r *Reader) putBuf(b *[]byte) {
 	if b != nil && len(*b) == r.bs {
-		blockBufs[r.sb.BlockLog].Put(b)
+		blockBufs[r.t.blockLog].Put(b)
 	}
 }
 

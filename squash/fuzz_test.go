@@ -110,7 +110,7 @@ func FuzzReader(f *testing.F) {
 				return
 			}
 			exercise(r)
-			if r.sb.CompressorID != CompressionXZ {
+			if r.t.compressorID != compressionXZ {
 				return
 			}
 		}

@@ -16,8 +16,8 @@ import (
 // decompressor (fs/squashfs/zlib_wrapper.c) inflates with a 32 KiB window and no preset
 // dictionary.
 
-// CompressionGzip is gzip's compression id.
-const CompressionGzip = 1
+// compressionGzip is gzip's compression id.
+const compressionGzip = 1
 
 // Compressor options: the level (1-9, default 9), the window size in bits (8-15, default 15)
 // and strategy flags, stored only when the level is not the default.
@@ -34,7 +34,7 @@ func init() { register(gzipCodec{}) }
 
 type gzipCodec struct{}
 
-func (gzipCodec) id() uint16      { return CompressionGzip }
+func (gzipCodec) id() uint16      { return compressionGzip }
 func (gzipCodec) name() Algorithm { return Gzip }
 
 func (gzipCodec) newCompressor(c Compression, blockSize, workers int) (compressor, error) {
@@ -70,7 +70,7 @@ type gzipCompressor struct {
 	pool  sync.Pool
 }
 
-func (g *gzipCompressor) id() uint16 { return CompressionGzip }
+func (g *gzipCompressor) id() uint16 { return compressionGzip }
 func (g *gzipCompressor) options() []byte {
 	if g.level == gzipDefaultLevel {
 		return nil
@@ -147,6 +147,9 @@ func (d gzipDecoder) decodeKernel(dst, src []byte, sb *Superblock) (int, error) 
 	}
 	return n, nil
 }
+
+// contentSize: a zlib stream does not record it.
+func (gzipDecoder) contentSize([]byte) (int, bool) { return 0, false }
 
 // inflate decodes a zlib stream and also returns the number of bytes after it.
 func (d gzipDecoder) inflate(dst, src []byte) (n, left int, err error) {

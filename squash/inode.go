@@ -9,43 +9,46 @@ import (
 
 // This file reads inodes: the Entry at an inode reference of the inode table.
 
-// Entry is an entry of an image: its Header, and where and how the image stores it.
+// Entry is an entry of an image: its Header, and how the image stores it, which the Reader's
+// methods tell (Storage, DataID, Blocks) instead of its layout.
 type Entry struct {
 	Header
 	Inode uint32 // inode number, from 1
-	Type  uint16 // inode type as stored: InodeDir to InodeExtSocket
-	Ref   uint64 // inode reference: inode table offset of its metadata block << 16 | offset
-	Nlink uint32
-	Xattr uint32 // extended inodes: index of the extended attributes, or NoXattr
+	Nlink uint32 // the link count the inode records
+	// Children is a directory's number of entries (set by Walk, Open and Lookup).
+	Children int
+
+	typ   uint16 // inode type as stored: inodeDir to inodeExtSocket
+	ref   uint64 // inode reference: inode table offset of its metadata block << 16 | offset
+	xattr uint32 // extended inodes: index of the extended attributes, or noXattr
 
 	// Regular files.
-	StartBlock     uint64   // image offset of the first data block
-	Blocks         []uint32 // size word of each data block (see BlockUncompressed)
-	Fragment       uint32   // fragment block of the tail, or NoFragment
-	FragmentOffset uint32   // offset of the tail in the fragment block
-	Sparse         uint64   // extended file inodes: bytes of sparse blocks, as recorded
+	start    uint64 // image offset of the first data block
+	list     uint64 // inode table position of the block list: metadata block << 16 | offset
+	nblocks  uint64 // words of the block list
+	fragment uint32 // fragment block of the tail, or noFragment
+	fragOff  uint32 // offset of the tail in the fragment block
+	sparse   uint64 // extended file inodes: bytes of sparse blocks, as recorded
 
 	// Directories.
-	Children      int    // entries in the listing (set by Walk, Open and Lookup)
-	Parent        uint32 // the parent's inode number
-	ListingBlock  uint32 // directory table offset of the listing's first metadata block
-	ListingOffset uint16 // offset of the listing in that block
-	ListingSize   uint32 // the inode's file size: bytes of the listing + 3
-	IndexCount    int    // extended directories: entries of the directory index
-
-	index []dirIndex // the directory index, read for Check
+	parent     uint32 // the parent's inode number
+	listBlock  uint32 // directory table offset of the listing's first metadata block
+	listOffset uint16 // offset of the listing in that block
+	listSize   uint32 // the inode's file size: bytes of the listing + 3
+	indexCount int    // extended directories: entries of the directory index
+	index      uint64 // inode table position of the index, as list
 }
 
-// Extended reports whether the entry's inode has the extended form.
-func (e *Entry) Extended() bool { return e.Type >= InodeExtDir }
+// extended reports whether the entry's inode has the extended form.
+func (e *Entry) extended() bool { return e.typ >= inodeExtDir }
 
 // inodeReader returns a reader of the inode table at an inode reference.
 func (r *Reader) inodeReader(ref uint64) (*metaReader, error) {
 	off := int(ref & 0xFFFF)
-	if off >= MetadataSize {
+	if off >= metadataSize {
 		return nil, fmt.Errorf("inode reference %#x: offset beyond a metadata block", ref)
 	}
-	return r.newMetaReader(int64(r.sb.InodeTable), int64(r.sb.DirectoryTable), ref>>16, off)
+	return r.newMetaReader(int64(r.t.inodeTable), int64(r.t.directoryTable), ref>>16, off)
 }
 
 // inode reads the inode at ref for the entry name.
@@ -67,7 +70,7 @@ func (r *Reader) readInode(ref uint64, name string) (*Entry, error) {
 	if err := m.read(h[:inodeHeader]); err != nil {
 		return nil, err
 	}
-	e := &Entry{Ref: ref, Type: le.Uint16(h[inoType:]), Inode: le.Uint32(h[inoNumber:]), Xattr: noXattr, Fragment: noFragment}
+	e := &Entry{ref: ref, typ: le.Uint16(h[inoType:]), Inode: le.Uint32(h[inoNumber:]), xattr: noXattr, fragment: noFragment}
 	e.Name = name
 	e.ModTime = int64(le.Uint32(h[inoModTime:]))
 	uidIdx, gidIdx := le.Uint16(h[inoUID:]), le.Uint16(h[inoGID:])
@@ -87,71 +90,59 @@ func (r *Reader) readInode(ref uint64, name string) (*Entry, error) {
 		e.Mode |= fs.ModeSticky
 	}
 	var fixed int
-	if int(e.Type) < len(inodeFixedSize) {
-		fixed = inodeFixedSize[e.Type]
+	if int(e.typ) < len(inodeFixedSize) {
+		fixed = inodeFixedSize[e.typ]
 	}
 	if fixed == 0 {
-		return nil, fmt.Errorf("unknown inode type %d", e.Type)
+		return nil, fmt.Errorf("unknown inode type %d", e.typ)
 	}
 	b := h[:fixed]
 	if err := m.read(b[inodeHeader:]); err != nil {
 		return nil, err
 	}
-	switch e.Type {
-	case InodeDir, InodeExtDir:
+	switch e.typ {
+	case inodeDir, inodeExtDir:
 		e.Mode |= fs.ModeDir
-		if e.Type == InodeDir {
-			e.ListingBlock = le.Uint32(b[dirStartBlock:])
+		if e.typ == inodeDir {
+			e.listBlock = le.Uint32(b[dirStartBlock:])
 			e.Nlink = le.Uint32(b[dirLinkCount:])
-			e.ListingSize = uint32(le.Uint16(b[dirFileSize:]))
-			e.ListingOffset = le.Uint16(b[dirOffset:])
-			e.Parent = le.Uint32(b[dirParentInode:])
+			e.listSize = uint32(le.Uint16(b[dirFileSize:]))
+			e.listOffset = le.Uint16(b[dirOffset:])
+			e.parent = le.Uint32(b[dirParentInode:])
 		} else {
 			e.Nlink = le.Uint32(b[xdirLinkCount:])
-			e.ListingSize = le.Uint32(b[xdirFileSize:])
-			e.ListingBlock = le.Uint32(b[xdirStartBlock:])
-			e.Parent = le.Uint32(b[xdirParentInode:])
-			e.IndexCount = int(le.Uint16(b[xdirIndexCount:]))
-			e.ListingOffset = le.Uint16(b[xdirOffset:])
-			e.Xattr = le.Uint32(b[xdirXattr:])
-			for i := 0; i < e.IndexCount; i++ {
-				var ih [dirIndexHeader]byte
-				if err := m.read(ih[:]); err != nil {
-					return nil, fmt.Errorf("directory index: %w", err)
-				}
-				n := le.Uint32(ih[dindexNameSize:]) + 1
-				if n > maxDirEntryName {
-					return nil, fmt.Errorf("directory index name of %d bytes", n)
-				}
-				nb, err := m.readN(uint64(n))
-				if err != nil {
-					return nil, fmt.Errorf("directory index: %w", err)
-				}
-				e.index = append(e.index, dirIndex{index: le.Uint32(ih[dindexIndex:]), start: le.Uint32(ih[dindexStart:]), name: string(nb)})
-			}
+			e.listSize = le.Uint32(b[xdirFileSize:])
+			e.listBlock = le.Uint32(b[xdirStartBlock:])
+			e.parent = le.Uint32(b[xdirParentInode:])
+			e.indexCount = int(le.Uint16(b[xdirIndexCount:]))
+			e.listOffset = le.Uint16(b[xdirOffset:])
+			e.xattr = le.Uint32(b[xdirXattr:])
+			// The index, which only Check reads, follows.
+			block, off := m.pos()
+			e.index = block<<16 | uint64(off)
 		}
-		if e.ListingOffset >= MetadataSize {
-			return nil, fmt.Errorf("directory listing offset %d beyond a metadata block", e.ListingOffset)
+		if e.listOffset >= metadataSize {
+			return nil, fmt.Errorf("directory listing offset %d beyond a metadata block", e.listOffset)
 		}
-		if e.ListingSize < 3 {
-			return nil, fmt.Errorf("directory size %d, less than 3", e.ListingSize)
+		if e.listSize < 3 {
+			return nil, fmt.Errorf("directory size %d, less than 3", e.listSize)
 		}
-	case InodeFile, InodeExtFile:
+	case inodeFile, inodeExtFile:
 		var size uint64
-		if e.Type == InodeFile {
-			e.StartBlock = uint64(le.Uint32(b[fileStartBlock:]))
-			e.Fragment = le.Uint32(b[fileFragment:])
-			e.FragmentOffset = le.Uint32(b[fileOffset:])
+		if e.typ == inodeFile {
+			e.start = uint64(le.Uint32(b[fileStartBlock:]))
+			e.fragment = le.Uint32(b[fileFragment:])
+			e.fragOff = le.Uint32(b[fileOffset:])
 			size = uint64(le.Uint32(b[fileSize:]))
 			e.Nlink = 1
 		} else {
-			e.StartBlock = le.Uint64(b[xfileStartBlock:])
+			e.start = le.Uint64(b[xfileStartBlock:])
 			size = le.Uint64(b[xfileSize:])
-			e.Sparse = le.Uint64(b[xfileSparse:])
+			e.sparse = le.Uint64(b[xfileSparse:])
 			e.Nlink = le.Uint32(b[xfileLinkCount:])
-			e.Fragment = le.Uint32(b[xfileFragment:])
-			e.FragmentOffset = le.Uint32(b[xfileOffset:])
-			e.Xattr = le.Uint32(b[xfileXattr:])
+			e.fragment = le.Uint32(b[xfileFragment:])
+			e.fragOff = le.Uint32(b[xfileOffset:])
+			e.xattr = le.Uint32(b[xfileXattr:])
 		}
 		if size > math.MaxInt64 {
 			return nil, fmt.Errorf("file size %d out of range", size)
@@ -160,35 +151,22 @@ func (r *Reader) readInode(ref uint64, name string) (*Entry, error) {
 		bs := uint64(r.bs)
 		n := size / bs
 		if size%bs != 0 {
-			if e.Fragment == noFragment {
+			if e.fragment == noFragment {
 				n++
-			} else if e.FragmentOffset >= uint32(r.bs) || uint64(e.FragmentOffset)+size%bs > bs {
-				return nil, fmt.Errorf("tail at %d of a fragment block, %d bytes: beyond the block", e.FragmentOffset, size%bs)
+			} else if e.fragOff >= uint32(r.bs) || uint64(e.fragOff)+size%bs > bs {
+				return nil, fmt.Errorf("tail at %d of a fragment block, %d bytes: beyond the block", e.fragOff, size%bs)
 			}
-		} else if e.Fragment != noFragment {
-			return nil, fmt.Errorf("fragment %d for a file of whole blocks", e.Fragment)
+		} else if e.fragment != noFragment {
+			return nil, fmt.Errorf("fragment %d for a file of whole blocks", e.fragment)
 		}
-		if e.Fragment != noFragment && e.Fragment >= r.sb.Fragments {
-			return nil, fmt.Errorf("fragment %d beyond the image's %d", e.Fragment, r.sb.Fragments)
+		if e.fragment != noFragment && e.fragment >= r.sb.Fragments {
+			return nil, fmt.Errorf("fragment %d beyond the image's %d", e.fragment, r.sb.Fragments)
 		}
-		words, err := m.readN(n * 4)
-		if err != nil {
-			return nil, fmt.Errorf("block list: %w", err)
-		}
-		e.Blocks = make([]uint32, n)
-		end := e.StartBlock
-		for i := range e.Blocks {
-			w := le.Uint32(words[4*i:])
-			e.Blocks[i] = w
-			if w == 0 {
-				continue
-			}
-			if err := r.checkDataBlock(end, w); err != nil {
-				return nil, fmt.Errorf("data block %d: %w", i, err)
-			}
-			end += uint64(w &^ dataUncompressed)
-		}
-	case InodeSymlink, InodeExtSymlink:
+		// The block list follows; it is read when the file's data is (blocks.go), as a
+		// stream, never held whole: a small image may declare a file of a terabyte.
+		block, off := m.pos()
+		e.list, e.nblocks = block<<16|uint64(off), n
+	case inodeSymlink, inodeExtSymlink:
 		e.Mode |= fs.ModeSymlink
 		e.Nlink = le.Uint32(b[symLinkCount:])
 		n := le.Uint32(b[symTargetSize:])
@@ -200,32 +178,32 @@ func (r *Reader) readInode(ref uint64, name string) (*Entry, error) {
 			return nil, fmt.Errorf("symlink target: %w", err)
 		}
 		e.Linkname = string(t)
-		if e.Type == InodeExtSymlink {
+		if e.typ == inodeExtSymlink {
 			var x [4]byte
 			if err := m.read(x[:]); err != nil {
 				return nil, err
 			}
-			e.Xattr = le.Uint32(x[:])
+			e.xattr = le.Uint32(x[:])
 		}
-	case InodeBlockDev, InodeExtBlockDev, InodeCharDev, InodeExtCharDev:
+	case inodeBlockDev, inodeExtBlockDev, inodeCharDev, inodeExtCharDev:
 		e.Mode |= fs.ModeDevice
-		if e.Type == InodeCharDev || e.Type == InodeExtCharDev {
+		if e.typ == inodeCharDev || e.typ == inodeExtCharDev {
 			e.Mode |= fs.ModeCharDevice
 		}
 		e.Nlink = le.Uint32(b[devLinkCount:])
 		e.Devmajor, e.Devminor = decodeDev(le.Uint32(b[devRdev:]))
-		if e.Type >= InodeExtDir {
-			e.Xattr = le.Uint32(b[deviceSize:])
+		if e.typ >= inodeExtDir {
+			e.xattr = le.Uint32(b[deviceSize:])
 		}
-	case InodeFifo, InodeExtFifo, InodeSocket, InodeExtSocket:
-		if e.Type == InodeFifo || e.Type == InodeExtFifo {
+	case inodeFifo, inodeExtFifo, inodeSocket, inodeExtSocket:
+		if e.typ == inodeFifo || e.typ == inodeExtFifo {
 			e.Mode |= fs.ModeNamedPipe
 		} else {
 			e.Mode |= fs.ModeSocket
 		}
 		e.Nlink = le.Uint32(b[ipcLinkCount:])
-		if e.Type >= InodeExtDir {
-			e.Xattr = le.Uint32(b[ipcSize:])
+		if e.typ >= inodeExtDir {
+			e.xattr = le.Uint32(b[ipcSize:])
 		}
 	}
 	return e, nil
@@ -233,15 +211,15 @@ func (r *Reader) readInode(ref uint64, name string) (*Entry, error) {
 
 // inodeFixedSize is the size of each inode type's fixed part, by type.
 var inodeFixedSize = [...]int{
-	InodeDir: basicDirSize, InodeExtDir: extDirSize, InodeFile: basicFileSize, InodeExtFile: extFileSize,
-	InodeSymlink: symlinkSize, InodeExtSymlink: symlinkSize, InodeBlockDev: deviceSize, InodeExtBlockDev: deviceSize + 4,
-	InodeCharDev: deviceSize, InodeExtCharDev: deviceSize + 4, InodeFifo: ipcSize, InodeExtFifo: ipcSize + 4,
-	InodeSocket: ipcSize, InodeExtSocket: ipcSize + 4,
+	inodeDir: basicDirSize, inodeExtDir: extDirSize, inodeFile: basicFileSize, inodeExtFile: extFileSize,
+	inodeSymlink: symlinkSize, inodeExtSymlink: symlinkSize, inodeBlockDev: deviceSize, inodeExtBlockDev: deviceSize + 4,
+	inodeCharDev: deviceSize, inodeExtCharDev: deviceSize + 4, inodeFifo: ipcSize, inodeExtFifo: ipcSize + 4,
+	inodeSocket: ipcSize, inodeExtSocket: ipcSize + 4,
 }
 
 // basicInodeType is the type a directory entry records for an inode type.
 func basicInodeType(t uint16) uint16 {
-	if t >= InodeExtDir {
+	if t >= inodeExtDir {
 		return t - extendedTypeDelta
 	}
 	return t

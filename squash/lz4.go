@@ -12,8 +12,8 @@ import (
 // pierrec/lz4 compresses and decodes it. The kernel (fs/squashfs/lz4_wrapper.c) calls
 // LZ4_decompress_safe, and requires the compressor options, which name the legacy format.
 
-// CompressionLZ4 is lz4's compression id.
-const CompressionLZ4 = 5
+// compressionLZ4 is lz4's compression id.
+const compressionLZ4 = 5
 
 // Compressor options, always stored: the format version (1, legacy) and flags (1, high
 // compression).
@@ -29,7 +29,7 @@ func init() { register(lz4Codec{}) }
 
 type lz4Codec struct{}
 
-func (lz4Codec) id() uint16      { return CompressionLZ4 }
+func (lz4Codec) id() uint16      { return compressionLZ4 }
 func (lz4Codec) name() Algorithm { return LZ4 }
 
 func (lz4Codec) newCompressor(c Compression, blockSize, workers int) (compressor, error) {
@@ -63,7 +63,7 @@ func (lz4Codec) checkOptions(sb *Superblock) error {
 
 type lz4Compressor struct{ hc bool }
 
-func (l lz4Compressor) id() uint16 { return CompressionLZ4 }
+func (l lz4Compressor) id() uint16 { return compressionLZ4 }
 func (l lz4Compressor) options() []byte {
 	b := make([]byte, lz4OptSize)
 	binary.LittleEndian.PutUint32(b[lz4OptVersion:], lz4Legacy)
@@ -123,3 +123,6 @@ func (lz4Decoder) decode(dst, src []byte) (int, error) {
 func (d lz4Decoder) decodeKernel(dst, src []byte, sb *Superblock) (int, error) {
 	return d.decode(dst, src)
 }
+
+// contentSize: a raw LZ4 block does not record it.
+func (lz4Decoder) contentSize([]byte) (int, bool) { return 0, false }

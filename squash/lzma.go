@@ -3,7 +3,7 @@ package squash
 // lzma (LZMA1 in the .lzma "alone" format, squashfs-tools' lzma_wrapper.c) is named but not
 // read: mksquashfs no longer writes it and the Linux kernel never read it.
 
-// CompressionLZMA is lzma's compression id.
-const CompressionLZMA = 2
+// compressionLZMA is lzma's compression id.
+const compressionLZMA = 2
 
-func init() { register(unsupported{CompressionLZMA, "lzma"}) }
+func init() { register(unsupported{compressionLZMA, "lzma"}) }

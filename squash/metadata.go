@@ -41,7 +41,7 @@ func (r *Reader) readMetaBlock(pos int64) (metaBlock, error) {
 	word := binary.LittleEndian.Uint16(h[:])
 	n := int64(word &^ metadataUncompressed)
 	start := pos + metadataHeaderSize
-	if n == 0 || n > MetadataSize || start+n > r.size {
+	if n == 0 || n > metadataSize || start+n > r.size {
 		return metaBlock{}, fmt.Errorf("metadata block at %d: length %d out of bounds", pos, n)
 	}
 	raw := make([]byte, n)
@@ -51,7 +51,7 @@ func (r *Reader) readMetaBlock(pos int64) (metaBlock, error) {
 	if word&metadataUncompressed != 0 {
 		return metaBlock{data: raw, next: start + n}, nil
 	}
-	out := make([]byte, MetadataSize)
+	out := make([]byte, metadataSize)
 	k, err := r.dec.decode(out, raw)
 	if err != nil {
 		return metaBlock{}, fmt.Errorf("metadata block at %d: %w", pos, err)
@@ -109,7 +109,7 @@ func (m *metaReader) read(p []byte) error {
 func (m *metaReader) readN(n uint64) ([]byte, error) {
 	var b []byte
 	for n > 0 {
-		k := min(n, MetadataSize)
+		k := min(n, metadataSize)
 		l := len(b)
 		b = append(b, make([]byte, k)...)
 		if err := m.read(b[l:]); err != nil {

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"runtime"
 	"slices"
+	"sync"
 )
 
 // This file is the Reader and what it reads first: the superblock, the compressor options and
@@ -15,14 +16,6 @@ import (
 
 // Constants the reader needs besides those of format.go.
 const (
-	// TableAbsent is a Superblock table offset for a table the image does not have.
-	TableAbsent = tableAbsent
-	// NoXattr is an Entry's Xattr when the inode has no extended attributes.
-	NoXattr = noXattr
-	// BlockUncompressed is set in a block's size word (Entry.Blocks) when the block is stored
-	// as it is; the rest of the word is its length on disk, and a word of 0 is a sparse block.
-	BlockUncompressed = dataUncompressed
-
 	// sModeType are the file type bits of a Unix mode, which mksquashfs stores in an inode's
 	// mode beside the permissions.
 	sModeType = 0o170000
@@ -42,31 +35,51 @@ const (
 	exportEntrySize      = 8 // u64 inode reference
 )
 
-// Superblock is an image's superblock, with its compressor options decoded.
+// Superblock is what an image's superblock says, with its compressor options decoded.
 type Superblock struct {
-	Inodes       uint32
-	ModTime      int64 // seconds since the epoch
-	BlockSize    int
-	BlockLog     uint16
-	Fragments    uint32
-	Compression  Algorithm // "gzip", "lzma", "lzo", "xz", "lz4" or "zstd"
-	CompressorID uint16
-	Flags        uint16 // Flag* bits
-	IDs          uint16
-	VersionMajor uint16
-	VersionMinor uint16
-	RootInode    uint64 // inode reference: metadata block << 16 | offset
-	BytesUsed    int64
-	// Table offsets from the image's start, TableAbsent for tables the image does not have.
-	IDTable, XattrTable, InodeTable, DirectoryTable, FragmentTable, ExportTable uint64
+	Inodes      uint32
+	ModTime     int64 // seconds since the epoch
+	BlockSize   int
+	Fragments   uint32    // fragment blocks
+	Compression Algorithm // "gzip", "lzma", "lzo", "xz", "lz4" or "zstd"
+	IDs         uint16    // distinct owners (uids and gids)
+	BytesUsed   int64
 	// Options are the compressor options, stored or default.
 	Options CompressorOptions
+
+	flags uint16 // flag* bits
+}
+
+// FlagNames names the flags the superblock sets, as mksquashfs's options name them
+// ("no-fragments", "duplicates", "exportable", ...), and unknown bits in hex.
+func (sb Superblock) FlagNames() []string {
+	flags := sb.flags
+	names := []string{}
+	for _, f := range flagNames {
+		if flags&f.bit != 0 {
+			names = append(names, f.name)
+			flags &^= f.bit
+		}
+	}
+	if flags != 0 {
+		names = append(names, fmt.Sprintf("%#04x", flags))
+	}
+	return names
+}
+
+// layout is where the superblock says the image's parts are: the reader's own.
+type layout struct {
+	compressorID uint16
+	blockLog     uint16
+	rootInode    uint64 // inode reference: metadata block << 16 | offset
+	// Table offsets from the image's start, tableAbsent for tables the image does not have.
+	idTable, xattrTable, inodeTable, directoryTable, fragmentTable, exportTable uint64
 }
 
 // CompressorOptions are the compressor options an image stores after its superblock, or the
 // defaults mksquashfs and the kernel assume when it stores none.
 type CompressorOptions struct {
-	Stored bool // the image stores options (FlagCompressorOptions)
+	Stored bool // the image stores options (flagCompressorOptions)
 	// Level is the compression level of zstd (default 15) and gzip (default 9).
 	Level int
 	// GzipWindow is gzip's window size in bits (default 15), GzipStrategies its strategy flags.
@@ -93,6 +106,7 @@ type Reader struct {
 	ra    io.ReaderAt
 	size  int64 // bytes of the image, BytesUsed
 	sb    Superblock
+	t     layout
 	codec codec
 	dec   decoder
 	bs    int
@@ -101,6 +115,9 @@ type Reader struct {
 	dirEnd    int64 // end of the directory table: the start of the next table
 	ids       []uint32
 	fragIndex []uint64 // image offsets of the fragment table's metadata blocks
+
+	holdsMu sync.Mutex
+	holds   map[uint32]int64 // bytes each fragment block holds, for Storage
 
 	meta     lru[int64, metaBlock]
 	frags    lru[uint32, []byte]
@@ -114,33 +131,34 @@ func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
 }
 
 func newReader(ra io.ReaderAt, size int64, xzPureGo bool) (*Reader, error) {
-	if size < SuperblockSize {
+	if size < superblockSize {
 		return nil, fmt.Errorf("squash: image of %d bytes is smaller than a superblock", size)
 	}
-	var b [SuperblockSize]byte
+	var b [superblockSize]byte
 	if _, err := ra.ReadAt(b[:], 0); err != nil {
 		return nil, fmt.Errorf("squash: reading the superblock: %w", err)
 	}
 	u16 := func(off int) uint16 { return binary.LittleEndian.Uint16(b[off:]) }
 	u32 := func(off int) uint32 { return binary.LittleEndian.Uint32(b[off:]) }
 	u64 := func(off int) uint64 { return binary.LittleEndian.Uint64(b[off:]) }
-	if m := u32(sbMagic); m != Magic {
+	if m := u32(sbMagic); m != magic {
 		return nil, fmt.Errorf("squash: not a SquashFS image (magic %#08x)", m)
 	}
 	sb := Superblock{
 		Inodes: u32(sbInodeCount), ModTime: int64(u32(sbModTime)), BlockSize: int(u32(sbBlockSize)),
-		BlockLog: u16(sbBlockLog), Fragments: u32(sbFragmentCount), CompressorID: u16(sbCompression),
-		Flags: u16(sbFlags), IDs: u16(sbIDCount), VersionMajor: u16(sbVersionMajor),
-		VersionMinor: u16(sbVersionMinor), RootInode: u64(sbRootInode), IDTable: u64(sbIDTable),
-		XattrTable: u64(sbXattrTable), InodeTable: u64(sbInodeTable), DirectoryTable: u64(sbDirectoryTable),
-		FragmentTable: u64(sbFragmentTable), ExportTable: u64(sbExportTable),
+		Fragments: u32(sbFragmentCount), flags: u16(sbFlags), IDs: u16(sbIDCount),
 	}
-	sb.Compression = algorithmName(sb.CompressorID)
-	if sb.VersionMajor != VersionMajor || sb.VersionMinor != VersionMinor {
-		return nil, fmt.Errorf("squash: SquashFS version %d.%d (want %d.%d)", sb.VersionMajor, sb.VersionMinor, VersionMajor, VersionMinor)
+	t := layout{
+		compressorID: u16(sbCompression), blockLog: u16(sbBlockLog), rootInode: u64(sbRootInode),
+		idTable: u64(sbIDTable), xattrTable: u64(sbXattrTable), inodeTable: u64(sbInodeTable),
+		directoryTable: u64(sbDirectoryTable), fragmentTable: u64(sbFragmentTable), exportTable: u64(sbExportTable),
+	}
+	sb.Compression = algorithmName(t.compressorID)
+	if major, minor := u16(sbVersionMajor), u16(sbVersionMinor); major != versionMajor || minor != versionMinor {
+		return nil, fmt.Errorf("squash: SquashFS version %d.%d (want %d.%d)", major, minor, versionMajor, versionMinor)
 	}
 	used := u64(sbBytesUsed)
-	if used > uint64(size) || used < SuperblockSize {
+	if used > uint64(size) || used < superblockSize {
 		return nil, fmt.Errorf("squash: superblock says %d bytes used, image has %d (truncated?)", used, size)
 	}
 	sb.BytesUsed = int64(used)
@@ -148,17 +166,17 @@ func newReader(ra io.ReaderAt, size int64, xzPureGo bool) (*Reader, error) {
 	if bs < MinBlockSize || bs > MaxBlockSize || bs&(bs-1) != 0 {
 		return nil, fmt.Errorf("squash: block size %d: want a power of two from %d to %d", bs, MinBlockSize, MaxBlockSize)
 	}
-	if int(sb.BlockLog) != bits.TrailingZeros(uint(bs)) {
-		return nil, fmt.Errorf("squash: block log %d does not match the block size %d", sb.BlockLog, bs)
+	if int(t.blockLog) != bits.TrailingZeros(uint(bs)) {
+		return nil, fmt.Errorf("squash: block log %d does not match the block size %d", t.blockLog, bs)
 	}
-	if sb.RootInode&0xFFFF >= MetadataSize {
-		return nil, fmt.Errorf("squash: root inode reference %#x: offset beyond a metadata block", sb.RootInode)
+	if t.rootInode&0xFFFF >= metadataSize {
+		return nil, fmt.Errorf("squash: root inode reference %#x: offset beyond a metadata block", t.rootInode)
 	}
-	codec, dec, err := newDecoder(sb.CompressorID, xzPureGo)
+	codec, dec, err := newDecoder(t.compressorID, xzPureGo)
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{ra: ra, size: sb.BytesUsed, sb: sb, codec: codec, dec: dec, bs: bs, dataStart: SuperblockSize}
+	r := &Reader{ra: ra, size: sb.BytesUsed, sb: sb, t: t, codec: codec, dec: dec, bs: bs, dataStart: superblockSize}
 	r.meta.max = 64
 	r.frags.max = max(4, 2*runtime.GOMAXPROCS(0))
 	r.listings.max = 16
@@ -189,11 +207,11 @@ func (r *Reader) Superblock() Superblock {
 func (r *Reader) readOptions() error {
 	o := &r.sb.Options
 	r.codec.defaults(o, r.bs)
-	if r.sb.Flags&FlagCompressorOptions == 0 {
+	if r.sb.flags&flagCompressorOptions == 0 {
 		return nil
 	}
 	o.Stored = true
-	mb, err := r.metaBlockAt(SuperblockSize, SuperblockSize, r.size)
+	mb, err := r.metaBlockAt(superblockSize, superblockSize, r.size)
 	if err != nil {
 		return fmt.Errorf("squash: compressor options: %w", err)
 	}
@@ -204,15 +222,15 @@ func (r *Reader) readOptions() error {
 // checkTables checks that the tables lie in the image, in the order the kernel requires, and
 // finds where the directory table ends.
 func (r *Reader) checkTables() error {
-	sb := &r.sb
+	sb := &r.t
 	end := uint64(r.size)
 	for _, t := range []struct {
 		name string
 		at   uint64
 		must bool
 	}{
-		{"inode", sb.InodeTable, true}, {"directory", sb.DirectoryTable, true}, {"id", sb.IDTable, true},
-		{"fragment", sb.FragmentTable, sb.Fragments > 0}, {"export", sb.ExportTable, false}, {"xattr", sb.XattrTable, false},
+		{"inode", sb.inodeTable, true}, {"directory", sb.directoryTable, true}, {"id", sb.idTable, true},
+		{"fragment", sb.fragmentTable, r.sb.Fragments > 0}, {"export", sb.exportTable, false}, {"xattr", sb.xattrTable, false},
 	} {
 		if t.at == tableAbsent && !t.must {
 			continue
@@ -221,14 +239,14 @@ func (r *Reader) checkTables() error {
 			return fmt.Errorf("squash: %s table at %d outside the image's %d..%d", t.name, t.at, r.dataStart, end)
 		}
 	}
-	if sb.InodeTable >= sb.DirectoryTable {
-		return fmt.Errorf("squash: inode table at %d not before the directory table at %d", sb.InodeTable, sb.DirectoryTable)
+	if sb.inodeTable >= sb.directoryTable {
+		return fmt.Errorf("squash: inode table at %d not before the directory table at %d", sb.inodeTable, sb.directoryTable)
 	}
 	// The directory table ends where the first later table starts: the first metadata block of
 	// a lookup table, read from its index, or the index itself.
 	r.dirEnd = int64(end)
-	for _, t := range []uint64{sb.IDTable, sb.FragmentTable, sb.ExportTable, sb.XattrTable} {
-		if t == tableAbsent || t <= sb.DirectoryTable {
+	for _, t := range []uint64{sb.idTable, sb.fragmentTable, sb.exportTable, sb.xattrTable} {
+		if t == tableAbsent || t <= sb.directoryTable {
 			continue
 		}
 		r.dirEnd = min(r.dirEnd, int64(t))
@@ -237,13 +255,13 @@ func (r *Reader) checkTables() error {
 			if _, err := r.ra.ReadAt(first[:], int64(t)); err != nil {
 				return fmt.Errorf("squash: reading a table index: %w", err)
 			}
-			if f := binary.LittleEndian.Uint64(first[:]); f > sb.DirectoryTable && f < uint64(r.dirEnd) {
+			if f := binary.LittleEndian.Uint64(first[:]); f > sb.directoryTable && f < uint64(r.dirEnd) {
 				r.dirEnd = int64(f)
 			}
 		}
 	}
-	if int64(sb.DirectoryTable) >= r.dirEnd {
-		return fmt.Errorf("squash: directory table at %d overlaps the next table at %d", sb.DirectoryTable, r.dirEnd)
+	if int64(sb.directoryTable) >= r.dirEnd {
+		return fmt.Errorf("squash: directory table at %d overlaps the next table at %d", sb.directoryTable, r.dirEnd)
 	}
 	return nil
 }
@@ -251,7 +269,7 @@ func (r *Reader) checkTables() error {
 // lookupIndex reads the index of a lookup table of count entries of entrySize bytes at at:
 // the image offsets of its metadata blocks.
 func (r *Reader) lookupIndex(name string, at uint64, count, entrySize int64) ([]uint64, error) {
-	blocks := (count*entrySize + MetadataSize - 1) / MetadataSize
+	blocks := (count*entrySize + metadataSize - 1) / metadataSize
 	if blocks*lookupIndexEntrySize > r.size-int64(at) {
 		return nil, fmt.Errorf("%s table index of %d blocks does not fit the image", name, blocks)
 	}
@@ -276,9 +294,9 @@ func (r *Reader) lookupBlock(name string, idx []uint64, i int, at uint64, count,
 	if err != nil {
 		return nil, fmt.Errorf("%s table block %d: %w", name, i, err)
 	}
-	want := int64(MetadataSize)
+	want := int64(metadataSize)
 	if i == len(idx)-1 {
-		want = count*entrySize - int64(i)*MetadataSize
+		want = count*entrySize - int64(i)*metadataSize
 	}
 	if int64(len(mb.data)) != want {
 		return nil, fmt.Errorf("%s table block %d holds %d bytes, want %d", name, i, len(mb.data), want)
@@ -288,13 +306,13 @@ func (r *Reader) lookupBlock(name string, idx []uint64, i int, at uint64, count,
 
 func (r *Reader) readIDs() error {
 	n := int64(r.sb.IDs)
-	idx, err := r.lookupIndex("id", r.sb.IDTable, n, idEntrySize)
+	idx, err := r.lookupIndex("id", r.t.idTable, n, idEntrySize)
 	if err != nil {
 		return err
 	}
 	r.ids = make([]uint32, 0, n)
 	for i := range idx {
-		b, err := r.lookupBlock("id", idx, i, r.sb.IDTable, n, idEntrySize)
+		b, err := r.lookupBlock("id", idx, i, r.t.idTable, n, idEntrySize)
 		if err != nil {
 			return err
 		}
@@ -309,7 +327,7 @@ func (r *Reader) readFragmentIndex() error {
 	if r.sb.Fragments == 0 {
 		return nil
 	}
-	idx, err := r.lookupIndex("fragment", r.sb.FragmentTable, int64(r.sb.Fragments), fragmentEntrySize)
+	idx, err := r.lookupIndex("fragment", r.t.fragmentTable, int64(r.sb.Fragments), fragmentEntrySize)
 	if err != nil {
 		return err
 	}
@@ -322,8 +340,8 @@ func (r *Reader) fragmentEntry(i uint32) (start int64, size uint32, err error) {
 	if i >= r.sb.Fragments {
 		return 0, 0, fmt.Errorf("fragment %d out of the image's %d", i, r.sb.Fragments)
 	}
-	const perBlock = MetadataSize / fragmentEntrySize
-	b, err := r.lookupBlock("fragment", r.fragIndex, int(i/perBlock), r.sb.FragmentTable, int64(r.sb.Fragments), fragmentEntrySize)
+	const perBlock = metadataSize / fragmentEntrySize
+	b, err := r.lookupBlock("fragment", r.fragIndex, int(i/perBlock), r.t.fragmentTable, int64(r.sb.Fragments), fragmentEntrySize)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -346,8 +364,8 @@ func (r *Reader) checkDataBlock(start uint64, size uint32) error {
 	if n == 0 {
 		return fmt.Errorf("block of 0 bytes at %d", start)
 	}
-	if start < uint64(r.dataStart) || start+n > r.sb.InodeTable {
-		return fmt.Errorf("block at %d of %d bytes outside the data area %d..%d", start, n, r.dataStart, r.sb.InodeTable)
+	if start < uint64(r.dataStart) || start+n > r.t.inodeTable {
+		return fmt.Errorf("block at %d of %d bytes outside the data area %d..%d", start, n, r.dataStart, r.t.inodeTable)
 	}
 	return nil
 }

@@ -525,8 +525,8 @@ func TestReaderMksquashfs(t *testing.T) {
 					t.Errorf("Check (xz in Go %v): %v", p, err)
 				}
 			}
-			if e, err := openImage(t, img, false).Lookup("xattrs/two"); err != nil || e.Xattr == NoXattr {
-				t.Errorf("xattrs/two: %v, xattr index %#x: mksquashfs stored no xattrs, Check's xattr rules went untested", err, e.Xattr)
+			if e, err := openImage(t, img, false).Lookup("xattrs/two"); err != nil || e.xattr == noXattr {
+				t.Errorf("xattrs/two: %v, xattr index %#x: mksquashfs stored no xattrs, Check's xattr rules went untested", err, e.xattr)
 			}
 			if v.name == "xz-bcj-x86" {
 				if n := bcjBlocks(t, openImage(t, img, false), "bin/go-head"); n == 0 {
@@ -544,12 +544,14 @@ func bcjBlocks(t testing.TB, r *Reader, name string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	off, n := int64(e.StartBlock), 0
-	for _, w := range e.Blocks {
-		size := int64(w &^ BlockUncompressed)
-		if w != 0 && w&BlockUncompressed == 0 {
-			raw := make([]byte, size)
-			if _, err := r.ra.ReadAt(raw, off); err != nil {
+	n := 0
+	for b, err := range r.Blocks(e) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !b.Sparse && !b.Tail && !b.Uncompressed {
+			raw := make([]byte, b.StoredSize)
+			if _, err := r.ra.ReadAt(raw, b.ImageOffset); err != nil {
 				t.Fatal(err)
 			}
 			s, err := xz.Parse(raw)
@@ -560,7 +562,6 @@ func bcjBlocks(t testing.TB, r *Reader, name string) int {
 				n++
 			}
 		}
-		off += size
 	}
 	return n
 }
@@ -743,14 +744,14 @@ func TestCheckRefuses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.Type != InodeExtFile || e.Xattr == NoXattr {
-			t.Fatalf("big: inode type %d, xattr %#x; want an extended file with xattrs", e.Type, e.Xattr)
+		if e.typ != inodeExtFile || e.xattr == noXattr {
+			t.Fatalf("big: inode type %d, xattr %#x; want an extended file with xattrs", e.typ, e.xattr)
 		}
 		if err := r.Check(); err != nil {
 			t.Fatal(err)
 		}
 		// The inode table is stored: its block at offset B holds its bytes after a 2-byte header.
-		at := r.sb.InodeTable + e.Ref>>16 + metadataHeaderSize + e.Ref&0xFFFF + xfileXattr
+		at := r.t.inodeTable + e.ref>>16 + metadataHeaderSize + e.ref&0xFFFF + xfileXattr
 		putU32(b[at:], 99)
 		r, err = NewReader(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
@@ -803,18 +804,18 @@ func TestCheckRefuses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if root.Ref>>16 != 0 || root.ListingBlock != 0 || len(l.headers) != 1 {
+		if root.ref>>16 != 0 || root.listBlock != 0 || len(l.headers) != 1 {
 			t.Fatal("the test wants the root's inode and listing in the first metadata blocks")
 		}
 		// Metadata blocks are stored: the listing's bytes follow the block's 2-byte header.
-		listing := b[r.sb.DirectoryTable+metadataHeaderSize+uint64(l.headers[0].off):]
+		listing := b[r.t.directoryTable+metadataHeaderSize+uint64(l.headers[0].off):]
 		base := binary.LittleEndian.Uint32(listing[dhInodeNumber:])
-		p := bytes.Index(listing, []byte{InodeDir, 0, byte(len("sub") - 1), 0, 's', 'u', 'b'})
+		p := bytes.Index(listing, []byte{inodeDir, 0, byte(len("sub") - 1), 0, 's', 'u', 'b'})
 		if p < 0 {
 			t.Fatal("entry sub not found")
 		}
 		e := listing[p-deType:]
-		putU16(e[deOffset:], uint16(root.Ref))
+		putU16(e[deOffset:], uint16(root.ref))
 		putU16(e[deInodeDelta:], uint16(int16(int64(root.Inode)-int64(base))))
 		r, err = NewReader(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
@@ -1019,7 +1020,7 @@ func TestReaderUnsupported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	putU16(b[sbCompression:], CompressionLZMA)
+	putU16(b[sbCompression:], compressionLZMA)
 	if _, err := NewReader(bytes.NewReader(b), int64(len(b))); err == nil || !strings.Contains(err.Error(), "unsupported compressor lzma (id 2)") {
 		t.Errorf("NewReader of an lzma image = %v, want unsupported compressor lzma", err)
 	}
@@ -1047,9 +1048,9 @@ func TestReaderLargeSparse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !e.Extended() || e.Size != size || e.Sparse == 0 || len(e.Blocks) != size>>20 || e.Fragment == NoFragment {
+	if !e.extended() || e.Size != size || e.sparse == 0 || e.nblocks != size>>20 || e.fragment == noFragment {
 		t.Fatalf("entry: extended %v, size %d, sparse %d, %d blocks; want an extended inode of %d bytes with sparse blocks and its tail in a fragment",
-			e.Extended(), e.Size, e.Sparse, len(e.Blocks), size)
+			e.extended(), e.Size, e.sparse, e.nblocks, size)
 	}
 	rf, err := r.Open("large")
 	if err != nil {

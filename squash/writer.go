@@ -203,7 +203,7 @@ func NewWriter(out io.WriteSeeker, opts Options) (*Writer, error) {
 		done: make(chan struct{}),
 	}
 	w.bufs.New = func() any { b := make([]byte, 0, bs); return &b }
-	w.dataStart = SuperblockSize
+	w.dataStart = superblockSize
 	if o := comp.options(); o != nil {
 		w.dataStart += metadataHeaderSize + int64(len(o))
 	}

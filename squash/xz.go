@@ -21,8 +21,8 @@ import (
 // decompressor (fs/squashfs/xz_wrapper.c, lib/xz) reads no check or CRC32, at most a BCJ filter
 // and LZMA2, and allocates the dictionary of the compressor options or max(block size, 8 KiB).
 
-// CompressionXZ is xz's compression id.
-const CompressionXZ = 4
+// compressionXZ is xz's compression id.
+const compressionXZ = 4
 
 // Compressor options: the dictionary size (default: the block size) and the BCJ filters the
 // image was made with, stored only when they are not the defaults.
@@ -81,7 +81,7 @@ func init() { register(xzCodec{}) }
 
 type xzCodec struct{}
 
-func (xzCodec) id() uint16      { return CompressionXZ }
+func (xzCodec) id() uint16      { return compressionXZ }
 func (xzCodec) name() Algorithm { return XZ }
 
 func (xzCodec) newCompressor(c Compression, blockSize, workers int) (compressor, error) {
@@ -170,7 +170,7 @@ func newXZGo(blockSize int) compressor {
 	return xzGo{cfg: ulzma.WriterConfig{DictCap: blockSize, CheckSum: ulzma.CRC32}}
 }
 
-func (x xzGo) id() uint16      { return CompressionXZ }
+func (x xzGo) id() uint16      { return compressionXZ }
 func (x xzGo) options() []byte { return nil } // dictionary = block size, no filters: the defaults
 func (x xzGo) compress(dst, src []byte) ([]byte, bool, error) {
 	buf := bytes.NewBuffer(dst[:0])
@@ -223,7 +223,7 @@ func (x xzDecoder) decodeKernel(dst, src []byte, sb *Superblock) (int, error) {
 	if s.Check != xz.CheckNone && s.Check != xz.CheckCRC32 {
 		return 0, fmt.Errorf("xz: check type %#x (the kernel reads none or CRC32 only)", s.Check)
 	}
-	dictLimit := max(sb.BlockSize, MetadataSize) // the kernel's dictionary
+	dictLimit := max(sb.BlockSize, metadataSize) // the kernel's dictionary
 	if sb.Options.Stored {
 		dictLimit = sb.Options.XZDictSize
 	}
@@ -233,6 +233,22 @@ func (x xzDecoder) decodeKernel(dst, src []byte, sb *Superblock) (int, error) {
 		}
 	}
 	return x.decode(dst, src)
+}
+
+// contentSize: the stream's index gives each of its blocks' uncompressed size.
+func (xzDecoder) contentSize(src []byte) (int, bool) {
+	s, err := xz.Parse(src)
+	if err != nil {
+		return 0, false
+	}
+	var n int64
+	for _, b := range s.Blocks {
+		n += b.UncompressedSize
+		if n > math.MaxInt32 {
+			return 0, false
+		}
+	}
+	return int(n), true
 }
 
 // xzKernelFilters holds an xz block's filter chain to the kernel's xz decoder.

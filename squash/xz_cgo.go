@@ -67,7 +67,7 @@ func newXZC(preset, blockSize int, filters []uint32) (compressor, error) {
 	return &xzC{preset: preset, dictSize: blockSize, filters: filters, blockSize: blockSize}, nil
 }
 
-func (x *xzC) id() uint16      { return CompressionXZ }
+func (x *xzC) id() uint16      { return compressionXZ }
 func (x *xzC) options() []byte { return xzOptions(x.dictSize, x.blockSize, x.filters) }
 
 func (x *xzC) encode(dst, src []byte, bcj C.int) ([]byte, bool, error) {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 
 	"github.com/klauspost/compress/zstd"
@@ -14,8 +15,8 @@ import (
 // decodes with klauspost/compress. The kernel's decompressor (fs/squashfs/zstd_wrapper.c)
 // allocates a window of max(block size, 8 KiB) and stops at the end of the first frame.
 
-// CompressionZstd is zstd's compression id.
-const CompressionZstd = 6
+// compressionZstd is zstd's compression id.
+const compressionZstd = 6
 
 // Compressor options: the compression level (default 15, squashfs-tools' default), stored only
 // when it is another.
@@ -29,7 +30,7 @@ func init() { register(zstdCodec{}) }
 
 type zstdCodec struct{}
 
-func (zstdCodec) id() uint16      { return CompressionZstd }
+func (zstdCodec) id() uint16      { return compressionZstd }
 func (zstdCodec) name() Algorithm { return Zstd }
 
 func (zstdCodec) newCompressor(c Compression, blockSize, workers int) (compressor, error) {
@@ -101,7 +102,7 @@ func newZstdGo(level, blockSize, workers int, forced bool) (compressor, error) {
 	return &zstdGo{enc: enc, level: level, forced: forced}, nil
 }
 
-func (z *zstdGo) id() uint16      { return CompressionZstd }
+func (z *zstdGo) id() uint16      { return compressionZstd }
 func (z *zstdGo) options() []byte { return zstdOptions(z.level) }
 func (z *zstdGo) compress(dst, src []byte) ([]byte, bool, error) {
 	out := z.enc.EncodeAll(src, dst[:0])
@@ -165,10 +166,20 @@ func (z zstdDecoder) decodeKernel(dst, src []byte, sb *Superblock) (int, error) 
 	if f.dictID != 0 {
 		return 0, fmt.Errorf("zstd: frame needs dictionary %d", f.dictID)
 	}
-	if limit := uint64(max(sb.BlockSize, MetadataSize)); max(f.window, zstdMinWindow) > limit {
+	if limit := uint64(max(sb.BlockSize, metadataSize)); max(f.window, zstdMinWindow) > limit {
 		return 0, fmt.Errorf("zstd: frame window of %d bytes, larger than the kernel's %d", f.window, limit)
 	}
 	return z.decode(dst, src)
+}
+
+// contentSize: a frame's header may give its content size (libzstd and klauspost/compress give
+// it when they know it, as they do for a block).
+func (zstdDecoder) contentSize(src []byte) (int, bool) {
+	f, err := parseZstdFrame(src)
+	if err != nil || f.size != len(src) || f.contentSize < 0 || f.contentSize > math.MaxInt32 {
+		return 0, false
+	}
+	return int(f.contentSize), true
 }
 
 // zstd frames (RFC 8878, section 3.1.1).

@@ -48,7 +48,7 @@ func newZstdC(level, workers int) (compressor, error) {
 	return z, nil
 }
 
-func (z *zstdC) id() uint16      { return CompressionZstd }
+func (z *zstdC) id() uint16      { return compressionZstd }
 func (z *zstdC) options() []byte { return zstdOptions(z.level) }
 func (z *zstdC) compress(dst, src []byte) ([]byte, bool, error) {
 	if len(src) == 0 {

@@ -66,18 +66,20 @@ type DiffReport struct {
 // bytes with the same compressor are equal contents); only blocks whose compressed bytes differ
 // are decompressed, so two 2 GB images that differ in one file compare in seconds. Images with
 // different compressors or block sizes are compared by their decompressed contents.
-func Diff(ctx context.Context, a, b string) (*DiffReport, error) {
+func Diff(ctx context.Context, a, b string, limits ...Limits) (*DiffReport, error) {
 	rep := &DiffReport{A: a, B: b, Differences: []Difference{}}
 	ia, err := openImage(a)
 	if err != nil {
 		return nil, err
 	}
 	defer ia.Close()
+	ia.limit(limits)
 	ib, err := openImage(b)
 	if err != nil {
 		return nil, err
 	}
 	defer ib.Close()
+	ib.limit(limits)
 
 	first, err := firstDifference(ctx, ia, ib)
 	if err != nil {

@@ -278,12 +278,13 @@ type StorePathInfo struct {
 // path with its sizes and registration. It reads metadata, not file contents (but the menus and
 // the registration), so it takes about as long on a 2 GB image as on a small one with as many
 // files. It reads ISOs that xorriso and mksquashfs made as well as gonixiso's.
-func Inspect(ctx context.Context, name string) (*Inspection, error) {
+func Inspect(ctx context.Context, name string, limits ...Limits) (*Inspection, error) {
 	im, err := openImage(name)
 	if err != nil {
 		return nil, err
 	}
 	defer im.Close()
+	im.limit(limits)
 	ins := &Inspection{
 		File:      name,
 		Size:      im.size,

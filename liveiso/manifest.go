@@ -33,13 +33,16 @@ type ManifestEntry struct {
 
 // Manifest lists every entry of the ISO image at name, its ISO tree's and its SquashFS's,
 // sorted by path bytewise, with the SHA-256 of every regular file. Files are hashed on every
-// core; the result does not depend on their number.
-func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
+// core; the result does not depend on their number. Files of the same data are read once, and
+// a SquashFS whose distinct files hold more than its Limits' Contents is refused before any is
+// read.
+func Manifest(ctx context.Context, name string, limits ...Limits) ([]ManifestEntry, error) {
 	im, err := openImage(name)
 	if err != nil {
 		return nil, err
 	}
 	defer im.Close()
+	im.limit(limits)
 
 	// An item is an entry, and for a regular file how to read its contents. Files with the same
 	// data (key: ISO files' extents, SquashFS files' blocks) are read once: hard links cost no
@@ -47,7 +50,8 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 	type item struct {
 		entry ManifestEntry
 		open  func() (io.Reader, func(), error)
-		key   any // comparable; nil or "" for no data
+		key   any  // comparable; nil or "" for no data
+		sq    bool // in the SquashFS
 	}
 	var items []item
 	for _, e := range im.tree {
@@ -75,7 +79,7 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 				full += "/" + p
 			}
 			it := item{entry: ManifestEntry{Path: full, Type: typeName(e.Mode), Mode: fmt.Sprintf("%04o", modeBits(e.Mode)),
-				Target: e.Linkname}}
+				Target: e.Linkname}, sq: true}
 			if e.Mode.IsRegular() {
 				it.entry.Size = e.Size
 				id, err := r.DataID(e)
@@ -114,6 +118,15 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 				first[k] = i
 			}
 		}
+	}
+	if err := checkContents(im, func(yield func(path string, size int64) bool) {
+		for _, it := range items {
+			if it.sq && it.open != nil && !yield(it.entry.Path, it.entry.Size) {
+				return
+			}
+		}
+	}); err != nil {
+		return nil, err
 	}
 	type hashed struct {
 		i   int
@@ -157,6 +170,38 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 		out[i].SHA256 = out[j].SHA256
 	}
 	return out, nil
+}
+
+// checkContents refuses to read the SquashFS files sizes lists if they hold more than the
+// SquashFS's Limits allow: a manifest reads them all, and the limit would stop it only once
+// that many bytes were hashed.
+func checkContents(im *isoImage, sizes func(yield func(path string, size int64) bool)) error {
+	if im.sq == nil {
+		return nil
+	}
+	limit := im.sq.Limits().Contents
+	var total, largest int64
+	var largestPath string
+	files := 0
+	for p, size := range sizes {
+		files++
+		total += size
+		if size > largest {
+			largest, largestPath = size, p
+		}
+		if total > limit {
+			break
+		}
+	}
+	if total <= limit {
+		return nil
+	}
+	what := fmt.Sprintf("%s holds %d bytes, more", largestPath, largest)
+	if files > 1 {
+		what = fmt.Sprintf("%d files (the largest %s, %d bytes) hold more", files, largestPath, largest)
+	}
+	return fmt.Errorf("%s: %s: %s than the %d bytes of contents it may be read for (Limits.Contents, by default 32 times the SquashFS's size): %w",
+		im.name, SquashFSPath, what, limit, squash.ErrLimit)
 }
 
 // ctxWriter fails its writes once ctx is done: hashing a file stops within a block of a

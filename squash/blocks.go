@@ -45,14 +45,24 @@ func (r *Reader) blockList(e *Entry) (*blockList, error) {
 
 // blockListAt returns a reader of e's block list from a mark.
 func (r *Reader) blockListAt(e *Entry, k listMark) (*blockList, error) {
+	l := &blockList{r: r, e: e}
+	if err := l.seek(k); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// seek moves the reader to a mark.
+func (b *blockList) seek(k listMark) error {
 	if k.off >= metadataSize {
-		return nil, fmt.Errorf("squash: %s: block list at offset %d beyond a metadata block", e.Name, k.off)
+		return fmt.Errorf("squash: %s: block list at offset %d beyond a metadata block", b.e.Name, k.off)
 	}
-	m, err := r.newMetaReader(int64(r.t.inodeTable), int64(r.t.directoryTable), k.block, k.off)
+	m, err := b.r.newMetaReader(int64(b.r.t.inodeTable), int64(b.r.t.directoryTable), k.block, k.off)
 	if err != nil {
-		return nil, fmt.Errorf("squash: %s: block list: %w", e.Name, err)
+		return fmt.Errorf("squash: %s: block list: %w", b.e.Name, err)
 	}
-	return &blockList{r: r, e: e, m: m, i: k.i, at: k.at}, nil
+	b.m, b.i, b.at, b.words = m, k.i, k.at, nil
+	return nil
 }
 
 // mark returns the list's position, where the next word is read from. It is that of the

@@ -86,6 +86,9 @@ func (r *Reader) readListing(e *Entry) (*listing, error) {
 			if size-done < dirEntrySize+n {
 				return nil, errors.New("directory entries overrun the listing")
 			}
+			if err := r.chargeEntry(len(e.Name) + 1 + int(n)); err != nil {
+				return nil, err
+			}
 			nb, err := m.readN(n)
 			if err != nil {
 				return nil, err

@@ -58,6 +58,7 @@ type File struct {
 	// far; win is the window read last.
 	mu    sync.Mutex
 	marks []listMark
+	list  *blockList // reading the window, reused
 	win   struct {
 		k     int64 // the window's index, -1 for none
 		words []uint32
@@ -66,7 +67,7 @@ type File struct {
 
 	pos    int64
 	buf    []byte // a block's room, for Read
-	cur    []byte // the block Read decoded last: in buf, or a fragment block's
+	cur    []byte // the block Read decoded last: in buf, a fragment block's or zeroBlock
 	bufIdx int
 	dir    []dirent // directories: entries not yet read by ReadDir
 	dirRd  bool
@@ -131,6 +132,9 @@ func (f *File) Read(p []byte) (int, error) {
 	bs := int64(f.r.bs)
 	i := int(f.pos / bs)
 	if f.bufIdx != i {
+		if err := f.r.contentsLeft(); err != nil {
+			return 0, fmt.Errorf("squash: %s: %w", f.e.Name, err)
+		}
 		if f.buf == nil {
 			f.buf = make([]byte, min(bs, f.size())) // room for any block of the file
 		}
@@ -281,8 +285,11 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 }
 
 // block returns the contents of block i of the file: decoded into buf (of a block's length), or
-// a slice of a cached fragment block, which the caller must not change.
+// a slice of a cached fragment block or of zeroBlock, which the caller must not change.
 func (f *File) block(i int, buf []byte) ([]byte, error) {
+	if err := f.r.contentsLeft(); err != nil {
+		return nil, fmt.Errorf("squash: %s: %w", f.e.Name, err)
+	}
 	bs := int64(f.r.bs)
 	want := min(bs, f.size()-int64(i)*bs)
 	if uint64(i) >= f.e.nblocks {
@@ -294,17 +301,23 @@ func (f *File) block(i int, buf []byte) ([]byte, error) {
 		if off+want > int64(len(frag)) {
 			return nil, fmt.Errorf("squash: %s: tail of %d bytes at %d beyond the %d bytes of fragment block %d", f.e.Name, want, off, len(frag), f.e.fragment)
 		}
+		if err := f.r.chargeContents(want); err != nil {
+			return nil, fmt.Errorf("squash: %s: %w", f.e.Name, err)
+		}
 		return frag[off : off+want], nil
 	}
 	w, at, err := f.locate(int64(i))
 	if err != nil {
 		return nil, err
 	}
-	out := buf[:want]
 	if w == 0 {
-		clear(out)
-		return out, nil
+		// A sparse block: zeros that are not stored, given from zeroBlock rather than made.
+		if err := f.r.chargeContents(want); err != nil {
+			return nil, fmt.Errorf("squash: %s: %w", f.e.Name, err)
+		}
+		return zeroBlock[:want], nil
 	}
+	out := buf[:want]
 	// The block decodes into the room its bytes of the file take, not a whole block's: a file
 	// shorter than a block needs no more.
 	n, err := f.r.readBlock(at, w, out)
@@ -327,10 +340,16 @@ func (f *File) locate(i int64) (uint32, int64, error) {
 	defer f.mu.Unlock()
 	k := i / blockListChunk
 	for f.win.k != k {
+		if err := f.r.metadataLeft(); err != nil {
+			return 0, 0, fmt.Errorf("squash: %s: block list: %w", f.e.Name, err)
+		}
 		// Read the window of block i, or the first window past the marks known.
 		next := min(k, int64(len(f.marks)-1))
-		l, err := f.r.blockListAt(f.e, f.marks[next])
-		if err != nil {
+		if f.list == nil {
+			f.list = &blockList{r: f.r, e: f.e}
+		}
+		l := f.list
+		if err := l.seek(f.marks[next]); err != nil {
 			return 0, 0, err
 		}
 		f.win.k, f.win.words, f.win.at = -1, f.win.words[:0], f.win.at[:0]
@@ -376,6 +395,9 @@ func (r *Reader) readBlockWith(off int64, w uint32, buf []byte, decode func(dst,
 		if n > len(buf) {
 			return 0, fmt.Errorf("stored block of %d bytes: %w", n, errTooLarge)
 		}
+		if err := r.chargeContents(int64(n)); err != nil {
+			return 0, err
+		}
 		if _, err := r.ra.ReadAt(buf[:n], off); err != nil {
 			return 0, err
 		}
@@ -386,16 +408,33 @@ func (r *Reader) readBlockWith(off int64, w uint32, buf []byte, decode func(dst,
 	if _, err := r.ra.ReadAt((*raw)[:n], off); err != nil {
 		return 0, err
 	}
-	return decode(buf, (*raw)[:n])
+	k, err := decode(buf, (*raw)[:n])
+	if err != nil {
+		return 0, err
+	}
+	if err := r.chargeContents(int64(k)); err != nil {
+		return 0, err
+	}
+	return k, nil
+}
+
+// zeroBlock is a sparse block's contents: read, never written.
+var zeroBlock [MaxBlockSize]byte
+
+// fragKey is a fragment block: where it is and its size word. Fragment table entries may
+// share one.
+type fragKey struct {
+	start int64
+	word  uint32
 }
 
 // fragment returns fragment block i, decoded, from the cache.
 func (r *Reader) fragment(i uint32) ([]byte, error) {
-	return r.frags.get(i, func() ([]byte, error) {
-		start, w, err := r.fragmentEntry(i)
-		if err != nil {
-			return nil, err
-		}
+	start, w, err := r.fragmentEntry(i)
+	if err != nil {
+		return nil, err
+	}
+	return r.frags.get(fragKey{start, w}, func() ([]byte, error) {
 		// Decode into a block's room, and keep only what the block holds: a fragment block
 		// of a small image holds a few tails.
 		buf := r.getBuf()
@@ -412,36 +451,36 @@ func (r *Reader) fragment(i uint32) ([]byte, error) {
 // it): the block stored as it is holds its length; a compressed one, the content size its
 // container records or, if it records none, the length it decodes to.
 func (r *Reader) fragmentHolds(i uint32, b Block) (int64, error) {
+	key := fragKey{b.ImageOffset, uint32(b.StoredSize)}
+	if b.Uncompressed {
+		return b.StoredSize, nil
+	}
 	r.holdsMu.Lock()
-	n, ok := r.holds[i]
+	n, ok := r.holds[key]
 	r.holdsMu.Unlock()
 	if ok {
 		return n, nil
 	}
-	if b.Uncompressed {
-		n = b.StoredSize
+	raw := r.getBuf()
+	defer r.putBuf(raw)
+	src := (*raw)[:b.StoredSize]
+	if _, err := r.ra.ReadAt(src, b.ImageOffset); err != nil {
+		return 0, fmt.Errorf("fragment block %d: %w", i, err)
+	}
+	if k, ok := r.dec.contentSize(src); ok && k <= r.bs {
+		n = int64(k)
 	} else {
-		raw := r.getBuf()
-		defer r.putBuf(raw)
-		src := (*raw)[:b.StoredSize]
-		if _, err := r.ra.ReadAt(src, b.ImageOffset); err != nil {
-			return 0, fmt.Errorf("fragment block %d: %w", i, err)
+		frag, err := r.fragment(i)
+		if err != nil {
+			return 0, err
 		}
-		if k, ok := r.dec.contentSize(src); ok && k <= r.bs {
-			n = int64(k)
-		} else {
-			frag, err := r.fragment(i)
-			if err != nil {
-				return 0, err
-			}
-			n = int64(len(frag))
-		}
+		n = int64(len(frag))
 	}
 	r.holdsMu.Lock()
 	if r.holds == nil {
-		r.holds = map[uint32]int64{}
+		r.holds = map[fragKey]int64{}
 	}
-	r.holds[i] = n
+	r.holds[key] = n
 	r.holdsMu.Unlock()
 	return n, nil
 }

@@ -49,6 +49,9 @@ func (r *Reader) readMetaBlock(pos int64) (metaBlock, error) {
 		return metaBlock{}, fmt.Errorf("metadata block at %d: %w", pos, err)
 	}
 	if word&metadataUncompressed != 0 {
+		if err := r.chargeMetadata(n); err != nil {
+			return metaBlock{}, err
+		}
 		return metaBlock{data: raw, next: start + n}, nil
 	}
 	out := make([]byte, metadataSize)
@@ -58,6 +61,9 @@ func (r *Reader) readMetaBlock(pos int64) (metaBlock, error) {
 	}
 	if k == 0 {
 		return metaBlock{}, fmt.Errorf("metadata block at %d decodes to nothing", pos)
+	}
+	if err := r.chargeMetadata(int64(k)); err != nil {
+		return metaBlock{}, err
 	}
 	return metaBlock{data: out[:k:k], next: start + n}, nil
 }
@@ -83,6 +89,11 @@ func (r *Reader) newMetaReader(lo, hi int64, block uint64, off int) (*metaReader
 func (m *metaReader) pos() (uint64, int) { return uint64(m.block - m.lo), m.off }
 
 func (m *metaReader) read(p []byte) error {
+	// What is read counts, cached or not: walking a block list held in the cache a thousand
+	// times is work too.
+	if err := m.r.chargeMetadata(int64(len(p))); err != nil {
+		return err
+	}
 	for len(p) > 0 {
 		if m.cur == nil {
 			mb, err := m.r.metaBlockAt(m.block, m.lo, m.hi)

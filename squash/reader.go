@@ -99,7 +99,8 @@ type CompressorOptions struct {
 //
 // It reads untrusted bytes: every length and offset is bounded by the image before use, metadata
 // is read only forward, allocations grow with what the image really holds (not with what a
-// header claims), and a directory reached twice is an error, not a loop. An image the kernel
+// header claims: a block list is read as a stream, never held), a directory reached twice is
+// an error, not a loop, and the work it does is bounded by its Limits. An image the kernel
 // would refuse but that is readable reads, as with unsquashfs; Check says what the kernel would
 // refuse. Extended attributes are not read. A Reader is safe for concurrent use.
 type Reader struct {
@@ -116,11 +117,14 @@ type Reader struct {
 	ids       []uint32
 	fragIndex []uint64 // image offsets of the fragment table's metadata blocks
 
+	lim  Limits
+	used counters
+
 	holdsMu sync.Mutex
-	holds   map[uint32]int64 // bytes each fragment block holds, for Storage
+	holds   map[fragKey]int64 // bytes each fragment block holds, for Storage
 
 	meta     lru[int64, metaBlock]
-	frags    lru[uint32, []byte]
+	frags    lru[fragKey, []byte]
 	listings lru[uint64, *listing]
 }
 
@@ -176,7 +180,8 @@ func newReader(ra io.ReaderAt, size int64, xzPureGo bool) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{ra: ra, size: sb.BytesUsed, sb: sb, t: t, codec: codec, dec: dec, bs: bs, dataStart: superblockSize}
+	r := &Reader{ra: ra, size: sb.BytesUsed, sb: sb, t: t, codec: codec, dec: dec, bs: bs, dataStart: superblockSize,
+		lim: DefaultLimits(sb.BytesUsed)}
 	r.meta.max = 64
 	r.frags.max = max(4, 2*runtime.GOMAXPROCS(0))
 	r.listings.max = 16

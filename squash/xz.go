@@ -193,6 +193,10 @@ func (x xzGo) close()         {}
 
 // Reading.
 
+// xzMemLimit is the memory liblzma may take to decode a block: a dictionary of 8 MiB and its
+// buffers. mksquashfs's dictionary is at most the block size (1 MiB).
+const xzMemLimit = 8<<20 + 1<<20
+
 type xzDecoder struct{ pureGo bool }
 
 func (xzCodec) newDecoder(pureGo bool) (decoder, error) {
@@ -206,6 +210,11 @@ func (x xzDecoder) decode(dst, src []byte) (int, error) {
 	if !x.pureGo {
 		return xzDecodeC(dst, src)
 	}
+	return xzDecodeGo(dst, src)
+}
+
+// xzDecodeGo decodes a block in Go (squash/internal/xz).
+func xzDecodeGo(dst, src []byte) (int, error) {
 	n, err := xz.Decode(dst, src)
 	if errors.Is(err, xz.ErrTooLarge) {
 		return 0, fmt.Errorf("xz: %w", errTooLarge)

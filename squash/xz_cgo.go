@@ -32,9 +32,10 @@ static int gonixiso_xz_encode(const uint8_t *in, size_t in_size, uint8_t *out, s
 	return lzma_stream_buffer_encode(filters, LZMA_CHECK_CRC32, NULL, in, in_size, out, out_pos, out_size);
 }
 
+// xz_decode decodes one stream with liblzma, which allocates the dictionary the stream
+// declares: more than memlimit is LZMA_MEMLIMIT_ERROR.
 static int gonixiso_xz_decode(const uint8_t *in, size_t in_size, uint8_t *out, size_t *out_pos,
-		size_t out_size) {
-	uint64_t memlimit = UINT64_MAX;
+		size_t out_size, uint64_t memlimit) {
 	size_t in_pos = 0;
 	*out_pos = 0;
 	return lzma_stream_buffer_decode(&memlimit, 0, NULL, in, &in_pos, in_size, out, out_pos, out_size);
@@ -42,7 +43,13 @@ static int gonixiso_xz_decode(const uint8_t *in, size_t in_size, uint8_t *out, s
 */
 import "C"
 
-import "fmt"
+import (
+	"fmt"
+	"sync/atomic"
+)
+
+// xzGoFallbacks counts the blocks liblzma left to Go for their dictionaries (for tests).
+var xzGoFallbacks atomic.Int64
 
 // xz through liblzma.
 
@@ -123,15 +130,22 @@ func (x *xzC) String() string {
 }
 func (x *xzC) close() {}
 
-// xzDecodeC decodes one xz stream of at most len(dst) bytes with liblzma (all filters).
+// xzDecodeC decodes one xz stream of at most len(dst) bytes with liblzma (all filters), in
+// xzMemLimit bytes of memory. A stream that declares a larger dictionary, which liblzma would
+// allocate whole, is decoded in Go, whose dictionary is no larger than dst.
 func xzDecodeC(dst, src []byte) (int, error) {
 	if len(src) == 0 || len(dst) == 0 {
 		return 0, fmt.Errorf("squash: xz: empty block")
 	}
 	var n C.size_t
-	ret := C.gonixiso_xz_decode((*C.uint8_t)(&src[0]), C.size_t(len(src)), (*C.uint8_t)(&dst[0]), &n, C.size_t(len(dst)))
-	if ret != C.LZMA_OK {
-		return 0, fmt.Errorf("squash: xz: liblzma error %d", int(ret))
+	ret := C.gonixiso_xz_decode((*C.uint8_t)(&src[0]), C.size_t(len(src)), (*C.uint8_t)(&dst[0]), &n, C.size_t(len(dst)),
+		C.uint64_t(xzMemLimit))
+	switch ret {
+	case C.LZMA_OK:
+		return int(n), nil
+	case C.LZMA_MEMLIMIT_ERROR:
+		xzGoFallbacks.Add(1)
+		return xzDecodeGo(dst, src)
 	}
-	return int(n), nil
+	return 0, fmt.Errorf("squash: xz: liblzma error %d", int(ret))
 }

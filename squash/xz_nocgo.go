@@ -2,7 +2,13 @@
 
 package squash
 
-import "fmt"
+import (
+	"fmt"
+	"sync/atomic"
+)
+
+// xzGoFallbacks: every block is decoded in Go.
+var xzGoFallbacks atomic.Int64
 
 func newXZC(preset, blockSize int, filters []uint32) (compressor, error) {
 	return nil, fmt.Errorf("squash: xz with liblzma: %w", errNeedCgo)

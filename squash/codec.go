@@ -9,11 +9,11 @@ import (
 
 // This file is what the compressors share: how a caller names one (Algorithm, Compression),
 // and the two small interfaces behind which each lives in a file of its own, with everything
-// squash knows of it: zstd.go, xz.go, gzip.go, lz4.go, and lzma.go and lzo.go, which squash
-// names but neither writes nor reads. A codec resolves a Compression into a compressor for
-// the Writer, reads and checks the compressor options an image stores, and decodes an image's
-// blocks for the Reader, holding them to the kernel's rules for Check. Adding a compressor
-// is adding a file that registers its codec.
+// squash knows of it: zstd.go, xz.go, gzip.go, lz4.go, lzma.go (read, not written) and lzo.go
+// (named, refused). A codec resolves a Compression into a compressor for the Writer, reads and
+// checks the compressor options an image stores, and decodes an image's blocks for the Reader,
+// holding them to the kernel's rules for Check. Adding a compressor is adding a file that
+// registers its codec.
 
 // Algorithm names a compressor.
 type Algorithm string

@@ -16,8 +16,8 @@ import (
 	"github.com/gonixiso/gonixiso/internal/squashcraft"
 )
 
-// fuzzSeeds returns small valid images of a tree of every entry type, one per compressor.
-func fuzzSeeds(t testing.TB) [][]byte {
+// fuzzTree makes a tree of every entry type, small.
+func fuzzTree(t testing.TB) string {
 	dir := t.TempDir()
 	text := strings.Repeat("some text that compresses\n", 400)
 	for name, data := range map[string]string{
@@ -40,6 +40,12 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	if err := os.WriteFile(filepath.Join(dir, "sparse"), make([]byte, 2*testBlockSize+10), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// fuzzSeeds returns small valid images of a tree of every entry type, one per compressor.
+func fuzzSeeds(t testing.TB) [][]byte {
+	dir := fuzzTree(t)
 	var seeds [][]byte
 	for _, c := range []Compression{
 		{Algorithm: Zstd, Level: 3}, {Algorithm: Zstd, PureGo: true}, {Algorithm: XZ, Level: 0, BCJ: []string{"x86"}},
@@ -102,6 +108,12 @@ func FuzzReader(f *testing.F) {
 	for _, s := range squashcraft.Hostile() {
 		bases = append(bases, s.Build(100))
 	}
+	// lzma, which the reader reads and Check refuses.
+	lzmaImg, err := os.ReadFile(mksquashfs(f, fuzzTree(f), "-comp", "lzma", "-b", "4K", "-all-root"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	bases = append(bases, lzmaImg)
 	for i, s := range bases {
 		f.Add([]byte{byte(i)})
 		// Truncated, and with a flipped bit in each of a few places.

@@ -100,7 +100,7 @@ func makeTree(t testing.TB, big bool) string {
 		}
 	}
 	odd := []string{"with space", "ünïcödé", "tab\there", "new\nline", `back\slash`, "-dash", "a:b", "B", "a", "_", "~",
-		strings.Repeat("n", 255), "\x01ctl", "quote\"'", "é", "E"}
+		strings.Repeat("n", 255), "\x01ctl", "quote\"'", "é", "E", "latin1-caf\xe9", "\xff\xfe-not-utf8"}
 	for i, n := range odd {
 		write("odd/"+n, []byte(fmt.Sprintf("odd %d\n", i)), 0o644)
 	}
@@ -271,7 +271,7 @@ func imageRecords(t testing.TB, r *Reader) []record {
 		}
 		rec := record{Header: e.Header}
 		if e.Mode.IsRegular() {
-			f, err := r.Open(name)
+			f, err := r.OpenEntry(e) // names are bytes: Open(name) refuses those not UTF-8
 			if err != nil {
 				return err
 			}
@@ -394,9 +394,12 @@ func TestReaderRoundTrip(t *testing.T) {
 
 func TestReaderFS(t *testing.T) {
 	dir := makeTree(t, false)
-	// fstest.TestFS refuses backslashes in names, which SquashFS allows.
-	if err := os.Remove(filepath.Join(dir, `odd/back\slash`)); err != nil {
-		t.Fatal(err)
+	// fstest.TestFS refuses backslashes in names, which SquashFS allows, and names that are
+	// not UTF-8, which an fs.FS cannot name.
+	for _, n := range []string{`odd/back\slash`, "odd/latin1-caf\xe9", "odd/\xff\xfe-not-utf8"} {
+		if err := os.Remove(filepath.Join(dir, n)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	img := writeImage(t, dir, Options{BlockSize: testBlockSize, Compression: Compression{Algorithm: Zstd, Level: 3}, ModTime: 1})
 	r := openImage(t, img, false)
@@ -1018,14 +1021,18 @@ func TestReaderUnsupported(t *testing.T) {
 	if _, err := NewReader(f, fi.Size()); err == nil || !strings.Contains(err.Error(), "unsupported compressor lzo (id 3)") {
 		t.Errorf("NewReader of an lzo image = %v, want unsupported compressor lzo", err)
 	}
-	// mksquashfs no longer writes lzma: relabel an image.
-	b, err := os.ReadFile(writeImage(t, dir, Options{BlockSize: testBlockSize, Compression: Compression{Algorithm: Gzip}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	putU16(b[sbCompression:], compressionLZMA)
-	if _, err := NewReader(bytes.NewReader(b), int64(len(b))); err == nil || !strings.Contains(err.Error(), "unsupported compressor lzma (id 2)") {
-		t.Errorf("NewReader of an lzma image = %v, want unsupported compressor lzma", err)
+}
+
+// TestReaderLZMA reads mksquashfs's lzma images, which the kernel cannot mount: Check says so.
+func TestReaderLZMA(t *testing.T) {
+	dir := makeTree(t, false)
+	want := diskRecords(t, dir, true)
+	for _, bs := range []string{"4K", "1M"} {
+		r := openImage(t, mksquashfs(t, dir, "-comp", "lzma", "-b", bs, "-no-hardlinks", "-all-root"), false)
+		compareRecords(t, want, imageRecords(t, r))
+		if err := r.Check(); err == nil || !strings.Contains(err.Error(), "no lzma decompressor") {
+			t.Errorf("Check of an lzma image = %v, want the kernel's refusal", err)
+		}
 	}
 }
 

@@ -209,19 +209,21 @@ type CompressorInfo struct {
 	// Stored tells that the image stores them; otherwise they are the defaults mksquashfs and
 	// the kernel assume.
 	Stored         bool     `json:"stored"`
-	Level          int      `json:"level,omitempty"`           // zstd, gzip
+	Level          int      `json:"level,omitempty"`           // zstd, gzip, lzo
 	GzipWindow     int      `json:"gzip_window,omitempty"`     // bits
 	GzipStrategies uint16   `json:"gzip_strategies,omitempty"` // flags
 	XZDictSize     int      `json:"xz_dict_size,omitempty"`
 	XZFilters      []string `json:"xz_filters,omitempty"` // BCJ filters: "x86", "arm", ...
 	LZ4Version     uint32   `json:"lz4_version,omitempty"`
 	LZ4HC          bool     `json:"lz4_hc,omitempty"`
+	LZOAlgorithm   string   `json:"lzo_algorithm,omitempty"` // "lzo1x_999", "lzo1x_1", ...
 }
 
 // compressorInfo copies the options squash read: those of the image's compressor only.
 func compressorInfo(o squash.CompressorOptions) CompressorInfo {
 	return CompressorInfo{Stored: o.Stored, Level: o.Level, GzipWindow: o.GzipWindow, GzipStrategies: o.GzipStrategies,
-		XZDictSize: o.XZDictSize, XZFilters: o.XZFilters, LZ4Version: o.LZ4Version, LZ4HC: o.LZ4HC}
+		XZDictSize: o.XZDictSize, XZFilters: o.XZFilters, LZ4Version: o.LZ4Version, LZ4HC: o.LZ4HC,
+		LZOAlgorithm: o.LZOAlgorithm}
 }
 
 // String says the options as mksquashfs's -X options would: "level 19", "dict 1048576 bcj x86".
@@ -247,6 +249,9 @@ func (c CompressorInfo) String() string {
 	}
 	if c.LZ4HC {
 		parts = append(parts, "hc")
+	}
+	if c.LZOAlgorithm != "" {
+		parts = append(parts, c.LZOAlgorithm)
 	}
 	if !c.Stored {
 		parts = append(parts, "(defaults)")

@@ -21,6 +21,8 @@ import (
 //     2^n + 2^(n+1)) or max(block size, 8 KiB).
 //   - gzip: a zlib stream with a 32 KiB window or less and no preset dictionary, filling its block.
 //   - lz4: compressor options stored, format version 1.
+//   - lzo: any LZO1X stream that fills its block (lzo1x_decompress_safe).
+//   - lzma: none (the kernel has no lzma decompressor for SquashFS).
 //
 // and to the format's own: block lists that match file sizes and fragments, data blocks that
 // decode to exactly a block (a file's last to the rest of the file), uncompressed blocks of

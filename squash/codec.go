@@ -9,8 +9,8 @@ import (
 
 // This file is what the compressors share: how a caller names one (Algorithm, Compression),
 // and the two small interfaces behind which each lives in a file of its own, with everything
-// squash knows of it: zstd.go, xz.go, gzip.go, lz4.go, lzma.go (read, not written) and lzo.go
-// (named, refused). A codec resolves a Compression into a compressor for the Writer, reads and
+// squash knows of it: zstd.go, xz.go, gzip.go, lz4.go, and lzma.go and lzo.go (read, not
+// written). A codec resolves a Compression into a compressor for the Writer, reads and
 // checks the compressor options an image stores, and decodes an image's blocks for the Reader,
 // holding them to the kernel's rules for Check. Adding a compressor is adding a file that
 // registers its codec.
@@ -189,22 +189,6 @@ func newDecoder(id uint16, pureGo bool) (codec, decoder, error) {
 		return nil, nil, err
 	}
 	return c, d, nil
-}
-
-// unsupported is the codec of a compressor squash names but neither writes nor reads.
-type unsupported struct {
-	ident uint16
-	alg   Algorithm
-}
-
-func (u unsupported) id() uint16                                    { return u.ident }
-func (u unsupported) name() Algorithm                               { return u.alg }
-func (u unsupported) defaults(o *CompressorOptions, bs int)         {}
-func (u unsupported) parseOptions(*CompressorOptions, []byte) error { return nil }
-func (u unsupported) checkOptions(*Superblock) error                { return nil }
-func (u unsupported) newDecoder(bool) (decoder, error) {
-	return nil, fmt.Errorf("squash: unsupported compressor %s (id %d): gonixiso reads %s", u.alg, u.ident,
-		names(func(c codec) bool { _, no := c.(unsupported); return !no }, "and"))
 }
 
 // optionsLen checks the length of stored compressor options.

@@ -72,7 +72,8 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	// mksquashfs lays images out its own way, with an export table. (Not xz with 4 KiB
 	// blocks: with a BCJ filter it stores a 4 KiB dictionary in the options and compresses
 	// metadata with 8 KiB, which the kernel refuses, and Check says so.)
-	for _, args := range [][]string{{"-noI", "-noD", "-noF", "-noX", "-b", "4K"}, {"-comp", "zstd", "-b", "4K"}, {"-comp", "xz", "-Xbcj", "x86", "-b", "8K"}} {
+	for _, args := range [][]string{{"-noI", "-noD", "-noF", "-noX", "-b", "4K"}, {"-comp", "zstd", "-b", "4K"},
+		{"-comp", "xz", "-Xbcj", "x86", "-b", "8K"}, {"-comp", "lzo", "-b", "4K"}} {
 		b, err := os.ReadFile(mksquashfs(t, dir, append(args, "-all-root")...))
 		if err != nil {
 			t.Fatal(err)

@@ -80,7 +80,7 @@ type layout struct {
 // defaults mksquashfs and the kernel assume when it stores none.
 type CompressorOptions struct {
 	Stored bool // the image stores options (flagCompressorOptions)
-	// Level is the compression level of zstd (default 15) and gzip (default 9).
+	// Level is the compression level of zstd (default 15), gzip (default 9) and lzo.
 	Level int
 	// GzipWindow is gzip's window size in bits (default 15), GzipStrategies its strategy flags.
 	GzipWindow     int
@@ -92,6 +92,9 @@ type CompressorOptions struct {
 	// LZ4Version is lz4's format version (1, legacy); LZ4HC is set for high compression.
 	LZ4Version uint32
 	LZ4HC      bool
+	// LZOAlgorithm is lzo's compressor ("lzo1x_999", default, or "lzo1x_1", ...); Level is
+	// lzo1x_999's level (default 8).
+	LZOAlgorithm string
 }
 
 // Reader reads a SquashFS 4.0 image, made by gonixiso's Writer, mksquashfs or any other tool:

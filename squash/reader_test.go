@@ -428,6 +428,8 @@ var mksquashfsVariants = []struct {
 	{"xz-dict-50", []string{"-comp", "xz", "-Xdict-size", "50%", "-b", "64K", "-no-hardlinks", "-all-root"}},
 	{"gzip", []string{"-comp", "gzip", "-b", "4K", "-no-hardlinks", "-all-root"}},
 	{"lz4", []string{"-comp", "lz4", "-Xhc", "-b", "4K", "-no-hardlinks", "-all-root"}},
+	{"lzo-999", []string{"-comp", "lzo", "-b", "4K", "-no-hardlinks", "-all-root"}},
+	{"lzo-1x-1-128K", []string{"-comp", "lzo", "-Xalgorithm", "lzo1x_1", "-b", "128K", "-no-hardlinks", "-all-root"}},
 	{"uncompressed", []string{"-noI", "-noD", "-noF", "-noX", "-b", "4K", "-no-hardlinks", "-all-root"}},
 	{"no-fragments", []string{"-comp", "zstd", "-no-fragments", "-b", "4K", "-no-hardlinks", "-all-root"}},
 	{"always-fragments", []string{"-comp", "gzip", "-always-use-fragments", "-b", "4K", "-no-hardlinks", "-all-root", "-no-exports"}},
@@ -1007,19 +1009,17 @@ func BenchmarkReadAll(b *testing.B) {
 	}
 }
 
-// TestReaderUnsupported expects a clear error, not a misreading, for the compressors gonixiso
-// does not read.
+// TestReaderUnsupported expects a clear error, not a misreading, for a compressor id squash
+// does not know.
 func TestReaderUnsupported(t *testing.T) {
 	dir := smallTree(t)
-	img := mksquashfs(t, dir, "-comp", "lzo", "-b", "4K")
-	f, err := os.Open(img)
+	b, err := os.ReadFile(writeImage(t, dir, Options{BlockSize: testBlockSize, Compression: Compression{Algorithm: Gzip}}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	fi, _ := f.Stat()
-	if _, err := NewReader(f, fi.Size()); err == nil || !strings.Contains(err.Error(), "unsupported compressor lzo (id 3)") {
-		t.Errorf("NewReader of an lzo image = %v, want unsupported compressor lzo", err)
+	putU16(b[sbCompression:], 7)
+	if _, err := NewReader(bytes.NewReader(b), int64(len(b))); err == nil || !strings.Contains(err.Error(), "unknown compressor id 7") {
+		t.Errorf("NewReader of an image of compressor 7 = %v, want an unknown compressor", err)
 	}
 }
 

@@ -27,7 +27,7 @@ type Limits struct {
 	// it is decoded, and each inode, block list or listing the bytes read of it, cached or not.
 	Metadata int64
 	// EntryBytes is the most bytes of directory entries the Reader reads from listings, each
-	// time it reads a listing: an entry counts entryCost bytes and its path's length, about
+	// time it reads a listing: an entry counts 256 bytes (entryCost) and its path's length, about
 	// what the Entry that Walk or Lookup makes of it takes in memory.
 	EntryBytes int64
 }

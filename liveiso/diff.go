@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"slices"
 	"sort"
 	"strings"
@@ -65,18 +66,20 @@ type DiffReport struct {
 // bytes with the same compressor are equal contents); only blocks whose compressed bytes differ
 // are decompressed, so two 2 GB images that differ in one file compare in seconds. Images with
 // different compressors or block sizes are compared by their decompressed contents.
-func Diff(ctx context.Context, a, b string) (*DiffReport, error) {
+func Diff(ctx context.Context, a, b string, limits ...Limits) (*DiffReport, error) {
 	rep := &DiffReport{A: a, B: b, Differences: []Difference{}}
 	ia, err := openImage(a)
 	if err != nil {
 		return nil, err
 	}
 	defer ia.Close()
+	ia.limit(limits)
 	ib, err := openImage(b)
 	if err != nil {
 		return nil, err
 	}
 	defer ib.Close()
+	ib.limit(limits)
 
 	first, err := firstDifference(ctx, ia, ib)
 	if err != nil {
@@ -887,11 +890,11 @@ func (d *differ) superblock(a, b *sqSide) {
 	x, y := a.sb, b.sb
 	d.field(LevelSquashFS, p, "compression", string(x.Compression), string(y.Compression))
 	d.field(LevelSquashFS, p, "compressor options",
-		compressorInfo(x.Compression, x.Options).String(), compressorInfo(y.Compression, y.Options).String())
+		compressorInfo(x.Options).String(), compressorInfo(y.Options).String())
 	d.field(LevelSquashFS, p, "block size", x.BlockSize, y.BlockSize)
 	d.field(LevelSquashFS, p, "inodes", x.Inodes, y.Inodes)
 	d.field(LevelSquashFS, p, "fragment blocks", x.Fragments, y.Fragments)
-	d.field(LevelSquashFS, p, "flags", strings.Join(FlagNames(x.Flags), ","), strings.Join(FlagNames(y.Flags), ","))
+	d.field(LevelSquashFS, p, "flags", strings.Join(x.FlagNames(), ","), strings.Join(y.FlagNames(), ","))
 	d.field(LevelSquashFS, p, "ids", x.IDs, y.IDs)
 	d.field(LevelSquashFS, p, "bytes used", x.BytesUsed, y.BytesUsed)
 	d.field(LevelSquashFS, p, "modification time", time.Unix(x.ModTime, 0).UTC(), time.Unix(y.ModTime, 0).UTC())
@@ -1211,10 +1214,11 @@ func modeBits(m fs.FileMode) uint32 {
 // contents returns the first byte at which two regular files differ (-1 if they are equal) and
 // whether equal blocks were found stored as different compressed bytes.
 //
-// With the same compressor and block size it walks the block lists: a block whose size words
-// and compressed bytes are equal on both sides is equal; runs of such blocks are compared in
-// one read. Only blocks whose words or bytes differ are decoded, and the tails (in fragment
-// blocks, or blocks one side has and the other not) are compared decoded.
+// With the same compressor and block size it walks the files' blocks as the images store them
+// (squash's Blocks): data blocks whose stored sizes and bytes are equal on both sides are equal,
+// and runs of such blocks are compared in one read; sparse runs on both sides are equal. Only
+// blocks stored differently are decoded, and the tails (in fragment blocks) are compared
+// decoded.
 func (c *sqCompare) contents(x, y *squash.Entry) (int64, bool, error) {
 	n := min(x.Size, y.Size)
 	bufs := c.getBufs()
@@ -1233,10 +1237,10 @@ func (c *sqCompare) contents(x, y *squash.Entry) (int64, bool, error) {
 			return nil
 		}
 		var err error
-		if fa, err = c.a.r.Open(x.Name); err != nil {
+		if fa, err = c.a.r.OpenEntry(x); err != nil {
 			return c.a.err(x.Name, err)
 		}
-		if fb, err = c.b.r.Open(y.Name); err != nil {
+		if fb, err = c.b.r.OpenEntry(y); err != nil {
 			fa.Close()
 			fa = nil
 			return c.b.err(y.Name, err)
@@ -1287,74 +1291,114 @@ func (c *sqCompare) contents(x, y *squash.Entry) (int64, bool, error) {
 		return -1, false, nil
 	}
 
-	bs := int64(c.a.sb.BlockSize)
-	nb := min(len(x.Blocks), len(y.Blocks), int((n+bs-1)/bs))
 	reencoded := false
-	posA, posB := int64(x.StartBlock), int64(y.StartBlock)
-	for i := 0; i < nb; {
-		wa, wb := x.Blocks[i], y.Blocks[i]
-		if wa != wb {
-			// Different size words: decode the block.
-			off, err := decoded(int64(i)*bs, min(int64(i+1)*bs, n))
-			if err != nil || off >= 0 {
-				return end(off, err)
-			}
-			reencoded = true
-			posA += int64(wa &^ squash.BlockUncompressed)
-			posB += int64(wb &^ squash.BlockUncompressed)
-			i++
-			continue
+	// A run of pairs of data blocks stored alike, next to each other on both sides, compared
+	// in one read of each side.
+	type pair struct{ off, size, stored int64 }
+	var run []pair
+	var runA, runB, runLen int64
+	flush := func() (int64, error) {
+		if len(run) == 0 {
+			return -1, nil
 		}
-		// A run of blocks with equal words, up to a buffer's length, compared in one read.
-		j, length := i, int64(0)
-		for j < nb && x.Blocks[j] == y.Blocks[j] {
-			w := int64(x.Blocks[j] &^ squash.BlockUncompressed)
-			if length+w > int64(len(bufs.rawA)) && j > i {
-				break
-			}
-			length += w
-			j++
+		defer func() { run, runLen = run[:0], 0 }()
+		ra, rb := bufs.rawA[:runLen], bufs.rawB[:runLen]
+		if err := readFull(c.a.ra, ra, runA); err != nil {
+			return 0, c.a.err(x.Name, err)
 		}
-		if length > int64(len(bufs.rawA)) { // one block larger than a buffer: a corrupt size word
-			return end(decoded(int64(i)*bs, min(int64(j)*bs, n)))
-		}
-		ra, rb := bufs.rawA[:length], bufs.rawB[:length]
-		if err := readFull(c.a.ra, ra, posA); err != nil {
-			return end(0, c.a.err(x.Name, err))
-		}
-		if err := readFull(c.b.ra, rb, posB); err != nil {
-			return end(0, c.b.err(y.Name, err))
+		if err := readFull(c.b.ra, rb, runB); err != nil {
+			return 0, c.b.err(y.Name, err)
 		}
 		if bytes.Equal(ra, rb) {
-			posA += length
-			posB += length
-			i = j
-			continue
+			return -1, nil
 		}
 		// Decode the blocks whose bytes differ.
 		var at int64
-		for k := i; k < j; k++ {
-			w := int64(x.Blocks[k] &^ squash.BlockUncompressed)
-			if !bytes.Equal(ra[at:at+w], rb[at:at+w]) {
-				off, err := decoded(int64(k)*bs, min(int64(k+1)*bs, n))
+		for _, p := range run {
+			if !bytes.Equal(ra[at:at+p.stored], rb[at:at+p.stored]) {
+				off, err := decoded(p.off, min(p.off+p.size, n))
 				if err != nil || off >= 0 {
-					return end(off, err)
+					return off, err
 				}
 				reencoded = true
 			}
-			at += w
+			at += p.stored
 		}
-		posA += length
-		posB += length
-		i = j
+		return -1, nil
 	}
-	// The rest: tails in fragment blocks, and blocks one side has that the other has not.
-	off, err := decoded(int64(nb)*bs, n)
-	if err != nil || off >= 0 {
+	nextA, stopA := iter.Pull2(c.a.r.Blocks(x))
+	defer stopA()
+	nextB, stopB := iter.Pull2(c.b.r.Blocks(y))
+	defer stopB()
+	var ba, bb squash.Block
+	for pos := int64(0); pos < n; {
+		// The blocks of each side that hold pos.
+		for ba.Offset+ba.Size <= pos {
+			var err error
+			var ok bool
+			if ba, err, ok = nextA(); !ok || err != nil {
+				return end(0, c.a.err(x.Name, blocksEnd(err, pos)))
+			}
+		}
+		for bb.Offset+bb.Size <= pos {
+			var err error
+			var ok bool
+			if bb, err, ok = nextB(); !ok || err != nil {
+				return end(0, c.b.err(y.Name, blocksEnd(err, pos)))
+			}
+		}
+		stop := min(ba.Offset+ba.Size, bb.Offset+bb.Size, n)
+		switch {
+		case ba.Sparse && bb.Sparse:
+			// Zeros on both sides.
+		case !ba.Sparse && !bb.Sparse && !ba.Tail && !bb.Tail && ba.Offset == bb.Offset &&
+			ba.Size == bb.Size && ba.StoredSize == bb.StoredSize && ba.Uncompressed == bb.Uncompressed:
+			// Stored alike: compare the stored bytes, with the run's if they follow it.
+			if len(run) > 0 && (ba.ImageOffset != runA+runLen || bb.ImageOffset != runB+runLen ||
+				runLen+ba.StoredSize > int64(len(bufs.rawA))) {
+				if off, err := flush(); err != nil || off >= 0 {
+					return end(off, err)
+				}
+			}
+			if ba.StoredSize > int64(len(bufs.rawA)) { // larger than the image: corrupt
+				if off, err := decoded(pos, stop); err != nil || off >= 0 {
+					return end(off, err)
+				}
+				break
+			}
+			if len(run) == 0 {
+				runA, runB = ba.ImageOffset, bb.ImageOffset
+			}
+			run = append(run, pair{off: ba.Offset, size: ba.Size, stored: ba.StoredSize})
+			runLen += ba.StoredSize
+		default:
+			// Stored differently, or a tail: compare the decoded contents.
+			if off, err := flush(); err != nil || off >= 0 {
+				return end(off, err)
+			}
+			off, err := decoded(pos, stop)
+			if err != nil || off >= 0 {
+				return end(off, err)
+			}
+			if !ba.Tail && !bb.Tail {
+				reencoded = true
+			}
+		}
+		pos = stop
+	}
+	if off, err := flush(); err != nil || off >= 0 {
 		return end(off, err)
 	}
 	if x.Size != y.Size {
 		return n, false, nil
 	}
 	return -1, reencoded, nil
+}
+
+// blocksEnd is the error of a file's blocks that end before pos, or fail.
+func blocksEnd(err error, pos int64) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("blocks end before byte %d of the file", pos)
 }

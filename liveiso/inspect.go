@@ -195,28 +195,21 @@ type CompressorInfo struct {
 	// Stored tells that the image stores them; otherwise they are the defaults mksquashfs and
 	// the kernel assume.
 	Stored         bool     `json:"stored"`
-	Level          int      `json:"level,omitempty"`           // zstd, gzip
+	Level          int      `json:"level,omitempty"`           // zstd, gzip, lzo
 	GzipWindow     int      `json:"gzip_window,omitempty"`     // bits
 	GzipStrategies uint16   `json:"gzip_strategies,omitempty"` // flags
 	XZDictSize     int      `json:"xz_dict_size,omitempty"`
 	XZFilters      []string `json:"xz_filters,omitempty"` // BCJ filters: "x86", "arm", ...
 	LZ4Version     uint32   `json:"lz4_version,omitempty"`
 	LZ4HC          bool     `json:"lz4_hc,omitempty"`
+	LZOAlgorithm   string   `json:"lzo_algorithm,omitempty"` // "lzo1x_999", "lzo1x_1", ...
 }
 
-func compressorInfo(a squash.Algorithm, o squash.CompressorOptions) CompressorInfo {
-	c := CompressorInfo{Stored: o.Stored}
-	switch a {
-	case squash.Zstd:
-		c.Level = o.Level
-	case squash.Gzip:
-		c.Level, c.GzipWindow, c.GzipStrategies = o.Level, o.GzipWindow, o.GzipStrategies
-	case squash.XZ:
-		c.XZDictSize, c.XZFilters = o.XZDictSize, o.XZFilters
-	case squash.LZ4:
-		c.LZ4Version, c.LZ4HC = o.LZ4Version, o.LZ4HC
-	}
-	return c
+// compressorInfo copies the options squash read: those of the image's compressor only.
+func compressorInfo(o squash.CompressorOptions) CompressorInfo {
+	return CompressorInfo{Stored: o.Stored, Level: o.Level, GzipWindow: o.GzipWindow, GzipStrategies: o.GzipStrategies,
+		XZDictSize: o.XZDictSize, XZFilters: o.XZFilters, LZ4Version: o.LZ4Version, LZ4HC: o.LZ4HC,
+		LZOAlgorithm: o.LZOAlgorithm}
 }
 
 // String says the options as mksquashfs's -X options would: "level 19", "dict 1048576 bcj x86".
@@ -243,6 +236,9 @@ func (c CompressorInfo) String() string {
 	if c.LZ4HC {
 		parts = append(parts, "hc")
 	}
+	if c.LZOAlgorithm != "" {
+		parts = append(parts, c.LZOAlgorithm)
+	}
 	if !c.Stored {
 		parts = append(parts, "(defaults)")
 	}
@@ -256,9 +252,9 @@ type StorePathInfo struct {
 	// counts as one).
 	Size  int64 `json:"size"`
 	Files int   `json:"files"`
-	// Stored is the bytes of the data blocks it owns on disk, compressed: a block run shared
-	// with files met earlier (deduplicated contents) counts there. Tails is the bytes of its
-	// files' tails packed, uncompressed, into fragment blocks shared with other files.
+	// Stored is the bytes of the data blocks it owns on disk, compressed: data shared with a
+	// file met earlier (deduplicated contents) counts there. Tails is the bytes of its files'
+	// tails packed, uncompressed, into fragment blocks shared with other files.
 	Stored int64 `json:"stored"`
 	Tails  int64 `json:"tails"`
 	// NarHash, NarSize and References come from the registration ("" and nil when the path
@@ -273,12 +269,13 @@ type StorePathInfo struct {
 // path with its sizes and registration. It reads metadata, not file contents (but the menus and
 // the registration), so it takes about as long on a 2 GB image as on a small one with as many
 // files. It reads ISOs that xorriso and mksquashfs made as well as gonixiso's.
-func Inspect(ctx context.Context, name string) (*Inspection, error) {
+func Inspect(ctx context.Context, name string, limits ...Limits) (*Inspection, error) {
 	im, err := openImage(name)
 	if err != nil {
 		return nil, err
 	}
 	defer im.Close()
+	im.limit(limits)
 	ins := &Inspection{
 		File:      name,
 		Size:      im.size,
@@ -312,7 +309,9 @@ func Inspect(ctx context.Context, name string) (*Inspection, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ins.SquashFS, ins.StorePaths = im.squashInfo(st)
+	if ins.SquashFS, ins.StorePaths, err = im.squashInfo(st); err != nil {
+		return nil, im.sqErr(err)
+	}
 	return ins, nil
 }
 
@@ -688,80 +687,43 @@ func readStore(r *squash.Reader) (*storeTree, error) {
 	return st, nil
 }
 
-// flagNames names the superblock's flags.
-var flagNames = []struct {
-	bit  uint16
-	name string
-}{
-	{squash.FlagUncompressedInodes, "uncompressed-inodes"},
-	{squash.FlagUncompressedData, "uncompressed-data"},
-	{squash.FlagCheck, "check"},
-	{squash.FlagUncompressedFragments, "uncompressed-fragments"},
-	{squash.FlagNoFragments, "no-fragments"},
-	{squash.FlagAlwaysFragments, "always-fragments"},
-	{squash.FlagDuplicates, "duplicates"},
-	{squash.FlagExportable, "exportable"},
-	{squash.FlagUncompressedXattrs, "uncompressed-xattrs"},
-	{squash.FlagNoXattrs, "no-xattrs"},
-	{squash.FlagCompressorOptions, "compressor-options"},
-	{squash.FlagUncompressedIDs, "uncompressed-ids"},
-}
-
-// FlagNames returns the names of the SquashFS superblock flags set in flags, as mksquashfs's
-// options name them (no-fragments, duplicates, exportable, ...), and of unknown bits in hex.
-func FlagNames(flags uint16) []string {
-	names := []string{}
-	for _, f := range flagNames {
-		if flags&f.bit != 0 {
-			names = append(names, f.name)
-			flags &^= f.bit
-		}
-	}
-	if flags != 0 {
-		names = append(names, fmt.Sprintf("%#04x", flags))
-	}
-	return names
-}
-
-// storage is what a store path holds and where: regular files' bytes, and the block runs and
-// fragment tails first met in it.
+// storage adds up what store paths hold and where: regular files' bytes, and the storage of
+// data first met in each (data deduplicated with an earlier file's counts there).
 type storage struct {
-	blocks map[[2]uint64]bool // block runs counted, by start and length
-	tails  map[[2]uint32]bool // fragment tails counted, by fragment block and offset
+	r    *squash.Reader
+	seen map[squash.DataID]bool
 }
 
 // add counts e's storage into sp.
-func (s *storage) add(sp *StorePathInfo, e *squash.Entry, blockSize int) {
+func (s *storage) add(sp *StorePathInfo, e *squash.Entry) error {
 	if !e.Mode.IsRegular() {
-		return
+		return nil
 	}
 	sp.Files++
 	sp.Size += e.Size
-	var n int64
-	for _, w := range e.Blocks {
-		n += int64(w &^ squash.BlockUncompressed)
+	id, err := s.r.DataID(e)
+	if err != nil {
+		return err
 	}
-	// A run is known by where it starts and how long it is: a sparse file's empty run starts
-	// where the next file's does.
-	if key := [2]uint64{e.StartBlock, uint64(n)}; n > 0 && !s.blocks[key] {
-		s.blocks[key] = true
-		sp.Stored += n
+	if s.seen[id] {
+		return nil
 	}
-	if e.Fragment != squash.NoFragment {
-		key := [2]uint32{e.Fragment, e.FragmentOffset}
-		if !s.tails[key] {
-			s.tails[key] = true
-			sp.Tails += e.Size - int64(len(e.Blocks))*int64(blockSize)
-		}
+	s.seen[id] = true
+	st, err := s.r.Storage(e)
+	if err != nil {
+		return err
 	}
+	sp.Stored += st.Stored
+	sp.Tails += st.Tail
+	return nil
 }
 
-func (im *isoImage) squashInfo(st *storeTree) (*SquashFSInfo, []StorePathInfo) {
+func (im *isoImage) squashInfo(st *storeTree) (*SquashFSInfo, []StorePathInfo, error) {
 	sb := im.sq.Superblock()
 	info := &SquashFSInfo{
 		Path: SquashFSPath, Size: im.tree.Lookup(SquashFSPath).Size, Compression: string(sb.Compression),
-		Options: compressorInfo(sb.Compression, sb.Options), BlockSize: sb.BlockSize, Inodes: sb.Inodes, Fragments: sb.Fragments,
-		Flags: FlagNames(sb.Flags), BytesUsed: sb.BytesUsed, ModTime: time.Unix(sb.ModTime, 0).UTC(),
+		Options: compressorInfo(sb.Options), BlockSize: sb.BlockSize, Inodes: sb.Inodes, Fragments: sb.Fragments,
+		Flags: sb.FlagNames(), BytesUsed: sb.BytesUsed, ModTime: time.Unix(sb.ModTime, 0).UTC(),
 		Registered: st.registration != nil,
 	}
 	count := func(e *squash.Entry) {
@@ -778,13 +740,15 @@ func (im *isoImage) squashInfo(st *storeTree) (*SquashFSInfo, []StorePathInfo) {
 	for _, e := range st.top {
 		count(e)
 	}
-	s := storage{blocks: map[[2]uint64]bool{}, tails: map[[2]uint32]bool{}}
+	s := storage{r: im.sq, seen: map[squash.DataID]bool{}}
 	paths := make([]StorePathInfo, 0, len(st.names))
 	for _, name := range st.names {
 		sp := StorePathInfo{Path: StoreDir + "/" + name}
 		for _, e := range st.paths[name] {
 			count(e)
-			s.add(&sp, e, sb.BlockSize)
+			if err := s.add(&sp, e); err != nil {
+				return nil, nil, err
+			}
 		}
 		if rec := st.registration[name]; rec != nil {
 			sp.NarHash, sp.NarSize, sp.References = rec.NarHash.String(), rec.NarSize, rec.References
@@ -794,7 +758,7 @@ func (im *isoImage) squashInfo(st *storeTree) (*SquashFSInfo, []StorePathInfo) {
 	if sb.BytesUsed > 0 {
 		info.Ratio = float64(info.FileBytes) / float64(sb.BytesUsed)
 	}
-	return info, paths
+	return info, paths, nil
 }
 
 // equalBytes reports whether a at offA and b at offB hold the same n bytes, and if not the

@@ -413,9 +413,3 @@ func TestInspectNotISO(t *testing.T) {
 	}
 }
 
-func TestFlagNames(t *testing.T) {
-	got := FlagNames(0x0040 | 0x0080 | 0x0400 | 0x8000)
-	if want := []string{"duplicates", "exportable", "compressor-options", "0x8000"}; !slices.Equal(got, want) {
-		t.Errorf("FlagNames = %v, want %v", got, want)
-	}
-}

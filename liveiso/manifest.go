@@ -3,7 +3,6 @@ package liveiso
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -35,13 +34,16 @@ type ManifestEntry struct {
 
 // Manifest lists every entry of the ISO image at name, its ISO tree's and its SquashFS's,
 // sorted by path bytewise, with the SHA-256 of every regular file. Files are hashed on every
-// core; the result does not depend on their number.
-func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
+// core; the result does not depend on their number. Files of the same data are read once, and
+// a SquashFS whose distinct files hold more than its Limits' Contents is refused before any is
+// read.
+func Manifest(ctx context.Context, name string, limits ...Limits) ([]ManifestEntry, error) {
 	im, err := openImage(name)
 	if err != nil {
 		return nil, err
 	}
 	defer im.Close()
+	im.limit(limits)
 
 	// An item is an entry, and for a regular file how to read its contents. Files with the same
 	// data (key: ISO files' first hard link, SquashFS files' blocks) are read once: hard links cost no
@@ -49,7 +51,8 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 	type item struct {
 		entry ManifestEntry
 		open  func() (io.Reader, func(), error)
-		key   string
+		key   any  // comparable; nil or "" for no data
+		sq    bool // in the SquashFS
 	}
 	var items []item
 	for _, e := range im.tree.Entries() {
@@ -76,12 +79,17 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 				full += "/" + p
 			}
 			it := item{entry: ManifestEntry{Path: full, Type: typeName(e.Mode), Mode: fmt.Sprintf("%04o", modeBits(e.Mode)),
-				Target: e.Linkname}}
+				Target: e.Linkname}, sq: true}
 			if e.Mode.IsRegular() {
 				it.entry.Size = e.Size
-				it.key = squashDataKey(e)
+				id, err := r.DataID(e)
+				if err != nil {
+					return err
+				}
+				it.key = id
+				// By the entry, not by its name, which may be any bytes but "/".
 				it.open = func() (io.Reader, func(), error) {
-					f, err := r.Open(p)
+					f, err := r.OpenEntry(e)
 					if err != nil {
 						return nil, nil, err
 					}
@@ -98,11 +106,11 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 	sort.SliceStable(items, func(i, j int) bool { return items[i].entry.Path < items[j].entry.Path })
 
 	out := make([]ManifestEntry, len(items))
-	first := map[string]int{} // the item that reads each key's data
-	same := map[int]int{}     // items whose data another item reads
+	first := map[any]int{} // the item that reads each key's data
+	same := map[int]int{}  // items whose data another item reads
 	for i := range items {
 		out[i] = items[i].entry
-		if k := items[i].key; k != "" {
+		if k := items[i].key; k != nil && k != "" {
 			if j, ok := first[k]; ok {
 				same[i] = j
 				items[i].open = nil
@@ -110,6 +118,15 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 				first[k] = i
 			}
 		}
+	}
+	if err := checkContents(im, func(yield func(path string, size int64) bool) {
+		for _, it := range items {
+			if it.sq && it.open != nil && !yield(it.entry.Path, it.entry.Size) {
+				return
+			}
+		}
+	}); err != nil {
+		return nil, err
 	}
 	type hashed struct {
 		i   int
@@ -155,19 +172,36 @@ func Manifest(ctx context.Context, name string) ([]ManifestEntry, error) {
 	return out, nil
 }
 
-// squashDataKey identifies the data of a SquashFS regular file: where its blocks are, their
-// size words, its tail and its size.
-func squashDataKey(e *squash.Entry) string {
-	b := make([]byte, 0, 1+8+8+4+4+4*len(e.Blocks))
-	b = append(b, 's')
-	b = binary.LittleEndian.AppendUint64(b, e.StartBlock)
-	b = binary.LittleEndian.AppendUint64(b, uint64(e.Size))
-	b = binary.LittleEndian.AppendUint32(b, e.Fragment)
-	b = binary.LittleEndian.AppendUint32(b, e.FragmentOffset)
-	for _, w := range e.Blocks {
-		b = binary.LittleEndian.AppendUint32(b, w)
+// checkContents refuses to read the SquashFS files sizes lists if they hold more than the
+// SquashFS's Limits allow: a manifest reads them all, and the limit would stop it only once
+// that many bytes were hashed.
+func checkContents(im *isoImage, sizes func(yield func(path string, size int64) bool)) error {
+	if im.sq == nil {
+		return nil
 	}
-	return string(b)
+	limit := im.sq.Limits().Contents
+	var total, largest int64
+	var largestPath string
+	files := 0
+	for p, size := range sizes {
+		files++
+		total += size
+		if size > largest {
+			largest, largestPath = size, p
+		}
+		if total > limit {
+			break
+		}
+	}
+	if total <= limit {
+		return nil
+	}
+	what := fmt.Sprintf("%s holds %d bytes, more", largestPath, largest)
+	if files > 1 {
+		what = fmt.Sprintf("%d files (the largest %s, %d bytes) hold more", files, largestPath, largest)
+	}
+	return fmt.Errorf("%s: %s: %s than the %d bytes of contents it may be read for (Limits.Contents, by default 32 times the SquashFS's size): %w",
+		im.name, SquashFSPath, what, limit, squash.ErrLimit)
 }
 
 // ctxWriter fails its writes once ctx is done: hashing a file stops within a block of a

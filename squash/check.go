@@ -3,9 +3,7 @@ package squash
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"math/bits"
 	"strings"
 
 	"github.com/gonixiso/gonixiso/internal/parallel"
@@ -23,6 +21,8 @@ import (
 //     2^n + 2^(n+1)) or max(block size, 8 KiB).
 //   - gzip: a zlib stream with a 32 KiB window or less and no preset dictionary, filling its block.
 //   - lz4: compressor options stored, format version 1.
+//   - lzo: any LZO1X stream that fills its block (lzo1x_decompress_safe).
+//   - lzma: none (the kernel has no lzma decompressor for SquashFS).
 //
 // and to the format's own: block lists that match file sizes and fragments, data blocks that
 // decode to exactly a block (a file's last to the rest of the file), uncompressed blocks of
@@ -38,10 +38,10 @@ func (r *Reader) Check() error {
 	steps := []func() error{
 		c.superblock,
 		func() error {
-			return c.metadataTable("inode table", int64(r.sb.InodeTable), int64(r.sb.DirectoryTable), false)
+			return c.metadataTable("inode table", int64(r.t.inodeTable), int64(r.t.directoryTable), false)
 		},
 		// The kernel's directory index lookup assumes full blocks in the directory table.
-		func() error { return c.metadataTable("directory table", int64(r.sb.DirectoryTable), r.dirEnd, true) },
+		func() error { return c.metadataTable("directory table", int64(r.t.directoryTable), r.dirEnd, true) },
 		c.lookupTables,
 		c.fragments,
 		c.tree,
@@ -75,35 +75,8 @@ type checker struct {
 	xattrs    map[uint32]string // xattr indexes the inodes use → an entry using it
 }
 
-// kernelDict is the xz dictionary the kernel allocates for the image.
-func (c *checker) kernelDict() int {
-	o := c.r.sb.Options
-	if o.Stored {
-		return o.XZDictSize
-	}
-	return max(c.r.bs, MetadataSize)
-}
-
 func (c *checker) superblock() error {
-	sb := &c.r.sb
-	switch sb.CompressorID {
-	case CompressionLZ4:
-		if !sb.Options.Stored {
-			return errors.New("superblock: lz4 without compressor options (the kernel requires them)")
-		}
-		if sb.Options.LZ4Version != lz4Legacy {
-			return fmt.Errorf("superblock: lz4 format version %d (the kernel reads %d)", sb.Options.LZ4Version, lz4Legacy)
-		}
-	case CompressionXZ:
-		if sb.Options.Stored {
-			d := uint32(sb.Options.XZDictSize)
-			n := bits.TrailingZeros32(d)
-			if d == 0 || (d != 1<<n && d != 1<<n+1<<(n+1)) {
-				return fmt.Errorf("superblock: xz dictionary size %d is not 2^n or 2^n+2^(n+1) (the kernel refuses it)", d)
-			}
-		}
-	}
-	return nil
+	return c.r.codec.checkOptions(&c.r.sb)
 }
 
 // metadataTable decodes every metadata block of a table, in order, to the table's end.
@@ -118,8 +91,8 @@ func (c *checker) metadataTable(name string, lo, hi int64, full bool) error {
 		if err != nil {
 			return fmt.Errorf("%s block %d: %w", name, i, err)
 		}
-		if full && mb.next < hi && len(mb.data) != MetadataSize {
-			return fmt.Errorf("%s block %d at %d holds %d bytes, not %d", name, i, pos, len(mb.data), MetadataSize)
+		if full && mb.next < hi && len(mb.data) != metadataSize {
+			return fmt.Errorf("%s block %d at %d holds %d bytes, not %d", name, i, pos, len(mb.data), metadataSize)
 		}
 		pos = mb.next
 	}
@@ -141,7 +114,7 @@ func (c *checker) metadataBlock(name string, i int, pos, lo, hi int64) error {
 	}
 	word := binary.LittleEndian.Uint16(h[:])
 	n := int64(word &^ metadataUncompressed)
-	if n == 0 || n > MetadataSize || pos+metadataHeaderSize+n > hi {
+	if n == 0 || n > metadataSize || pos+metadataHeaderSize+n > hi {
 		return fmt.Errorf("%s block %d at %d: length %d out of bounds", name, i, pos, n)
 	}
 	if word&metadataUncompressed != 0 {
@@ -151,7 +124,7 @@ func (c *checker) metadataBlock(name string, i int, pos, lo, hi int64) error {
 	if _, err := r.ra.ReadAt(raw, pos+metadataHeaderSize); err != nil {
 		return fmt.Errorf("%s block %d: %w", name, i, err)
 	}
-	if _, err := c.decode(make([]byte, MetadataSize), raw); err != nil {
+	if _, err := c.decode(make([]byte, metadataSize), raw); err != nil {
 		return fmt.Errorf("%s block %d at %d: %w", name, i, pos, err)
 	}
 	return nil
@@ -168,9 +141,9 @@ func (c *checker) lookupTables() error {
 		count     int64
 		entrySize int64
 	}
-	tables := []table{{"id table", sb.IDTable, int64(sb.IDs), idEntrySize}}
+	tables := []table{{"id table", r.t.idTable, int64(sb.IDs), idEntrySize}}
 	if sb.Fragments > 0 {
-		tables = append(tables, table{"fragment table", sb.FragmentTable, int64(sb.Fragments), fragmentEntrySize})
+		tables = append(tables, table{"fragment table", r.t.fragmentTable, int64(sb.Fragments), fragmentEntrySize})
 	}
 	for _, t := range tables {
 		idx, err := r.lookupIndex(t.name, t.at, t.count, t.entrySize)
@@ -234,88 +207,7 @@ func (c *checker) readBlock(off int64, w uint32, buf []byte) (int, error) {
 
 // decode decodes a block, first holding its container to the kernel's rules.
 func (c *checker) decode(dst, src []byte) (int, error) {
-	r := c.r
-	switch r.sb.CompressorID {
-	case CompressionZstd:
-		f, err := parseZstdFrame(src)
-		if err != nil {
-			return 0, err
-		}
-		if f.size != len(src) {
-			return 0, fmt.Errorf("zstd: %d bytes after the block's first frame (the kernel decodes one frame)", len(src)-f.size)
-		}
-		if f.dictID != 0 {
-			return 0, fmt.Errorf("zstd: frame needs dictionary %d", f.dictID)
-		}
-		if limit := uint64(max(r.bs, MetadataSize)); max(f.window, zstdMinWindow) > limit {
-			return 0, fmt.Errorf("zstd: frame window of %d bytes, larger than the kernel's %d", f.window, limit)
-		}
-	case CompressionXZ:
-		s, err := parseXZ(src)
-		if err != nil {
-			return 0, err
-		}
-		if s.check != xzCheckNone && s.check != xzCheckCRC32 {
-			return 0, fmt.Errorf("xz: check type %#x (the kernel reads none or CRC32 only)", s.check)
-		}
-		for _, b := range s.blocks {
-			if err := c.xzFilters(b.filters); err != nil {
-				return 0, err
-			}
-		}
-	case CompressionGzip:
-		if len(src) < 2 {
-			return 0, errors.New("gzip: block shorter than a zlib header")
-		}
-		cmf, flg := src[0], src[1]
-		switch {
-		case cmf&0x0F != 8:
-			return 0, fmt.Errorf("gzip: zlib compression method %d, not deflate", cmf&0x0F)
-		case cmf>>4 > 7:
-			return 0, fmt.Errorf("gzip: zlib window of 2^%d bytes, more than 32 KiB", cmf>>4+8)
-		case (uint16(cmf)<<8|uint16(flg))%31 != 0:
-			return 0, errors.New("gzip: bad zlib header check")
-		case flg&0x20 != 0:
-			return 0, errors.New("gzip: zlib stream needs a preset dictionary")
-		}
-		n, left, err := r.dec.inflateExact(dst, src)
-		if err != nil {
-			return 0, err
-		}
-		if left != 0 {
-			return 0, fmt.Errorf("gzip: %d bytes after the zlib stream", left)
-		}
-		return n, nil
-	}
-	return r.dec.decode(dst, src)
-}
-
-// xzFilters holds an xz block's filter chain to the kernel's xz decoder.
-func (c *checker) xzFilters(filters []xzFilter) error {
-	if len(filters) > 2 {
-		return fmt.Errorf("xz: %d filters (the kernel decodes a BCJ filter and LZMA2 at most)", len(filters))
-	}
-	if len(filters) == 2 {
-		f := filters[0]
-		if f.id < xzFilterIDX86 || f.id > xzFilterIDSPARC {
-			name := xzFilterNames[f.id]
-			if name == "" {
-				name = fmt.Sprintf("%#x", f.id)
-			}
-			return fmt.Errorf("xz: filter %s before LZMA2 (the kernel's are x86, powerpc, ia64, arm, armthumb and sparc)", name)
-		}
-		if len(f.props) != 0 {
-			return fmt.Errorf("xz: %s filter with a start offset (the kernel takes none)", xzFilterNames[f.id])
-		}
-	}
-	dict, err := lzma2Dict(filters)
-	if err != nil {
-		return err
-	}
-	if limit := uint64(c.kernelDict()); dict > limit {
-		return fmt.Errorf("xz: LZMA2 dictionary of %d bytes, larger than the kernel's %d", dict, limit)
-	}
-	return nil
+	return c.r.dec.decodeKernel(dst, src, &c.r.sb)
 }
 
 // dataJob is a data block to decode and check.
@@ -367,13 +259,13 @@ func (c *checker) entry(e *Entry, parent *Entry, emit func(*dataJob) error) erro
 	if e.Inode == 0 || e.Inode > r.sb.Inodes {
 		return fmt.Errorf("%s: inode number %d outside 1..%d", name, e.Inode, r.sb.Inodes)
 	}
-	if ref, ok := c.inodes[e.Inode]; ok && ref != e.Ref {
+	if ref, ok := c.inodes[e.Inode]; ok && ref != e.ref {
 		return fmt.Errorf("%s: inode number %d also numbers the inode at %#x (the kernel would show one for the other)", name, e.Inode, ref)
 	}
-	c.inodes[e.Inode] = e.Ref
-	if e.Xattr != noXattr {
-		if _, ok := c.xattrs[e.Xattr]; !ok {
-			c.xattrs[e.Xattr] = name
+	c.inodes[e.Inode] = e.ref
+	if e.xattr != noXattr {
+		if _, ok := c.xattrs[e.xattr]; !ok {
+			c.xattrs[e.xattr] = name
 		}
 	}
 	if err := c.modeBits(e); err != nil {
@@ -391,7 +283,7 @@ func (c *checker) entry(e *Entry, parent *Entry, emit func(*dataJob) error) erro
 // modeBits checks that the file type bits mksquashfs stores in an inode's mode, when present,
 // agree with its type: the kernel ORs the type into the stored mode.
 func (c *checker) modeBits(e *Entry) error {
-	m, err := c.r.inodeReader(e.Ref)
+	m, err := c.r.inodeReader(e.ref)
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.Name, err)
 	}
@@ -404,22 +296,22 @@ func (c *checker) modeBits(e *Entry) error {
 	if typ == 0 {
 		return nil
 	}
-	if want := unixType[basicInodeType(e.Type)]; typ != want {
-		return fmt.Errorf("%s: mode %#o has file type bits %#o, the inode is type %d", e.Name, mode, typ, e.Type)
+	if want := unixType[basicInodeType(e.typ)]; typ != want {
+		return fmt.Errorf("%s: mode %#o has file type bits %#o, the inode is type %d", e.Name, mode, typ, e.typ)
 	}
 	return nil
 }
 
 // unixType are the file type bits of a Unix mode, by basic inode type.
 var unixType = [...]uint16{
-	InodeDir: 0o040000, InodeFile: 0o100000, InodeSymlink: 0o120000, InodeBlockDev: 0o060000,
-	InodeCharDev: 0o020000, InodeFifo: 0o010000, InodeSocket: 0o140000,
+	inodeDir: 0o040000, inodeFile: 0o100000, inodeSymlink: 0o120000, inodeBlockDev: 0o060000,
+	inodeCharDev: 0o020000, inodeFifo: 0o010000, inodeSocket: 0o140000,
 }
 
 func (c *checker) dir(e *Entry, parent *Entry) error {
 	r := c.r
-	if parent != nil && e.Parent != parent.Inode {
-		return fmt.Errorf("%s: parent inode number %d, the parent is inode %d", e.Name, e.Parent, parent.Inode)
+	if parent != nil && e.parent != parent.Inode {
+		return fmt.Errorf("%s: parent inode number %d, the parent is inode %d", e.Name, e.parent, parent.Inode)
 	}
 	l, err := r.listing(e)
 	if err != nil {
@@ -432,8 +324,12 @@ func (c *checker) dir(e *Entry, parent *Entry) error {
 			}
 		}
 	}
+	index, err := r.dirIndex(e)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.Name, err)
+	}
 	prev := int64(-1)
-	for _, ix := range e.index {
+	for _, ix := range index {
 		if int64(ix.index) <= prev {
 			return fmt.Errorf("%s: directory index entries out of order", e.Name)
 		}
@@ -444,7 +340,7 @@ func (c *checker) dir(e *Entry, parent *Entry) error {
 				continue
 			}
 			found = true
-			if h.block != uint64(ix.start) || h.off != int((ix.index+uint32(e.ListingOffset))%MetadataSize) {
+			if h.block != uint64(ix.start) || h.off != int((ix.index+uint32(e.listOffset))%metadataSize) {
 				return fmt.Errorf("%s: directory index entry for offset %d says block %d, the header is in block %d at %d", e.Name, ix.index, ix.start, h.block, h.off)
 			}
 			if h.first != ix.name {
@@ -461,12 +357,22 @@ func (c *checker) dir(e *Entry, parent *Entry) error {
 func (c *checker) file(e *Entry, emit func(*dataJob) error) error {
 	r := c.r
 	bs := int64(r.bs)
-	if e.Extended() && e.Sparse > uint64(e.Size) {
-		return fmt.Errorf("%s: %d sparse bytes in a file of %d", e.Name, e.Sparse, e.Size)
+	if e.extended() && e.sparse > uint64(e.Size) {
+		return fmt.Errorf("%s: %d sparse bytes in a file of %d", e.Name, e.sparse, e.Size)
 	}
-	off := int64(e.StartBlock)
-	for i, w := range e.Blocks {
-		want := min(bs, e.Size-int64(i)*bs)
+	l, err := r.blockList(e)
+	if err != nil {
+		return err
+	}
+	for i := int64(0); ; i++ {
+		w, off, err := l.next()
+		if err == errBlockListEnd {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		want := min(bs, e.Size-i*bs)
 		if w == 0 {
 			continue
 		}
@@ -474,7 +380,7 @@ func (c *checker) file(e *Entry, emit func(*dataJob) error) error {
 		if w&dataUncompressed != 0 && n != want {
 			return fmt.Errorf("%s: uncompressed data block %d of %d bytes, want %d", e.Name, i, n, want)
 		}
-		j := &dataJob{name: e.Name, i: i, off: off, word: w, want: want}
+		j := &dataJob{name: e.Name, i: int(i), off: off, word: w, want: want}
 		if seen, ok := c.blocks[off]; ok {
 			if seen != want {
 				return fmt.Errorf("%s: data block %d at %d read as %d bytes, and as %d by an earlier file", e.Name, i, off, want, seen)
@@ -486,15 +392,14 @@ func (c *checker) file(e *Entry, emit func(*dataJob) error) error {
 		if err := emit(j); err != nil {
 			return err
 		}
-		off += n
 	}
-	if e.Fragment != noFragment {
+	if e.fragment != noFragment {
 		tail := e.Size % bs
-		if int(e.Fragment) >= len(c.fragSizes) {
-			return fmt.Errorf("%s: fragment %d beyond the %d fragment blocks", e.Name, e.Fragment, len(c.fragSizes))
+		if int(e.fragment) >= len(c.fragSizes) {
+			return fmt.Errorf("%s: fragment %d beyond the %d fragment blocks", e.Name, e.fragment, len(c.fragSizes))
 		}
-		if size := int64(c.fragSizes[e.Fragment]); int64(e.FragmentOffset)+tail > size {
-			return fmt.Errorf("%s: tail of %d bytes at %d beyond the %d bytes of fragment block %d", e.Name, tail, e.FragmentOffset, size, e.Fragment)
+		if size := int64(c.fragSizes[e.fragment]); int64(e.fragOff)+tail > size {
+			return fmt.Errorf("%s: tail of %d bytes at %d beyond the %d bytes of fragment block %d", e.Name, tail, e.fragOff, size, e.fragment)
 		}
 	}
 	return nil
@@ -504,7 +409,7 @@ func (c *checker) file(e *Entry, emit func(*dataJob) error) error {
 // inode.
 func (c *checker) exportTable() error {
 	r := c.r
-	at := r.sb.ExportTable
+	at := r.t.exportTable
 	if at == tableAbsent {
 		return nil
 	}
@@ -523,7 +428,7 @@ func (c *checker) exportTable() error {
 			return err
 		}
 		for k := 0; k+entrySize <= len(b); k += entrySize {
-			ino := uint32(int64(i)*MetadataSize/entrySize + int64(k/entrySize) + 1)
+			ino := uint32(int64(i)*metadataSize/entrySize + int64(k/entrySize) + 1)
 			ref := binary.LittleEndian.Uint64(b[k:])
 			if want, ok := c.inodes[ino]; ok && ref != want {
 				return fmt.Errorf("%s: inode %d at %#x, the tree has it at %#x", name, ino, ref, want)
@@ -547,7 +452,7 @@ const (
 // inode's xattr index is in the id table.
 func (c *checker) xattrTable() error {
 	r := c.r
-	at := r.sb.XattrTable
+	at := r.t.xattrTable
 	if at == tableAbsent {
 		if x, name := c.firstXattr(-1); name != "" {
 			return fmt.Errorf("%s: xattr index %d, and the image has no xattr table", name, x)

@@ -138,3 +138,78 @@ func ExampleReader_FS() {
 	// sh -> bin/hello
 	// share/doc/README
 }
+
+// Blocks, Storage and DataID tell how a file is stored without exposing the image's layout:
+// what diff compares without decoding, what inspect adds up, what manifest reads once.
+func ExampleReader_Blocks() {
+	dir, err := os.MkdirTemp("", "squash-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	f, err := os.Create(filepath.Join(dir, "example.squashfs"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	w, err := squash.NewWriter(f, squash.Options{BlockSize: 4096, Compression: squash.Compression{Level: 3, PureGo: true}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A block of text, two blocks of zeros, and a tail; then the same contents again.
+	data := []byte(strings.Repeat("some text\n", 410)[:4096] + strings.Repeat("\x00", 8192) + "the end\n")
+	for _, name := range []string{"a", "b"} {
+		if err := w.WriteHeader(&squash.Header{Name: name, Mode: 0o644, Size: int64(len(data))}); err != nil {
+			log.Fatal(err)
+		}
+		if _, err := w.Write(data); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		log.Fatal(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		log.Fatal(err)
+	}
+	r, err := squash.NewReader(f, fi.Size())
+	if err != nil {
+		log.Fatal(err)
+	}
+	a, err := r.Lookup("a")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for b, err := range r.Blocks(a) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		switch {
+		case b.Sparse:
+			fmt.Printf("at %5d, %4d bytes: zeros, not stored\n", b.Offset, b.Size)
+		case b.Tail:
+			fmt.Printf("at %5d, %4d bytes: the tail, in a fragment block of %d bytes\n", b.Offset, b.Size, b.StoredSize)
+		default:
+			fmt.Printf("at %5d, %4d bytes: stored in %d bytes, compressed %v\n", b.Offset, b.Size, b.StoredSize, !b.Uncompressed)
+		}
+	}
+	st, err := r.Storage(a)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%+v\n", st)
+	b, err := r.Lookup("b")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ida, _ := r.DataID(a)
+	idb, _ := r.DataID(b)
+	fmt.Println("a and b share their data:", ida == idb)
+	// Output:
+	// at     0, 4096 bytes: stored in 28 bytes, compressed true
+	// at  4096, 8192 bytes: zeros, not stored
+	// at 12288,    8 bytes: the tail, in a fragment block of 8 bytes
+	// {Blocks:4096 Sparse:8192 Tail:8 Stored:28 TailStored:8}
+	// a and b share their data: true
+}

@@ -4,7 +4,9 @@ package squash
 // in the order an image lays it out:
 //
 //	superblock                 96 bytes at offset 0
-//	compression options        a metadata block, only with FlagCompressorOptions
+//	compression options        a metadata block, only with flagCompressorOptions; its
+//	                           layout, and the compression id, are the compressor's (one file
+//	                           each: gzip.go, xz.go, lz4.go, zstd.go; lzma.go, lzo.go)
 //	data blocks and fragments  file contents, each block compressed on its own
 //	inode table                metadata blocks of inodes
 //	directory table            metadata blocks of directory listings
@@ -21,13 +23,13 @@ package squash
 // (see Segment) are not placed in a newer image.
 const LayoutVersion = 3
 
-// Magic is the superblock's first four bytes, "hsqs" on disk.
-const Magic = 0x73717368
+// magic is the superblock's first four bytes, "hsqs" on disk.
+const magic = 0x73717368
 
 // Format version written and read.
 const (
-	VersionMajor = 4
-	VersionMinor = 0
+	versionMajor = 4
+	versionMinor = 0
 )
 
 // Block sizes: a power of two from 4 KiB to 1 MiB.
@@ -37,9 +39,9 @@ const (
 	DefaultBlockSize = 1 << 20
 )
 
-// MetadataSize is the uncompressed size of a metadata block (inode, directory, fragment, id
+// metadataSize is the uncompressed size of a metadata block (inode, directory, fragment, id
 // tables); the last block of a table may be shorter.
-const MetadataSize = 8192
+const metadataSize = 8192
 
 // A metadata block on disk is a 16-bit header followed by its bytes. The header holds the
 // on-disk length, with metadataUncompressed set when the bytes are stored as they are.
@@ -59,31 +61,40 @@ const noFragment = 0xFFFFFFFF
 // tableAbsent is a superblock table offset for a table the image does not have.
 const tableAbsent = 0xFFFFFFFFFFFFFFFF
 
-// Compression ids in the superblock.
-const (
-	CompressionGzip = 1
-	CompressionLZMA = 2
-	CompressionLZO  = 3
-	CompressionXZ   = 4
-	CompressionLZ4  = 5
-	CompressionZstd = 6
-)
-
 // Superblock flags.
 const (
-	FlagUncompressedInodes    = 0x0001
-	FlagUncompressedData      = 0x0002
-	FlagCheck                 = 0x0004 // unused in 4.0
-	FlagUncompressedFragments = 0x0008
-	FlagNoFragments           = 0x0010
-	FlagAlwaysFragments       = 0x0020 // tails of files larger than a block are packed too
-	FlagDuplicates            = 0x0040 // identical files were stored once
-	FlagExportable            = 0x0080
-	FlagUncompressedXattrs    = 0x0100
-	FlagNoXattrs              = 0x0200
-	FlagCompressorOptions     = 0x0400
-	FlagUncompressedIDs       = 0x0800
+	flagUncompressedInodes    = 0x0001
+	flagUncompressedData      = 0x0002
+	flagCheck                 = 0x0004 // unused in 4.0
+	flagUncompressedFragments = 0x0008
+	flagNoFragments           = 0x0010
+	flagAlwaysFragments       = 0x0020 // tails of files larger than a block are packed too
+	flagDuplicates            = 0x0040 // identical files were stored once
+	flagExportable            = 0x0080
+	flagUncompressedXattrs    = 0x0100
+	flagNoXattrs              = 0x0200
+	flagCompressorOptions     = 0x0400
+	flagUncompressedIDs       = 0x0800
 )
+
+// flagNames are the flags' names, as mksquashfs's options name them.
+var flagNames = []struct {
+	bit  uint16
+	name string
+}{
+	{flagUncompressedInodes, "uncompressed-inodes"},
+	{flagUncompressedData, "uncompressed-data"},
+	{flagCheck, "check"},
+	{flagUncompressedFragments, "uncompressed-fragments"},
+	{flagNoFragments, "no-fragments"},
+	{flagAlwaysFragments, "always-fragments"},
+	{flagDuplicates, "duplicates"},
+	{flagExportable, "exportable"},
+	{flagUncompressedXattrs, "uncompressed-xattrs"},
+	{flagNoXattrs, "no-xattrs"},
+	{flagCompressorOptions, "compressor-options"},
+	{flagUncompressedIDs, "uncompressed-ids"},
+}
 
 // Superblock field offsets.
 const (
@@ -106,7 +117,7 @@ const (
 	sbDirectoryTable   = 72 // u64
 	sbFragmentTable    = 80 // u64
 	sbExportTable      = 88 // u64
-	SuperblockSize     = 96
+	superblockSize     = 96
 	maxIDs             = 65535 // id_count is a u16
 	maxInodeNumber     = 1<<32 - 1
 	maxFragmentEntries = 1<<32 - 1
@@ -114,21 +125,21 @@ const (
 
 // Inode types. A directory entry records the basic type even for an extended inode.
 const (
-	InodeDir          = 1
-	InodeFile         = 2
-	InodeSymlink      = 3
-	InodeBlockDev     = 4
-	InodeCharDev      = 5
-	InodeFifo         = 6
-	InodeSocket       = 7
-	InodeExtDir       = 8
-	InodeExtFile      = 9
-	InodeExtSymlink   = 10
-	InodeExtBlockDev  = 11
-	InodeExtCharDev   = 12
-	InodeExtFifo      = 13
-	InodeExtSocket    = 14
-	extendedTypeDelta = InodeExtDir - InodeDir
+	inodeDir          = 1
+	inodeFile         = 2
+	inodeSymlink      = 3
+	inodeBlockDev     = 4
+	inodeCharDev      = 5
+	inodeFifo         = 6
+	inodeSocket       = 7
+	inodeExtDir       = 8
+	inodeExtFile      = 9
+	inodeExtSymlink   = 10
+	inodeExtBlockDev  = 11
+	inodeExtCharDev   = 12
+	inodeExtFifo      = 13
+	inodeExtSocket    = 14
+	extendedTypeDelta = inodeExtDir - inodeDir
 )
 
 // The header every inode starts with.
@@ -241,38 +252,6 @@ const (
 	fragSize          = 8  // u32, with dataUncompressed
 	fragUnused        = 12 // u32, zero
 	fragmentEntrySize = 16
-)
-
-// Compressor options (FlagCompressorOptions), stored right after the superblock.
-const (
-	// gzip: compression level (1-9), window size (8-15), strategy flags.
-	gzipOptLevel      = 0 // u32
-	gzipOptWindowSize = 4 // u16
-	gzipOptStrategies = 6 // u16
-	gzipOptSize       = 8
-	// xz: dictionary size, executable filter flags.
-	xzOptDictSize = 0 // u32
-	xzOptFilters  = 4 // u32
-	xzOptSize     = 8
-	// lz4: format version (1, legacy), flags (1, high compression). Always stored.
-	lz4OptVersion = 0 // u32
-	lz4OptFlags   = 4 // u32
-	lz4OptSize    = 8
-	lz4Legacy     = 1
-	lz4FlagHC     = 1
-	// zstd: compression level.
-	zstdOptLevel = 0 // u32
-	zstdOptSize  = 4
-)
-
-// xz executable (BCJ) filter flags, as squashfs-tools numbers them.
-const (
-	xzFilterX86      = 0x01
-	xzFilterPowerPC  = 0x02
-	xzFilterIA64     = 0x04
-	xzFilterARM      = 0x08
-	xzFilterARMThumb = 0x10
-	xzFilterSPARC    = 0x20
 )
 
 // inodeRef packs an inode's position: the offset of its metadata block from the start of the

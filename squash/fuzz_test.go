@@ -3,20 +3,21 @@ package squash
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/gonixiso/gonixiso/internal/fuzzrecipe"
+	"github.com/gonixiso/gonixiso/internal/squashcraft"
 )
 
-// fuzzSeeds returns small valid images of a tree of every entry type, one per compressor.
-func fuzzSeeds(t testing.TB) [][]byte {
+// fuzzTree makes a tree of every entry type, small.
+func fuzzTree(t testing.TB) string {
 	dir := t.TempDir()
 	text := strings.Repeat("some text that compresses\n", 400)
 	for name, data := range map[string]string{
@@ -39,6 +40,12 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	if err := os.WriteFile(filepath.Join(dir, "sparse"), make([]byte, 2*testBlockSize+10), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// fuzzSeeds returns small valid images of a tree of every entry type, one per compressor.
+func fuzzSeeds(t testing.TB) [][]byte {
+	dir := fuzzTree(t)
 	var seeds [][]byte
 	for _, c := range []Compression{
 		{Algorithm: Zstd, Level: 3}, {Algorithm: Zstd, PureGo: true}, {Algorithm: XZ, Level: 0, BCJ: []string{"x86"}},
@@ -65,7 +72,8 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	// mksquashfs lays images out its own way, with an export table. (Not xz with 4 KiB
 	// blocks: with a BCJ filter it stores a 4 KiB dictionary in the options and compresses
 	// metadata with 8 KiB, which the kernel refuses, and Check says so.)
-	for _, args := range [][]string{{"-noI", "-noD", "-noF", "-noX", "-b", "4K"}, {"-comp", "zstd", "-b", "4K"}, {"-comp", "xz", "-Xbcj", "x86", "-b", "8K"}} {
+	for _, args := range [][]string{{"-noI", "-noD", "-noF", "-noX", "-b", "4K"}, {"-comp", "zstd", "-b", "4K"},
+		{"-comp", "xz", "-Xbcj", "x86", "-b", "8K"}, {"-comp", "lzo", "-b", "4K"}} {
 		b, err := os.ReadFile(mksquashfs(t, dir, append(args, "-all-root")...))
 		if err != nil {
 			t.Fatal(err)
@@ -75,11 +83,13 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	return seeds
 }
 
-// FuzzReader reads corrupt images: NewReader, Walk, reading every file every way, the fs.FS
-// view and Check must return errors, never panic or hang.
+// FuzzReader reads corrupt images: NewReader, Walk, reading every file every way (its blocks,
+// storage and data identity too), the fs.FS view and Check must return errors, never panic or
+// hang, within small limits (fuzzLimits) and allocating at most fuzzAlloc bytes per input.
 //
 // An input is a recipe, as gonixiso's FuzzImage has them: a byte that picks one of the seed
-// images (and the images under testdata/reader/fuzz-*), then patches (see patchImage), at most
+// images (the images under testdata/reader/fuzz-*, and the hostile shapes of squashcraft made
+// small), then patches (see patchImage), at most
 // fuzzrecipe.MaxLen bytes in all. Whole images of kilobytes as inputs made the fuzzer stall: Go's
 // minimiser, quadratic in an input's length, spent seconds to a minute on each input that
 // found new coverage while no new inputs ran (0 to 2 new inputs a minute; 500 in 30 s with
@@ -94,6 +104,17 @@ func FuzzReader(f *testing.F) {
 		}
 		bases = append(bases, b)
 	}
+	// The hostile shapes, small: block lists of zeros, hard links, deep directories, shared
+	// fragments (the reader must bound what they cost, not read them).
+	for _, s := range squashcraft.Hostile() {
+		bases = append(bases, s.Build(100))
+	}
+	// lzma, which the reader reads and Check refuses.
+	lzmaImg, err := os.ReadFile(mksquashfs(f, fuzzTree(f), "-comp", "lzma", "-b", "4K", "-all-root"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	bases = append(bases, lzmaImg)
 	for i, s := range bases {
 		f.Add([]byte{byte(i)})
 		// Truncated, and with a flipped bit in each of a few places.
@@ -104,18 +125,33 @@ func FuzzReader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, recipe []byte) {
 		data := patchImage(bases, recipe)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		for _, pureGo := range []bool{false, true} {
 			r, err := newReader(bytes.NewReader(data), int64(len(data)), pureGo)
 			if err != nil {
-				return
+				break
 			}
+			r.SetLimits(fuzzLimits)
 			exercise(r)
-			if r.sb.CompressorID != CompressionXZ {
-				return
+			if r.t.compressorID != compressionXZ {
+				break
 			}
+		}
+		runtime.ReadMemStats(&after)
+		if a := after.TotalAlloc - before.TotalAlloc; a > fuzzAlloc {
+			t.Fatalf("an image of %d bytes made the reader allocate %d MiB", len(data), a>>20)
 		}
 	})
 }
+
+// fuzzLimits are the limits of the readers of fuzz inputs: small, so that an input is read to
+// its limits in a fraction of a second.
+var fuzzLimits = Limits{Contents: 64 << 20, Metadata: 16 << 20, EntryBytes: 4 << 20}
+
+// fuzzAlloc bounds what reading an input every way (twice for xz) may allocate in all: what
+// the limits let through, decoded into fresh buffers, and the decoders' own.
+const fuzzAlloc = 512 << 20
 
 // patchImage builds a fuzz input's image: bases[recipe[0] % len(bases)] patched by the records
 // that follow (fuzzrecipe.Patch). Bytes after the first fuzzrecipe.MaxLen are ignored.
@@ -127,15 +163,14 @@ func patchImage(bases [][]byte, recipe []byte) []byte {
 	return fuzzrecipe.Patch(bases[int(recipe[0])%len(bases)], recipe[1:])
 }
 
-// exercise reads everything of an image, every way, ignoring errors.
+// exercise reads everything of an image, every way, ignoring errors (the reader's limits
+// bound the work).
 func exercise(r *Reader) {
 	r.Superblock()
 	entries := 0
 	r.Walk(func(name string, e *Entry) error {
-		if entries++; entries > 5000 {
-			return fs.SkipAll
-		}
-		f, err := r.open(e)
+		entries++
+		f, err := r.OpenEntry(e)
 		if err != nil {
 			return nil
 		}
@@ -145,12 +180,21 @@ func exercise(r *Reader) {
 			f.ReadDir(-1)
 			return nil
 		}
-		// A file's contents, at most 1 MiB of them each way: a fuzzed size can be huge.
+		if e.Mode.IsRegular() {
+			r.DataID(e)
+			r.Storage(e)
+			for _, err := range r.Blocks(e) {
+				if err != nil {
+					break
+				}
+			}
+		}
+		// A file's contents, 1 MiB of them read, then from its end, then all of them.
 		io.Copy(io.Discard, io.LimitReader(f, 1<<20))
 		var buf [100]byte
 		f.ReadAt(buf[:], max(0, e.Size-50))
 		f.Seek(0, io.SeekStart)
-		f.WriteTo(&limitWriter{n: 1 << 20})
+		f.WriteTo(io.Discard)
 		return nil
 	})
 	fsys := r.FS()
@@ -168,19 +212,6 @@ func exercise(r *Reader) {
 		return nil
 	})
 	r.Check()
-}
-
-// limitWriter takes n bytes, then fails.
-type limitWriter struct{ n int }
-
-func (w *limitWriter) Write(p []byte) (int, error) {
-	if len(p) > w.n {
-		k := w.n
-		w.n = 0
-		return k, errors.New("enough")
-	}
-	w.n -= len(p)
-	return len(p), nil
 }
 
 // TestFuzzSeedsAreValid keeps the seeds honest: each is an image the reader reads and Check

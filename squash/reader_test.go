@@ -23,10 +23,11 @@ import (
 	"unsafe"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	ulzma "github.com/ulikunitz/xz"
 
 	"github.com/gonixiso/gonixiso/internal/parallel"
 	"github.com/gonixiso/gonixiso/internal/testsystem"
+	"github.com/gonixiso/gonixiso/squash/internal/xz"
 )
 
 // testBlockSize is the block size of the trees' images: small, so that files of a few blocks
@@ -99,7 +100,7 @@ func makeTree(t testing.TB, big bool) string {
 		}
 	}
 	odd := []string{"with space", "ünïcödé", "tab\there", "new\nline", `back\slash`, "-dash", "a:b", "B", "a", "_", "~",
-		strings.Repeat("n", 255), "\x01ctl", "quote\"'", "é", "E"}
+		strings.Repeat("n", 255), "\x01ctl", "quote\"'", "é", "E", "latin1-caf\xe9", "\xff\xfe-not-utf8"}
 	for i, n := range odd {
 		write("odd/"+n, []byte(fmt.Sprintf("odd %d\n", i)), 0o644)
 	}
@@ -270,7 +271,7 @@ func imageRecords(t testing.TB, r *Reader) []record {
 		}
 		rec := record{Header: e.Header}
 		if e.Mode.IsRegular() {
-			f, err := r.Open(name)
+			f, err := r.OpenEntry(e) // names are bytes: Open(name) refuses those not UTF-8
 			if err != nil {
 				return err
 			}
@@ -393,12 +394,18 @@ func TestReaderRoundTrip(t *testing.T) {
 
 func TestReaderFS(t *testing.T) {
 	dir := makeTree(t, false)
-	// fstest.TestFS refuses backslashes in names, which SquashFS allows.
-	if err := os.Remove(filepath.Join(dir, `odd/back\slash`)); err != nil {
-		t.Fatal(err)
+	// fstest.TestFS refuses backslashes in names, which SquashFS allows, and names that are
+	// not UTF-8, which an fs.FS cannot name.
+	for _, n := range []string{`odd/back\slash`, "odd/latin1-caf\xe9", "odd/\xff\xfe-not-utf8"} {
+		if err := os.Remove(filepath.Join(dir, n)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	img := writeImage(t, dir, Options{BlockSize: testBlockSize, Compression: Compression{Algorithm: Zstd, Level: 3}, ModTime: 1})
 	r := openImage(t, img, false)
+	// fstest reads every file many ways, a byte at a time too: each read decodes a block,
+	// which counts against the limits (far more than the tree holds).
+	r.SetLimits(Limits{Contents: 1 << 40, Metadata: 1 << 40})
 	var expected []string
 	for _, rec := range diskRecords(t, dir, false) {
 		if rec.Name != "." {
@@ -421,6 +428,8 @@ var mksquashfsVariants = []struct {
 	{"xz-dict-50", []string{"-comp", "xz", "-Xdict-size", "50%", "-b", "64K", "-no-hardlinks", "-all-root"}},
 	{"gzip", []string{"-comp", "gzip", "-b", "4K", "-no-hardlinks", "-all-root"}},
 	{"lz4", []string{"-comp", "lz4", "-Xhc", "-b", "4K", "-no-hardlinks", "-all-root"}},
+	{"lzo-999", []string{"-comp", "lzo", "-b", "4K", "-no-hardlinks", "-all-root"}},
+	{"lzo-1x-1-128K", []string{"-comp", "lzo", "-Xalgorithm", "lzo1x_1", "-b", "128K", "-no-hardlinks", "-all-root"}},
 	{"uncompressed", []string{"-noI", "-noD", "-noF", "-noX", "-b", "4K", "-no-hardlinks", "-all-root"}},
 	{"no-fragments", []string{"-comp", "zstd", "-no-fragments", "-b", "4K", "-no-hardlinks", "-all-root"}},
 	{"always-fragments", []string{"-comp", "gzip", "-always-use-fragments", "-b", "4K", "-no-hardlinks", "-all-root", "-no-exports"}},
@@ -524,8 +533,8 @@ func TestReaderMksquashfs(t *testing.T) {
 					t.Errorf("Check (xz in Go %v): %v", p, err)
 				}
 			}
-			if e, err := openImage(t, img, false).Lookup("xattrs/two"); err != nil || e.Xattr == NoXattr {
-				t.Errorf("xattrs/two: %v, xattr index %#x: mksquashfs stored no xattrs, Check's xattr rules went untested", err, e.Xattr)
+			if e, err := openImage(t, img, false).Lookup("xattrs/two"); err != nil || e.xattr == noXattr {
+				t.Errorf("xattrs/two: %v, xattr index %#x: mksquashfs stored no xattrs, Check's xattr rules went untested", err, e.xattr)
 			}
 			if v.name == "xz-bcj-x86" {
 				if n := bcjBlocks(t, openImage(t, img, false), "bin/go-head"); n == 0 {
@@ -543,23 +552,24 @@ func bcjBlocks(t testing.TB, r *Reader, name string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	off, n := int64(e.StartBlock), 0
-	for _, w := range e.Blocks {
-		size := int64(w &^ BlockUncompressed)
-		if w != 0 && w&BlockUncompressed == 0 {
-			raw := make([]byte, size)
-			if _, err := r.ra.ReadAt(raw, off); err != nil {
+	n := 0
+	for b, err := range r.Blocks(e) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !b.Sparse && !b.Tail && !b.Uncompressed {
+			raw := make([]byte, b.StoredSize)
+			if _, err := r.ra.ReadAt(raw, b.ImageOffset); err != nil {
 				t.Fatal(err)
 			}
-			s, err := parseXZ(raw)
+			s, err := xz.Parse(raw)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(s.blocks[0].filters) == 2 {
+			if len(s.Blocks[0].Filters) == 2 {
 				n++
 			}
 		}
-		off += size
 	}
 	return n
 }
@@ -655,7 +665,7 @@ func TestCheckRefuses(t *testing.T) {
 	testsystem.Require(t, "unsquashfs")
 	dir := smallTree(t)
 	want := diskRecords(t, dir, false)
-	xzWith := func(cfg xz.WriterConfig) func(dst, src []byte) ([]byte, bool, error) {
+	xzWith := func(cfg ulzma.WriterConfig) func(dst, src []byte) ([]byte, bool, error) {
 		return func(dst, src []byte) ([]byte, bool, error) {
 			var b bytes.Buffer
 			w, err := cfg.NewWriter(&b)
@@ -681,9 +691,9 @@ func TestCheckRefuses(t *testing.T) {
 		fn   func(dst, src []byte) ([]byte, bool, error)
 		want string
 	}{
-		{"xz-crc64", Compression{Algorithm: XZ, PureGo: true}, xzWith(xz.WriterConfig{DictCap: testBlockSize, CheckSum: xz.CRC64}), "check type 0x4"},
-		{"xz-sha256", Compression{Algorithm: XZ, PureGo: true}, xzWith(xz.WriterConfig{DictCap: testBlockSize, CheckSum: xz.SHA256}), "check type 0xa"},
-		{"xz-dict-8M", Compression{Algorithm: XZ, PureGo: true}, xzWith(xz.WriterConfig{DictCap: 8 << 20, CheckSum: xz.CRC32}), "LZMA2 dictionary of 8388608 bytes, larger than the kernel's 8192"},
+		{"xz-crc64", Compression{Algorithm: XZ, PureGo: true}, xzWith(ulzma.WriterConfig{DictCap: testBlockSize, CheckSum: ulzma.CRC64}), "check type 0x4"},
+		{"xz-sha256", Compression{Algorithm: XZ, PureGo: true}, xzWith(ulzma.WriterConfig{DictCap: testBlockSize, CheckSum: ulzma.SHA256}), "check type 0xa"},
+		{"xz-dict-8M", Compression{Algorithm: XZ, PureGo: true}, xzWith(ulzma.WriterConfig{DictCap: 8 << 20, CheckSum: ulzma.CRC32}), "LZMA2 dictionary of 8388608 bytes, larger than the kernel's 8192"},
 		{"zstd-window", Compression{Algorithm: Zstd, PureGo: true}, func(dst, src []byte) ([]byte, bool, error) {
 			// From a pipe, the zstd command knows no content size: its frame keeps the
 			// window of --long, 1 MiB.
@@ -742,14 +752,14 @@ func TestCheckRefuses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.Type != InodeExtFile || e.Xattr == NoXattr {
-			t.Fatalf("big: inode type %d, xattr %#x; want an extended file with xattrs", e.Type, e.Xattr)
+		if e.typ != inodeExtFile || e.xattr == noXattr {
+			t.Fatalf("big: inode type %d, xattr %#x; want an extended file with xattrs", e.typ, e.xattr)
 		}
 		if err := r.Check(); err != nil {
 			t.Fatal(err)
 		}
 		// The inode table is stored: its block at offset B holds its bytes after a 2-byte header.
-		at := r.sb.InodeTable + e.Ref>>16 + metadataHeaderSize + e.Ref&0xFFFF + xfileXattr
+		at := r.t.inodeTable + e.ref>>16 + metadataHeaderSize + e.ref&0xFFFF + xfileXattr
 		putU32(b[at:], 99)
 		r, err = NewReader(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
@@ -802,18 +812,18 @@ func TestCheckRefuses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if root.Ref>>16 != 0 || root.ListingBlock != 0 || len(l.headers) != 1 {
+		if root.ref>>16 != 0 || root.listBlock != 0 || len(l.headers) != 1 {
 			t.Fatal("the test wants the root's inode and listing in the first metadata blocks")
 		}
 		// Metadata blocks are stored: the listing's bytes follow the block's 2-byte header.
-		listing := b[r.sb.DirectoryTable+metadataHeaderSize+uint64(l.headers[0].off):]
+		listing := b[r.t.directoryTable+metadataHeaderSize+uint64(l.headers[0].off):]
 		base := binary.LittleEndian.Uint32(listing[dhInodeNumber:])
-		p := bytes.Index(listing, []byte{InodeDir, 0, byte(len("sub") - 1), 0, 's', 'u', 'b'})
+		p := bytes.Index(listing, []byte{inodeDir, 0, byte(len("sub") - 1), 0, 's', 'u', 'b'})
 		if p < 0 {
 			t.Fatal("entry sub not found")
 		}
 		e := listing[p-deType:]
-		putU16(e[deOffset:], uint16(root.Ref))
+		putU16(e[deOffset:], uint16(root.ref))
 		putU16(e[deInodeDelta:], uint16(int16(int64(root.Inode)-int64(base))))
 		r, err = NewReader(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
@@ -827,81 +837,6 @@ func TestCheckRefuses(t *testing.T) {
 			t.Fatal("Check of a directory that contains itself succeeded")
 		}
 	})
-}
-
-// TestBCJ decodes, with the Go BCJ filters, what liblzma's encoders (through the xz command)
-// made, for every filter the kernel has, with and without a start offset.
-func TestBCJ(t *testing.T) {
-	testsystem.Require(t, "xz")
-	goBin, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "bin", "go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(3, 4))
-	// Code-like bytes for each architecture: random words, many of them shaped as the
-	// filter's branch instructions.
-	shaped := func(fill func(b []byte)) []byte {
-		b := make([]byte, 256<<10)
-		for i := range b {
-			b[i] = byte(rng.Uint32())
-		}
-		for i := 0; i+16 <= len(b); i += 16 {
-			if rng.IntN(3) == 0 {
-				fill(b[i : i+16])
-			}
-		}
-		return b
-	}
-	inputs := map[string][]byte{
-		"x86":      goBin[:min(len(goBin), 1<<20)],
-		"powerpc":  shaped(func(b []byte) { b[0], b[3] = 0x48|b[0]&3, b[3]&^3|1 }),
-		"ia64":     shaped(func(b []byte) { b[0] = 0x10 | b[0]&0x0F; b[5] = b[5]&0xC0 | 0x0A }),
-		"arm":      shaped(func(b []byte) { b[3], b[7] = 0xEB, 0xEB }),
-		"armthumb": shaped(func(b []byte) { b[1], b[3] = 0xF0|b[1]&7, 0xF8|b[3]&7 }),
-		"sparc":    shaped(func(b []byte) { b[0], b[1] = 0x40, b[1]&0x3F; b[4], b[5] = 0x7F, b[5]|0xC0 }),
-	}
-	for _, name := range []string{"x86", "powerpc", "ia64", "arm", "armthumb", "sparc"} {
-		for _, start := range []int{0, 16} {
-			t.Run(fmt.Sprintf("%s-start-%d", name, start), func(t *testing.T) {
-				in := inputs[name]
-				filter := "--" + name
-				if start != 0 {
-					filter += fmt.Sprintf("=start=%d", start)
-				}
-				cmd := exec.Command("xz", "--format=xz", "--check=crc32", filter, "--lzma2=preset=1,dict=1MiB", "-c")
-				cmd.Stdin = bytes.NewReader(in)
-				packed, err := cmd.Output()
-				if err != nil {
-					t.Fatal(err)
-				}
-				// The filter must have changed something, or the test proves nothing: decode
-				// the LZMA2 layer alone.
-				st, err := parseXZ(packed)
-				if err != nil {
-					t.Fatal(err)
-				}
-				blk := st.blocks[0]
-				if len(blk.filters) != 2 {
-					t.Fatalf("%d filters, want the BCJ filter and LZMA2", len(blk.filters))
-				}
-				filtered := make([]byte, blk.uncompressedSize)
-				if err := xzDecodeBlock(filtered, packed[blk.dataStart:blk.dataEnd], blk.filters[1:]); err != nil {
-					t.Fatal(err)
-				}
-				if bytes.Equal(filtered, in) {
-					t.Fatalf("the %s filter changes nothing in the test input", name)
-				}
-				out := make([]byte, len(in))
-				n, err := xzDecode(out, packed)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if n != len(in) || !bytes.Equal(out, in) {
-					t.Fatalf("decoded %d bytes, different from the %d encoded", n, len(in))
-				}
-			})
-		}
-	}
 }
 
 // benchImage returns the path of a cached image of about 200 MB of generated files, many
@@ -1074,28 +1009,30 @@ func BenchmarkReadAll(b *testing.B) {
 	}
 }
 
-// TestReaderUnsupported expects a clear error, not a misreading, for the compressors gonixiso
-// does not read.
+// TestReaderUnsupported expects a clear error, not a misreading, for a compressor id squash
+// does not know.
 func TestReaderUnsupported(t *testing.T) {
 	dir := smallTree(t)
-	img := mksquashfs(t, dir, "-comp", "lzo", "-b", "4K")
-	f, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fi, _ := f.Stat()
-	if _, err := NewReader(f, fi.Size()); err == nil || !strings.Contains(err.Error(), "unsupported compressor lzo (id 3)") {
-		t.Errorf("NewReader of an lzo image = %v, want unsupported compressor lzo", err)
-	}
-	// mksquashfs no longer writes lzma: relabel an image.
 	b, err := os.ReadFile(writeImage(t, dir, Options{BlockSize: testBlockSize, Compression: Compression{Algorithm: Gzip}}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	putU16(b[sbCompression:], CompressionLZMA)
-	if _, err := NewReader(bytes.NewReader(b), int64(len(b))); err == nil || !strings.Contains(err.Error(), "unsupported compressor lzma (id 2)") {
-		t.Errorf("NewReader of an lzma image = %v, want unsupported compressor lzma", err)
+	putU16(b[sbCompression:], 7)
+	if _, err := NewReader(bytes.NewReader(b), int64(len(b))); err == nil || !strings.Contains(err.Error(), "unknown compressor id 7") {
+		t.Errorf("NewReader of an image of compressor 7 = %v, want an unknown compressor", err)
+	}
+}
+
+// TestReaderLZMA reads mksquashfs's lzma images, which the kernel cannot mount: Check says so.
+func TestReaderLZMA(t *testing.T) {
+	dir := makeTree(t, false)
+	want := diskRecords(t, dir, true)
+	for _, bs := range []string{"4K", "1M"} {
+		r := openImage(t, mksquashfs(t, dir, "-comp", "lzma", "-b", bs, "-no-hardlinks", "-all-root"), false)
+		compareRecords(t, want, imageRecords(t, r))
+		if err := r.Check(); err == nil || !strings.Contains(err.Error(), "no lzma decompressor") {
+			t.Errorf("Check of an lzma image = %v, want the kernel's refusal", err)
+		}
 	}
 }
 
@@ -1121,9 +1058,9 @@ func TestReaderLargeSparse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !e.Extended() || e.Size != size || e.Sparse == 0 || len(e.Blocks) != size>>20 || e.Fragment == NoFragment {
+	if !e.extended() || e.Size != size || e.sparse == 0 || e.nblocks != size>>20 || e.fragment == noFragment {
 		t.Fatalf("entry: extended %v, size %d, sparse %d, %d blocks; want an extended inode of %d bytes with sparse blocks and its tail in a fragment",
-			e.Extended(), e.Size, e.Sparse, len(e.Blocks), size)
+			e.extended(), e.Size, e.sparse, e.nblocks, size)
 	}
 	rf, err := r.Open("large")
 	if err != nil {

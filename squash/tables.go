@@ -16,12 +16,12 @@ func putU16(b []byte, v uint16) { binary.LittleEndian.PutUint16(b, v) }
 func putU32(b []byte, v uint32) { binary.LittleEndian.PutUint32(b, v) }
 func putU64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
 
-// metaWriter writes a metadata table: a stream cut into MetadataSize pieces, each compressed
+// metaWriter writes a metadata table: a stream cut into metadataSize pieces, each compressed
 // on its own behind a 2-byte header. A position in the table is the offset of the current
 // block's header from the table's start, and an offset in its uncompressed bytes.
 type metaWriter struct {
 	comp    compressor
-	buf     []byte // uncompressed bytes of the current block (fewer than MetadataSize)
+	buf     []byte // uncompressed bytes of the current block (fewer than metadataSize)
 	out     []byte // the finished blocks
 	total   int64  // uncompressed bytes written
 	scratch []byte
@@ -33,11 +33,11 @@ func (m *metaWriter) offset() uint16 { return uint16(len(m.buf)) }
 func (m *metaWriter) write(p []byte) error {
 	m.buf = append(m.buf, p...)
 	m.total += int64(len(p))
-	for len(m.buf) >= MetadataSize {
-		if err := m.flush(m.buf[:MetadataSize]); err != nil {
+	for len(m.buf) >= metadataSize {
+		if err := m.flush(m.buf[:metadataSize]); err != nil {
 			return err
 		}
-		m.buf = append(m.buf[:0], m.buf[MetadataSize:]...)
+		m.buf = append(m.buf[:0], m.buf[metadataSize:]...)
 	}
 	return nil
 }
@@ -82,19 +82,19 @@ type tableWriter struct {
 func basicType(n *node) uint16 {
 	switch t := n.hdr.Mode.Type(); {
 	case t == fs.ModeDir:
-		return InodeDir
+		return inodeDir
 	case t == fs.ModeSymlink:
-		return InodeSymlink
+		return inodeSymlink
 	case t == fs.ModeDevice|fs.ModeCharDevice:
-		return InodeCharDev
+		return inodeCharDev
 	case t == fs.ModeDevice:
-		return InodeBlockDev
+		return inodeBlockDev
 	case t == fs.ModeNamedPipe:
-		return InodeFifo
+		return inodeFifo
 	case t == fs.ModeSocket:
-		return InodeSocket
+		return inodeSocket
 	}
-	return InodeFile
+	return inodeFile
 }
 
 // squashMode is the 16-bit mode an inode stores: permissions, setuid, setgid and sticky.
@@ -192,7 +192,7 @@ func (t *tableWriter) place(n *node, b []byte) error {
 func (t *tableWriter) writeInode(n *node) error {
 	bs := int64(t.w.blockSize)
 	switch basicType(n) {
-	case InodeFile:
+	case inodeFile:
 		size := n.hdr.Size
 		want := size / bs
 		if n.fragment == noFragment && size%bs != 0 {
@@ -204,7 +204,7 @@ func (t *tableWriter) writeInode(n *node) error {
 		start := uint64(n.start)
 		if size <= math.MaxUint32 && start <= math.MaxUint32 && n.sparse == 0 {
 			b := make([]byte, basicFileSize+4*len(n.blocks))
-			t.header(b, n, InodeFile)
+			t.header(b, n, inodeFile)
 			putU32(b[fileStartBlock:], uint32(start))
 			putU32(b[fileFragment:], n.fragment)
 			putU32(b[fileOffset:], n.fragOff)
@@ -215,7 +215,7 @@ func (t *tableWriter) writeInode(n *node) error {
 			return t.place(n, b)
 		}
 		b := make([]byte, extFileSize+4*len(n.blocks))
-		t.header(b, n, InodeExtFile)
+		t.header(b, n, inodeExtFile)
 		putU64(b[xfileStartBlock:], start)
 		putU64(b[xfileSize:], uint64(size))
 		putU64(b[xfileSparse:], uint64(n.sparse))
@@ -227,14 +227,14 @@ func (t *tableWriter) writeInode(n *node) error {
 			putU32(b[extFileSize+4*i:], s)
 		}
 		return t.place(n, b)
-	case InodeSymlink:
+	case inodeSymlink:
 		b := make([]byte, symlinkSize+len(n.hdr.Linkname))
-		t.header(b, n, InodeSymlink)
+		t.header(b, n, inodeSymlink)
 		putU32(b[symLinkCount:], 1)
 		putU32(b[symTargetSize:], uint32(len(n.hdr.Linkname)))
 		copy(b[symlinkSize:], n.hdr.Linkname)
 		return t.place(n, b)
-	case InodeBlockDev, InodeCharDev:
+	case inodeBlockDev, inodeCharDev:
 		b := make([]byte, deviceSize)
 		t.header(b, n, basicType(n))
 		putU32(b[devLinkCount:], 1)
@@ -279,7 +279,7 @@ func (t *tableWriter) writeDirInode(d *node) error {
 			delta := int64(c.ino) - int64(first.ino)
 			entryLen := int64(dirEntrySize + len(c.name))
 			if j > i && (j-i == maxDirEntries || c.refBlock != first.refBlock || delta < math.MinInt16 || delta > math.MaxInt16 ||
-				(hdrPos+length+entryLen-1)/MetadataSize != hdrPos/MetadataSize) {
+				(hdrPos+length+entryLen-1)/metadataSize != hdrPos/metadataSize) {
 				break
 			}
 			length += entryLen
@@ -325,7 +325,7 @@ func (t *tableWriter) writeDirInode(d *node) error {
 	fileSize := size + 3 // the listing and the "." and ".." it does not store
 	if len(index) == 0 && fileSize <= math.MaxUint16 {
 		b := make([]byte, basicDirSize)
-		t.header(b, d, InodeDir)
+		t.header(b, d, inodeDir)
 		putU32(b[dirStartBlock:], uint32(startBlock))
 		putU32(b[dirLinkCount:], nlink)
 		putU16(b[dirFileSize:], uint16(fileSize))
@@ -337,7 +337,7 @@ func (t *tableWriter) writeDirInode(d *node) error {
 		return fmt.Errorf("squash: %s: directory too large for its index", d.path())
 	}
 	b := make([]byte, extDirSize, extDirSize+len(index)*(dirIndexHeader+16))
-	t.header(b, d, InodeExtDir)
+	t.header(b, d, inodeExtDir)
 	putU32(b[xdirLinkCount:], nlink)
 	putU32(b[xdirFileSize:], fileSize)
 	putU32(b[xdirStartBlock:], uint32(startBlock))
@@ -360,9 +360,9 @@ func (t *tableWriter) writeDirInode(d *node) error {
 func lookupTable(comp compressor, pos int64, entries []byte) (indexAt int64, out []byte, err error) {
 	m := metaWriter{comp: comp}
 	var starts []uint64
-	for off := 0; off < len(entries); off += MetadataSize {
+	for off := 0; off < len(entries); off += metadataSize {
 		starts = append(starts, uint64(pos)+m.block())
-		if err := m.write(entries[off:min(off+MetadataSize, len(entries))]); err != nil {
+		if err := m.write(entries[off:min(off+metadataSize, len(entries))]); err != nil {
 			return 0, nil, err
 		}
 		if err := m.finish(); err != nil {
@@ -394,7 +394,7 @@ func (w *Writer) writeTables() error {
 		return err
 	}
 
-	var sb [SuperblockSize]byte
+	var sb [superblockSize]byte
 	pos := w.pos
 	inodeAt := pos
 	pos += int64(len(t.inodes.out))
@@ -455,20 +455,20 @@ func (w *Writer) writeTables() error {
 		}
 	}
 
-	flags := uint16(FlagNoXattrs)
+	flags := uint16(flagNoXattrs)
 	if w.opts.NoFragments {
-		flags |= FlagNoFragments
+		flags |= flagNoFragments
 	} else {
-		flags |= FlagAlwaysFragments
+		flags |= flagAlwaysFragments
 	}
 	if !w.opts.NoDedup {
-		flags |= FlagDuplicates
+		flags |= flagDuplicates
 	}
 	opts := w.comp.options()
 	if opts != nil {
-		flags |= FlagCompressorOptions
+		flags |= flagCompressorOptions
 	}
-	putU32(sb[sbMagic:], Magic)
+	putU32(sb[sbMagic:], magic)
 	putU32(sb[sbInodeCount:], t.count)
 	putU32(sb[sbModTime:], uint32(w.opts.ModTime))
 	putU32(sb[sbBlockSize:], uint32(w.blockSize))
@@ -477,8 +477,8 @@ func (w *Writer) writeTables() error {
 	putU16(sb[sbBlockLog:], uint16(log2(w.blockSize)))
 	putU16(sb[sbFlags:], flags)
 	putU16(sb[sbIDCount:], uint16(len(t.ids)))
-	putU16(sb[sbVersionMajor:], VersionMajor)
-	putU16(sb[sbVersionMinor:], VersionMinor)
+	putU16(sb[sbVersionMajor:], versionMajor)
+	putU16(sb[sbVersionMinor:], versionMinor)
 	putU64(sb[sbRootInode:], w.root.ref)
 	putU64(sb[sbBytesUsed:], uint64(bytesUsed))
 	putU64(sb[sbIDTable:], uint64(idAt))

@@ -26,6 +26,13 @@
 // unchanged store paths instead of compressing them again, while identical files across store
 // paths are still stored once.
 //
+// # Reading
+//
+// A Reader reads images of any writer (gonixiso's, mksquashfs's, ...): Walk, Open and FS for
+// the tree, Blocks, Storage and DataID for how a file is stored (the layout stays the
+// package's), Check for the Linux kernel's rules. An image is untrusted input: the Reader holds
+// nothing per block a file declares and bounds its work by Limits.
+//
 // # What is written
 //
 // Superblock, compressor options, data blocks and fragment blocks, inode table (basic inodes, and
@@ -197,7 +204,7 @@ func NewWriter(out io.WriteSeeker, opts Options) (*Writer, error) {
 		done: make(chan struct{}),
 	}
 	w.bufs.New = func() any { b := make([]byte, 0, bs); return &b }
-	w.dataStart = SuperblockSize
+	w.dataStart = superblockSize
 	if o := comp.options(); o != nil {
 		w.dataStart += metadataHeaderSize + int64(len(o))
 	}

@@ -1,0 +1,209 @@
+package squash
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// This file is what the compressors share: how a caller names one (Algorithm, Compression),
+// and the two small interfaces behind which each lives in a file of its own, with everything
+// squash knows of it: zstd.go, xz.go, gzip.go, lz4.go, and lzma.go and lzo.go (read, not
+// written). A codec resolves a Compression into a compressor for the Writer, reads and
+// checks the compressor options an image stores, and decodes an image's blocks for the Reader,
+// holding them to the kernel's rules for Check. Adding a compressor is adding a file that
+// registers its codec.
+
+// Algorithm names a compressor.
+type Algorithm string
+
+// The compressors gonixiso writes. Each stays within the Linux kernel's rules for SquashFS: one
+// frame or stream per block; xz with a CRC32 check, a dictionary no larger than the block and at
+// most one BCJ filter; zstd with a window no larger than the block.
+const (
+	Zstd Algorithm = "zstd"
+	XZ   Algorithm = "xz"
+	Gzip Algorithm = "gzip"
+	LZ4  Algorithm = "lz4"
+)
+
+// Compression chooses a compressor and its level.
+//
+// zstd levels 1 to 22 use libzstd (the C library mksquashfs uses, so sizes match it) and need a
+// cgo build. With PureGo, or in a build without cgo, zstd uses klauspost/compress, which has four
+// levels, named here by the zstd levels they resemble: 1 (fastest), 3 (default), 7 (better) and
+// 11 (best). xz levels are liblzma presets 0-9 (default 6, as mksquashfs) and need cgo; with
+// PureGo, xz uses ulikunitz/xz, whose output is larger and which has no BCJ filters. gzip levels
+// are 1-9 (default 9), lz4 levels 0 (fast, default) and 1 (high compression).
+type Compression struct {
+	Algorithm Algorithm // default zstd
+	// Level 0 means the algorithm's default: zstd 19 (NixOS's) with libzstd, 11 in pure Go.
+	Level int
+	// BCJ lists xz branch/call/jump filters for executable code ("x86", "powerpc", "ia64",
+	// "arm", "armthumb", "sparc"); each block is compressed without a filter and with each one,
+	// and the smallest result is kept, as mksquashfs -Xbcj does. The kernel must have the
+	// filter (CONFIG_XZ_DEC_X86 and so on).
+	BCJ []string
+	// PureGo selects the pure-Go implementation even in a cgo build.
+	PureGo bool
+}
+
+// String describes the compression, e.g. "zstd level 19 (libzstd)".
+func (c Compression) String() string {
+	comp, err := c.resolve(DefaultBlockSize, 1)
+	if err != nil {
+		return fmt.Sprintf("%s level %d (unavailable: %v)", c.Algorithm, c.Level, err)
+	}
+	defer comp.close()
+	return comp.String()
+}
+
+// CgoAvailable reports whether this build has the C libraries (libzstd and liblzma).
+func CgoAvailable() bool { return cgoAvailable }
+
+var errNeedCgo = errors.New("this build has no cgo")
+
+// errTooLarge is returned when a block decodes to more bytes than it may hold.
+var errTooLarge = errors.New("decodes to more bytes than a block holds")
+
+// A codec is what squash knows of one compressor for reading: its names, its compressor
+// options and its blocks.
+type codec interface {
+	// id is the superblock's compression id; name is mksquashfs's name for it.
+	id() uint16
+	name() Algorithm
+	// defaults fills in the options the kernel and mksquashfs assume when an image of
+	// blockSize blocks stores none; parseOptions then reads those it stores.
+	defaults(o *CompressorOptions, blockSize int)
+	parseOptions(o *CompressorOptions, b []byte) error
+	// checkOptions says what in an image's superblock and options the kernel refuses.
+	checkOptions(sb *Superblock) error
+	// newDecoder returns a decoder of the compressor's blocks; pureGo asks for Go code
+	// where a C library would otherwise decode.
+	newDecoder(pureGo bool) (decoder, error)
+}
+
+// A writer is a codec the Writer also compresses with.
+type writer interface {
+	codec
+	// newCompressor resolves c, whose Algorithm is the codec's, for blocks of blockSize
+	// bytes compressed by workers goroutines at once.
+	newCompressor(c Compression, blockSize, workers int) (compressor, error)
+}
+
+// compressor compresses blocks; its methods are safe for concurrent use.
+type compressor interface {
+	id() uint16
+	// options returns the compressor options to store after the superblock, or nil for none.
+	options() []byte
+	// compress returns src compressed into dst's spare capacity, or ok=false when the result
+	// would not be smaller than src.
+	compress(dst, src []byte) (out []byte, ok bool, err error)
+	// slow reports whether a block is worth a cheap trial first (see incompressible).
+	slow() bool
+	String() string
+	close()
+}
+
+// decoder decodes blocks of one compressor; it is safe for concurrent use.
+type decoder interface {
+	// decode decodes the block src into dst and returns the number of bytes; a block that
+	// would decode to more than len(dst) bytes is an error wrapping errTooLarge.
+	decode(dst, src []byte) (int, error)
+	// decodeKernel decodes as decode does, after holding the block's container to what the
+	// kernel's decompressor accepts for the image of sb.
+	decodeKernel(dst, src []byte, sb *Superblock) (int, error)
+	// contentSize returns the bytes the block src decodes to, when its container says so
+	// (no decoding, and no check that it is true).
+	contentSize(src []byte) (int, bool)
+}
+
+// codecs are the compressors squash knows, by compression id; each file registers its own.
+var codecs = map[uint16]codec{}
+
+func register(c codec) { codecs[c.id()] = c }
+
+// codecNamed returns the codec of an algorithm's name, nil if there is none.
+func codecNamed(a Algorithm) codec {
+	for _, c := range codecs {
+		if c.name() == a {
+			return c
+		}
+	}
+	return nil
+}
+
+// algorithmName names a compression id as mksquashfs does.
+func algorithmName(id uint16) Algorithm {
+	if c, ok := codecs[id]; ok {
+		return c.name()
+	}
+	return Algorithm(fmt.Sprintf("unknown-%d", id))
+}
+
+// names lists, in id order, the names of the codecs for which keep is true: "zstd, xz or lz4".
+func names(keep func(codec) bool, or string) string {
+	var ids []uint16
+	for id, c := range codecs {
+		if keep(c) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	var s []string
+	for _, id := range ids {
+		s = append(s, string(codecs[id].name()))
+	}
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " " + or + " " + s[len(s)-1]
+}
+
+// resolve picks the implementation of c for a block size and a number of concurrent callers.
+func (c Compression) resolve(blockSize, workers int) (compressor, error) {
+	alg := c.Algorithm
+	if alg == "" {
+		alg = Zstd
+	}
+	if len(c.BCJ) > 0 && alg != XZ {
+		return nil, fmt.Errorf("squash: BCJ filters apply to xz only, not %s", alg)
+	}
+	w, ok := codecNamed(alg).(writer)
+	if !ok {
+		return nil, fmt.Errorf("squash: unknown compressor %q (want %s)", alg,
+			names(func(c codec) bool { _, ok := c.(writer); return ok }, "or"))
+	}
+	return w.newCompressor(c, blockSize, workers)
+}
+
+// newDecoder returns the decoder of blocks compressed with compression id.
+func newDecoder(id uint16, pureGo bool) (codec, decoder, error) {
+	c, ok := codecs[id]
+	if !ok {
+		return nil, nil, fmt.Errorf("squash: unknown compressor id %d", id)
+	}
+	d, err := c.newDecoder(pureGo)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, d, nil
+}
+
+// optionsLen checks the length of stored compressor options.
+func optionsLen(c codec, b []byte, want int) error {
+	if len(b) != want {
+		return fmt.Errorf("squash: %s compressor options of %d bytes, want %d", c.name(), len(b), want)
+	}
+	return nil
+}
+
+// A block is worth a slow compressor's time only if a fast trial compresses it by at least 1%:
+// compressed kernel modules, firmware, images and archives are a large share of a real closure,
+// and a level-19 pass over them would only prove that they do not shrink. The trial is libzstd at
+// level 1 (see incompressible in zstd_cgo.go): measured on the 2 GB corpus, it leaves about
+// 110 MB of blocks uncompressed at a cost of 0.2 MB against compressing them at level 19. The
+// pure-Go encoders are no trial: klauspost's fastest level gives up on blocks of libxul.so and of
+// CJK fonts that level 19 halves, so without libzstd every block is compressed.
+const trialMinSaving = 1 // percent

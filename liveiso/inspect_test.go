@@ -412,4 +412,3 @@ func TestInspectNotISO(t *testing.T) {
 		}
 	}
 }
-

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/gonixiso/gonixiso/internal/livestore"
 	"io"
 	"io/fs"
 	"os"
@@ -294,7 +295,7 @@ func (b *build) writeSquashFS() error {
 	stop := b.prog.track(w.Stats)
 	defer stop()
 
-	if err := w.AddStoreRoot(); err != nil {
+	if err := livestore.AddRoot(w, b.cfg.Epoch.Unix()); err != nil {
 		return fail(err)
 	}
 	walk := (*closure.Walk)(nil)
@@ -324,7 +325,7 @@ func (b *build) writeSquashFS() error {
 	if err := b.clo.WriteRegistration(&reg); err != nil {
 		return fail(err)
 	}
-	if err := w.AddRegistration(reg.Bytes()); err != nil {
+	if err := livestore.AddRegistration(w, reg.Bytes(), b.cfg.Epoch.Unix()); err != nil {
 		return fail(err)
 	}
 	if err := w.Close(); err != nil {
@@ -363,11 +364,11 @@ func (b *build) addStorePath(w *squash.Writer, walk *closure.Walk, sc *segmentCa
 		}
 	}
 	if known {
-		return info, false, w.AddStorePath(real)
+		return info, false, livestore.AddPath(w, real, nil)
 	}
 	h := walk.Hasher()
 	nw := nar.NewWriter(h)
-	if err := w.AddStorePathTee(real, narTee{nw}); err != nil {
+	if err := livestore.AddPath(w, real, narTee{nw}); err != nil {
 		return info, false, err
 	}
 	if err := nw.Close(); err != nil {

@@ -3,6 +3,7 @@ package gonixiso
 import (
 	"errors"
 	"fmt"
+	"github.com/gonixiso/gonixiso/internal/livestore"
 	"os"
 	"path/filepath"
 	"sync"
@@ -70,7 +71,7 @@ func (s *segmentCache) get(storePath string, narHash closure.Hash, real string) 
 	}
 	if err == nil {
 		// The NAR hash in the key covers contents; this covers what a NAR does not record.
-		err = seg.CheckTree(filepath.Base(storePath), real, squash.AllRoot)
+		err = livestore.CheckPath(seg, real)
 	}
 	if err != nil {
 		e.Close()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/gonixiso/gonixiso/internal/livestore"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -112,10 +113,10 @@ func writeStore(t *testing.T, img, sp string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.AddStoreRoot(); err != nil {
+	if err := livestore.AddRoot(w, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.AddStorePath(sp); err != nil {
+	if err := livestore.AddPath(w, sp, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {

@@ -3,6 +3,7 @@ package squash_test
 import (
 	"context"
 	"fmt"
+	"github.com/gonixiso/gonixiso/internal/livestore"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,11 +41,11 @@ func packClosure(t *testing.T, c squash.Compression) string {
 			t.Fatal(err)
 		}
 	}
-	must(w.AddStoreRoot())
+	must(livestore.AddRoot(w, epoch))
 	for _, p := range testsystem.Closure(t, top) {
-		must(w.AddStorePath(p))
+		must(livestore.AddPath(w, p, nil))
 	}
-	must(w.AddRegistration(reg))
+	must(livestore.AddRegistration(w, reg, epoch))
 	must(w.Close())
 	return img
 }

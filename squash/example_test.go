@@ -3,6 +3,7 @@ package squash_test
 import (
 	"bytes"
 	"fmt"
+	"github.com/gonixiso/gonixiso/internal/livestore"
 	"io"
 	"io/fs"
 	"log"
@@ -102,7 +103,7 @@ func ExampleWriter_AddSegment() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		if err := w.AddStoreRoot(); err != nil {
+		if err := livestore.AddRoot(w, 1); err != nil {
 			log.Fatal(err)
 		}
 		if reuse {
@@ -116,10 +117,10 @@ func ExampleWriter_AddSegment() {
 			if err := w.AddSegment(&seg, bytes.NewReader(keptData)); err != nil {
 				log.Fatal(err)
 			}
-		} else if err := w.AddStorePath(store); err != nil {
+		} else if err := livestore.AddPath(w, store, nil); err != nil {
 			log.Fatal(err)
 		}
-		if err := w.AddRegistration([]byte("registration\n")); err != nil {
+		if err := livestore.AddRegistration(w, []byte("registration\n"), 1); err != nil {
 			log.Fatal(err)
 		}
 		if err := w.Close(); err != nil {

@@ -328,7 +328,7 @@ func writeImage(t testing.TB, dir string, opts Options) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.AddTree(".", dir, nil); err != nil {
+	if err := w.AddTree(".", dir, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -630,7 +630,7 @@ func writeImageWith(t testing.TB, dir string, c Compression, fn func(dst, src []
 		t.Fatal(err)
 	}
 	w.comp = testCompressor{w.comp, fn} // before any block: the pipeline reads it per job
-	if err := w.AddTree(".", dir, nil); err != nil {
+	if err := w.AddTree(".", dir, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {

@@ -69,7 +69,7 @@ func writeSegmented(t *testing.T, src string, opts squash.Options, reuse map[str
 			}
 			continue
 		}
-		if err := w.AddTree(e.Name(), filepath.Join(src, e.Name()), squash.AllRoot); err != nil {
+		if err := w.AddTree(e.Name(), filepath.Join(src, e.Name()), squash.AllRoot, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := w.Flush(); err != nil {
@@ -173,7 +173,7 @@ func FuzzSegmentDescription(f *testing.F) {
 			return nil
 		}})
 	for _, n := range []string{"sizes", "dups", "links"} {
-		w.AddTree(n, filepath.Join(src, n), nil)
+		w.AddTree(n, filepath.Join(src, n), nil, nil)
 		w.Flush()
 	}
 	w.Close()
@@ -259,7 +259,7 @@ func TestSegmentsAcrossDuplicates(t *testing.T) {
 	if err := w.CheckSegment(&second); err == nil || !strings.Contains(err.Error(), "earlier segments do not have") {
 		t.Errorf("placing the second segment alone: %v", err)
 	}
-	w.AddTree("b-second", filepath.Join(alone, "b-second"), nil)
+	w.AddTree("b-second", filepath.Join(alone, "b-second"), nil, nil)
 	var first squash.Segment
 	if err := first.UnmarshalBinary(segs["a-first"].desc); err != nil {
 		t.Fatal(err)

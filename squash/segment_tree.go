@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 )
 
-// CheckTree reports whether the segment describes the tree at dir as AddTree(name, dir, fix)
+// CheckTree reports whether the segment describes the tree at dir as AddTree(name, dir, fix, tee)
 // followed by Flush would add it now: the same entries, in the same order, with the same types,
 // modes, owners, times, sizes, link targets and device numbers. A stored segment was made from a
 // tree; its contents are the caller's to vouch for (a cache keys them by a hash of the tree), and

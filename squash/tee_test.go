@@ -3,6 +3,7 @@ package squash_test
 import (
 	"bytes"
 	"fmt"
+	"github.com/gonixiso/gonixiso/internal/livestore"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -102,10 +103,10 @@ func TestTee(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := w.AddStoreRoot(); err != nil {
+		if err := livestore.AddRoot(w, 1); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.AddStorePathTee(src, tee); err != nil {
+		if err := livestore.AddPath(w, src, tee); err != nil {
 			t.Fatal(err)
 		}
 		if err := w.Close(); err != nil {
@@ -143,9 +144,9 @@ func TestTeeError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = w.AddStorePathTee(src, failingTee{})
+	err = livestore.AddPath(w, src, failingTee{})
 	if err == nil || !strings.Contains(err.Error(), src) || !strings.Contains(err.Error(), "no entries today") {
-		t.Errorf("AddStorePathTee with a failing Tee: %v", err)
+		t.Errorf("AddPath with a failing Tee: %v", err)
 	}
 }
 

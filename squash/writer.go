@@ -701,9 +701,13 @@ func (w *Writer) endSegment() error {
 // AddTree adds the directory tree at dir under name (the root for "." or ""), in sorted order:
 // a directory, then its entries by name, recursively, as NAR and mksquashfs walk a tree. Modes,
 // times, owners, symlink targets and device numbers come from the files; fix, if not nil, may
-// change each header first (for example AllRoot), or stop the walk with an error.
-func (w *Writer) AddTree(name, dir string, fix func(*Header) error) error {
-	return w.addTreeTee(name, dir, fix, nil)
+// change each header first (for example AllRoot), or stop the walk with an error. tee, if not
+// nil, sees each entry and its contents as they are read.
+func (w *Writer) AddTree(name, dir string, fix func(*Header) error, tee Tee) error {
+	if err := w.ready(); err != nil {
+		return err
+	}
+	return w.addTree(name, "", dir, fix, tee)
 }
 
 // A Tee sees a tree as the Writer reads it from disk, so that the caller can do something
@@ -715,13 +719,6 @@ func (w *Writer) AddTree(name, dir string, fix func(*Header) error) error {
 type Tee interface {
 	Entry(rel string, fi fs.FileInfo, link string) error
 	io.Writer
-}
-
-func (w *Writer) addTreeTee(name, dir string, fix func(*Header) error, tee Tee) error {
-	if err := w.ready(); err != nil {
-		return err
-	}
-	return w.addTree(name, "", dir, fix, tee)
 }
 
 func (w *Writer) addTree(name, rel, p string, fix func(*Header) error, tee Tee) error {

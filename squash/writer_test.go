@@ -38,7 +38,7 @@ func pack(t *testing.T, src string, opts squash.Options) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.AddTree(".", src, nil); err != nil {
+	if err := w.AddTree(".", src, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -462,7 +462,7 @@ func TestWriterErrors(t *testing.T) {
 		t.Errorf("lzo: %v", err)
 	}
 	w := newW()
-	if err := w.AddTree("x", "/does/not/exist", nil); err == nil || !strings.Contains(err.Error(), "/does/not/exist") {
+	if err := w.AddTree("x", "/does/not/exist", nil, nil); err == nil || !strings.Contains(err.Error(), "/does/not/exist") {
 		t.Errorf("AddTree of a missing folder: %v", err)
 	}
 	w.Close()
@@ -518,7 +518,7 @@ func TestWriterContext(t *testing.T) {
 			cancel()
 		}
 		return nil
-	})
+	}, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("AddTree after cancel: %v, want context.Canceled", err)
 	}

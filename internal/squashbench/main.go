@@ -10,6 +10,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/gonixiso/gonixiso/internal/livestore"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -65,21 +66,21 @@ func run(out, regPath string, paths []string, oneSegment bool, opts squash.Optio
 	if err != nil {
 		return err
 	}
-	if err := w.AddStoreRoot(); err != nil {
+	if err := livestore.AddRoot(w, opts.ModTime); err != nil {
 		return err
 	}
 	for _, p := range paths {
 		if oneSegment {
-			if err := w.AddTree(filepath.Base(p), p, squash.AllRoot); err != nil {
+			if err := w.AddTree(filepath.Base(p), p, squash.AllRoot, nil); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := w.AddStorePath(p); err != nil {
+		if err := livestore.AddPath(w, p, nil); err != nil {
 			return err
 		}
 	}
-	if err := w.AddRegistration(reg); err != nil {
+	if err := livestore.AddRegistration(w, reg, opts.ModTime); err != nil {
 		return err
 	}
 	return w.Close()

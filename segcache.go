@@ -81,14 +81,18 @@ func (s *segmentCache) get(storePath string, narHash closure.Hash, real string) 
 	return seg, e.Data, true
 }
 
-// put stores a store path's segment, whose data lies at seg.Start in the image file img, and
+// put stores a store path's segment, whose data lies in the image file img (seg.Pieces), and
 // notes its NAR hash. A failure to store is reported and does not fail the build; put says
 // whether it stored.
 func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File) bool {
 	desc, err := seg.MarshalBinary()
 	k := s.entryKey(p.Path, p.NarHash)
 	if err == nil {
-		err = s.c.Put(k, desc, img, seg.Start, seg.Size())
+		var data []cache.Range
+		for _, p := range seg.Pieces() {
+			data = append(data, cache.Range{Off: p.Offset, N: p.Length})
+		}
+		err = s.c.Put(k, desc, img, data)
 	}
 	if err == nil {
 		err = s.c.SetNote(s.lastKey(p.Path), p.NarHash.String(), k)

@@ -223,10 +223,20 @@ func readEntry(f *os.File, k Key) (*Entry, error) {
 	return &Entry{Desc: desc, Data: f, Size: int64(dataLen)}, nil
 }
 
-// Put stores an entry under k: desc, and n bytes of data read from src at off (copied by the
-// kernel where the file systems allow), then flushed to the disk, so that a crash leaves the
+// A Range is a stretch of a file: N bytes from Off.
+type Range struct{ Off, N int64 }
+
+// Put stores an entry under k: desc, and the data read from src's ranges in order (copied by
+// the kernel where the file systems allow), then flushed to the disk, so that a crash leaves the
 // old entry or the whole new one.
-func (c *Cache) Put(k Key, desc []byte, src *os.File, off, n int64) error {
+func (c *Cache) Put(k Key, desc []byte, src *os.File, data []Range) error {
+	var n int64
+	for _, r := range data {
+		if r.Off < 0 || r.N < 0 {
+			return fmt.Errorf("cache: bad range %d+%d", r.Off, r.N)
+		}
+		n += r.N
+	}
 	return c.write(c.path(k, entrySuffix), func(tmp *os.File) error {
 		h := sha256.New()
 		w := io.MultiWriter(tmp, h)
@@ -242,8 +252,12 @@ func (c *Cache) Put(k Key, desc []byte, src *os.File, off, n int64) error {
 		}
 		// The data: copied by the kernel, then hashed from the copy.
 		dataAt := int64(len(head) + len(desc))
-		if err := copyRange(tmp, dataAt, src, off, n); err != nil {
-			return err
+		at := dataAt
+		for _, r := range data {
+			if err := copyRange(tmp, at, src, r.Off, r.N); err != nil {
+				return err
+			}
+			at += r.N
 		}
 		if _, err := io.Copy(h, io.NewSectionReader(tmp, dataAt, n)); err != nil {
 			return err

@@ -52,7 +52,7 @@ func TestPutGet(t *testing.T) {
 	if _, _, ok := read(t, c, k); ok {
 		t.Fatal("an empty cache has an entry")
 	}
-	if err := c.Put(k, []byte("description"), img, 4, 7); err != nil {
+	if err := c.Put(k, []byte("description"), img, []cache.Range{{Off: 4, N: 3}, {Off: 7, N: 4}}); err != nil {
 		t.Fatal(err)
 	}
 	if d, b, ok := read(t, c, k); !ok || d != "description" || b != "SEGMENT" {
@@ -104,7 +104,7 @@ func TestGC(t *testing.T) {
 	var keys []cache.Key
 	for i := range 5 {
 		k := cache.KeyOf(fmt.Sprint(i))
-		if err := c.Put(k, nil, img, 0, int64(100*(i+1))); err != nil {
+		if err := c.Put(k, nil, img, []cache.Range{{Off: 0, N: int64(100 * (i + 1))}}); err != nil {
 			t.Fatal(err)
 		}
 		keys = append(keys, k)
@@ -177,7 +177,7 @@ func Example() {
 	image, _ := os.CreateTemp(dir, "image")
 	image.WriteString("....compressed bytes of a store path....")
 	k := cache.KeyOf("segment", "zstd 19, 1 MiB blocks", "/nix/store/…-hello-2.12", "sha256:…")
-	if err := c.Put(k, []byte("its description"), image, 4, 32); err != nil {
+	if err := c.Put(k, []byte("its description"), image, []cache.Range{{Off: 4, N: 32}}); err != nil {
 		log.Fatal(err)
 	}
 	e, ok := c.Get(k)

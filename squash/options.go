@@ -40,8 +40,8 @@ func (o Options) blockSize() (int, error) {
 }
 
 // SegmentKey names everything in o that changes the bytes of a segment (see Segment): the
-// layout version, the block size, and the compressor with its level, filters and the version
-// of the library that implements it. Segments written with equal keys from equal entries are
+// layout version, the block size, the compressor with its level, filters and the version of the
+// library that implements it, and whether tails are packed and duplicates detected. Segments written with equal keys from equal entries are
 // equal; a cache of segments keys its entries by it.
 func (o Options) SegmentKey() (string, error) {
 	bs, err := o.blockSize()
@@ -53,7 +53,8 @@ func (o Options) SegmentKey() (string, error) {
 		return "", err
 	}
 	defer comp.close()
-	return fmt.Sprintf("squash layout %d\x00block size %d\x00%s\x00%s", LayoutVersion, bs, comp, goLibVersions()), nil
+	return fmt.Sprintf("squash layout %d\x00block size %d\x00%s\x00fragments %t\x00duplicates %t\x00%s",
+		LayoutVersion, bs, comp, !o.NoFragments, !o.NoDedup, goLibVersions()), nil
 }
 
 // goLibVersions names the Go compression modules this binary was built with: their encoders'

@@ -5,13 +5,22 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 )
 
 // Segment describes a stretch of an image's data area and the entries added while it was
-// written (see Writer.Flush). Offsets are relative to the segment, so the same segment can be
-// placed anywhere in a later image with AddSegment and give the same bytes.
+// written (see Writer.Flush): its own data, which depends on nothing but its entries and the
+// writer's options (Options.SegmentKey), so that it can be placed in any later image with
+// AddSegment, after any other segments, and give the same bytes as adding its entries again.
+//
+// A segment's own data holds every block of its files, the tails of its files packed in its own
+// fragment blocks, and each contents once. In the image that wrote it, the blocks of a file
+// identical to a file of an earlier segment are that file's, not stored again: Pieces says where
+// in that image the segment's own data lies. Offsets are relative to the segment's own data.
 type Segment struct {
-	// Start and End are the segment's data offsets in the image that wrote it.
+	// Start and End are the segment's data offsets in the image that wrote it; the image
+	// holds End-Start bytes of the segment, which are Size() bytes of its own data with the
+	// shared blocks left out.
 	Start, End int64
 	// FragmentBase is the index of the segment's first fragment block in that image.
 	FragmentBase uint32
@@ -19,7 +28,17 @@ type Segment struct {
 	Fragments []SegmentFragment
 	// Entries are the entries added in the segment, in the order they were added.
 	Entries []SegmentEntry
+
+	splices []splice // the shared blocks, in order
 }
+
+// A splice is a file's blocks that a segment's own data has at image offset at, and the image has
+// at src, n bytes, from an earlier segment.
+type splice struct{ at, src, n int64 }
+
+// A run is a stretch of a segment's own data, from its offset self, that placing the segment
+// leaves out because the image has it already.
+type run struct{ self, n int64 }
 
 // SegmentFragment is a fragment block of a segment.
 type SegmentFragment struct {
@@ -38,35 +57,55 @@ type SegmentEntry struct {
 	// Hash identifies a non-empty file's contents for duplicate detection (zero for an empty
 	// file, or when the writer did not detect duplicates).
 	Hash [32]byte
-	// External marks a file identical to one of an earlier segment: its data is that file's,
-	// found by Hash where the segment is placed; it has no blocks or fragment of its own.
-	External bool
 }
 
 // NoFragment is a SegmentEntry's Fragment when the file has no tail in a fragment block.
 const NoFragment = noFragment
 
-// Size is the length of the segment's data.
-func (s *Segment) Size() int64 { return s.End - s.Start }
+// Size is the length of the segment's own data.
+func (s *Segment) Size() int64 {
+	n := s.End - s.Start
+	for _, sp := range s.splices {
+		n += sp.n
+	}
+	return n
+}
+
+// A Piece is a stretch of an image: Length bytes from Offset.
+type Piece struct{ Offset, Length int64 }
+
+// Pieces says where the segment's own data lies in the image that wrote it: read in order, the
+// pieces give its Size() bytes. A segment read back with UnmarshalBinary is one piece, its own
+// data from 0.
+func (s *Segment) Pieces() []Piece {
+	var ps []Piece
+	pos := s.Start
+	for _, sp := range s.splices {
+		if sp.at > pos {
+			ps = append(ps, Piece{pos, sp.at - pos})
+		}
+		ps = append(ps, Piece{sp.src, sp.n})
+		pos = sp.at
+	}
+	if s.End > pos {
+		ps = append(ps, Piece{pos, s.End - pos})
+	}
+	return ps
+}
 
 // describe fills the segment's entries and fragments from the writer's nodes: on the consumer.
 func (s *Segment) describe(nodes []*node, frags []fragEntry) {
 	s.Fragments = make([]SegmentFragment, len(frags))
 	for i, f := range frags {
-		s.Fragments[i] = SegmentFragment{Offset: f.start - s.Start, Size: f.size}
+		s.Fragments[i] = SegmentFragment{Offset: f.self, Size: f.size}
 	}
 	s.Entries = make([]SegmentEntry, len(nodes))
 	for i, n := range nodes {
 		e := SegmentEntry{Header: n.hdr, Fragment: noFragment}
 		if n.hdr.Mode.IsRegular() {
 			e.Hash = n.hash
-			if n.external {
-				e.External = true
-				s.Entries[i] = e
-				continue
-			}
 			if len(n.blocks) > 0 {
-				e.Offset = n.start - s.Start
+				e.Offset = n.self
 			}
 			e.Blocks = append([]uint32(nil), n.blocks...)
 			if n.fragment != noFragment {
@@ -86,9 +125,8 @@ func (s *Segment) check(blockSize int) error {
 	if size < 0 {
 		return fmt.Errorf("negative size %d", size)
 	}
-	onDisk := func(word uint32) int64 { return int64(word &^ dataUncompressed) }
 	for i, f := range s.Fragments {
-		l := onDisk(f.Size)
+		l := int64(f.Size &^ dataUncompressed)
 		if l == 0 || l > int64(blockSize) || f.Offset < 0 || f.Offset+l > size {
 			return fmt.Errorf("fragment %d out of bounds", i)
 		}
@@ -103,12 +141,6 @@ func (s *Segment) check(blockSize int) error {
 			}
 			continue
 		}
-		if e.External {
-			if e.Size == 0 || len(e.Blocks) > 0 || e.Fragment != noFragment || e.Offset != 0 || e.Sparse != 0 {
-				return fmt.Errorf("%s: data on a duplicate of an earlier segment's file", e.Name)
-			}
-			continue
-		}
 		bs := int64(blockSize)
 		want := e.Size / bs
 		if e.Fragment == noFragment && e.Size%bs != 0 {
@@ -117,18 +149,17 @@ func (s *Segment) check(blockSize int) error {
 		if int64(len(e.Blocks)) != want {
 			return fmt.Errorf("%s: %d blocks for %d bytes", e.Name, len(e.Blocks), e.Size)
 		}
-		end, sparse := e.Offset, int64(0)
+		sparse := int64(0)
 		for _, b := range e.Blocks {
-			l := onDisk(b)
+			l := int64(b &^ dataUncompressed)
 			if l > bs {
 				return fmt.Errorf("%s: block larger than the block size", e.Name)
 			}
 			if l == 0 {
 				sparse += bs
 			}
-			end += l
 		}
-		if e.Offset < 0 || end > size {
+		if e.Offset < 0 || e.Offset+dataLength(e.Blocks) > size {
 			return fmt.Errorf("%s: blocks out of bounds", e.Name)
 		}
 		if e.Sparse < 0 || e.Sparse > sparse {
@@ -146,45 +177,31 @@ func (s *Segment) check(blockSize int) error {
 	return nil
 }
 
-// CheckSegment tells whether seg can be placed next in this image with the same bytes as adding
-// its entries again would give: its description must be sound for the writer's block size, the
-// files it records as duplicates of earlier segments must be in this image's earlier segments,
-// and the files it stores must not be (they would be duplicates here). An error says why not;
-// the writer is unaffected.
+// CheckSegment tells whether seg can be placed in this image: its description must be sound for
+// the writer's block size and, where the writer detects duplicates, name each file's contents.
+// A segment does not depend on the segments before it, so one that was sound when stored can be
+// placed after any others. An error says why not; the writer is unaffected.
 func (w *Writer) CheckSegment(seg *Segment) error {
 	if err := seg.check(w.blockSize); err != nil {
 		return fmt.Errorf("squash: stored segment: %w", err)
 	}
+	if w.opts.NoDedup {
+		return nil
+	}
 	for i := range seg.Entries {
 		e := &seg.Entries[i]
-		if !e.Mode.IsRegular() || e.Size == 0 {
-			continue
-		}
-		if w.opts.NoDedup {
-			if e.External {
-				return fmt.Errorf("squash: stored segment: %s is a duplicate, and this image does not detect them", e.Name)
-			}
-			continue
-		}
-		if e.Hash == ([32]byte{}) {
+		if e.Mode.IsRegular() && e.Size > 0 && e.Hash == ([32]byte{}) {
 			return fmt.Errorf("squash: stored segment: %s has no contents hash (written without duplicate detection)", e.Name)
-		}
-		orig := w.dups[e.Hash]
-		have := orig != nil && orig.hdr.Size == e.Size
-		switch {
-		case e.External && !have:
-			return fmt.Errorf("squash: stored segment: %s duplicates a file this image's earlier segments do not have", e.Name)
-		case !e.External && have:
-			return fmt.Errorf("squash: stored segment: %s duplicates %s, earlier in this image", e.Name, orig.hdr.Name)
 		}
 	}
 	return nil
 }
 
 // AddSegment places a segment written by an earlier image (see Options.OnSegment) with its
-// entries: its data, seg.Size() bytes read from data, is copied into the image as it is (with
-// copy_file_range when both are files), and only the tables are made anew. The current segment
-// is ended first. The result is byte-identical to adding the same entries again.
+// entries: its own data, seg.Size() bytes read from data, is copied into the image (with
+// copy_file_range when both are files) except for the blocks of files the image has already,
+// and only the tables are made anew. The result is byte-identical to adding the same entries
+// again, whatever came before. The current segment is ended first.
 //
 // data is read by the writer's pipeline after AddSegment returns; if it is an io.Closer, it is
 // closed once read (or when the writer fails).
@@ -210,40 +227,56 @@ func (w *Writer) AddSegment(seg *Segment, data io.Reader) (err error) {
 	base := w.fragCount
 	nodes := make([]*node, 0, len(seg.Entries))
 	origs := make([]*node, len(seg.Entries))
+	var runs []run
+	first := map[[32]byte]int{} // the first entry of each contents in the segment
 	for i := range seg.Entries {
 		e := &seg.Entries[i]
 		n, err := w.addNode(&e.Header)
 		if err != nil {
 			return w.fail(err)
 		}
-		n.segNo = w.segNo
-		n.hash = e.Hash
-		if e.External {
-			// Its data is the earlier file's: the consumer copies where that lies.
-			n.external = true
-			origs[i] = w.dups[e.Hash]
-			nodes = append(nodes, n)
+		nodes = append(nodes, n)
+		if !n.hdr.Mode.IsRegular() {
 			continue
 		}
-		if n.hdr.Mode.IsRegular() && n.hdr.Size > 0 && !w.opts.NoDedup {
-			if _, ok := w.dups[e.Hash]; !ok {
-				w.dups[e.Hash] = n
-			}
+		n.hash = e.Hash
+		n.start = e.Offset // the consumer places it
+		n.blocks = append([]uint32(nil), e.Blocks...)
+		n.sparse = e.Sparse
+		if e.Fragment != noFragment {
+			n.fragment, n.fragOff = base+e.Fragment, e.FragmentOffset
 		}
-		if n.hdr.Mode.IsRegular() {
-			n.start = e.Offset // the consumer adds where the segment lands
-			n.blocks = append([]uint32(nil), e.Blocks...)
-			n.sparse = e.Sparse
-			if e.Fragment != noFragment {
-				n.fragment, n.fragOff = base+e.Fragment, e.FragmentOffset
-			}
+		if w.opts.NoDedup || e.Size == 0 {
+			continue
 		}
-		nodes = append(nodes, n)
+		// As the writer decided when it wrote the segment (finishFile): a file with the
+		// contents of an earlier one of the segment is that one's; a file with a block whose
+		// contents are an earlier segment's file's shares its blocks.
+		if j, ok := first[e.Hash]; ok {
+			origs[i] = origs[j]
+			continue
+		}
+		first[e.Hash] = i
+		if e.Size < int64(w.blockSize) {
+			continue
+		}
+		if o := w.shared[e.Hash]; o != nil && o.hdr.Size == e.Size {
+			origs[i] = o
+			runs = append(runs, run{self: e.Offset, n: dataLength(e.Blocks)})
+		} else if o == nil {
+			w.shared[e.Hash] = n
+		}
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].self < runs[j].self })
+	for i := 1; i < len(runs); i++ {
+		if runs[i].self < runs[i-1].self+runs[i-1].n {
+			return w.fail(fmt.Errorf("squash: stored segment: shared blocks overlap at %d", runs[i].self))
+		}
 	}
 	w.fragCount += uint32(len(seg.Fragments))
 	placed := *seg
 	sent = true
-	if err := w.send(&job{kind: jobRaw, seg: &placed, nodes: nodes, origs: origs, raw: data}); err != nil {
+	if err := w.send(&job{kind: jobRaw, seg: &placed, nodes: nodes, origs: origs, runs: runs, raw: data}); err != nil {
 		// The pipeline has stopped: nobody will read data.
 		if c, ok := data.(io.Closer); ok {
 			c.Close()
@@ -254,31 +287,60 @@ func (w *Writer) AddSegment(seg *Segment, data io.Reader) (err error) {
 	return nil
 }
 
-// placeSegment copies a stored segment's data and fixes its entries' offsets: on the consumer.
+// placeSegment copies a stored segment's own data but for the runs the image has already, and
+// fixes its entries' offsets: on the consumer.
 func (w *Writer) placeSegment(j *job) error {
 	if c, ok := j.raw.(io.Closer); ok {
 		defer c.Close()
 	}
 	seg := j.seg
 	base := w.pos
-	n, err := io.CopyN(w.out, j.raw, seg.Size())
-	w.pos += n
-	w.maxEnd = max(w.maxEnd, w.pos)
-	if err != nil {
-		return fmt.Errorf("squash: placing a stored segment: %d of %d bytes: %w", n, seg.Size(), err)
+	var self int64 // of the next byte of data
+	copyTo := func(end int64) error {
+		n, err := io.CopyN(w.out, j.raw, end-self)
+		self += n
+		w.pos += n
+		w.maxEnd = max(w.maxEnd, w.pos)
+		if err != nil {
+			return fmt.Errorf("squash: placing a stored segment: %d of %d bytes: %w", self, seg.Size(), err)
+		}
+		return nil
+	}
+	for _, r := range j.runs {
+		if err := copyTo(r.self); err != nil {
+			return err
+		}
+		n, err := io.CopyN(io.Discard, j.raw, r.n)
+		self += n
+		if err != nil {
+			return fmt.Errorf("squash: placing a stored segment: %d of %d bytes: %w", self, seg.Size(), err)
+		}
+	}
+	if err := copyTo(seg.Size()); err != nil {
+		return err
+	}
+	// where is the image offset of the segment's own data at self.
+	where := func(self int64) int64 {
+		at := base + self
+		for _, r := range j.runs {
+			if r.self >= self {
+				break
+			}
+			at -= r.n
+		}
+		return at
 	}
 	for i, nd := range j.nodes {
 		if o := j.origs[i]; o != nil {
 			nd.start, nd.blocks, nd.sparse = o.start, o.blocks, o.sparse
-			nd.fragment, nd.fragOff = o.fragment, o.fragOff
 			continue
 		}
 		if nd.hdr.Mode.IsRegular() && len(nd.blocks) > 0 {
-			nd.start += base
+			nd.start = where(nd.start)
 		}
 	}
 	for _, f := range seg.Fragments {
-		w.fragments = append(w.fragments, fragEntry{start: base + f.Offset, size: f.Size})
+		w.fragments = append(w.fragments, fragEntry{start: where(f.Offset), size: f.Size})
 	}
 	w.segStart = w.pos
 	return nil

@@ -9,7 +9,7 @@ import (
 )
 
 // segmentMagic starts a segment's binary description; the digit is its version.
-const segmentMagic = "gonixiso squash segment 2\n"
+const segmentMagic = "gonixiso squash segment 3\n"
 
 // MarshalBinary encodes the segment's description (not its data) for storage: its size, its
 // fragment blocks and its entries, all relative to the segment. Start, End and FragmentBase are
@@ -43,11 +43,6 @@ func (s *Segment) MarshalBinary() ([]byte, error) {
 		b = binary.LittleEndian.AppendUint32(b, e.FragmentOffset)
 		b = binary.AppendVarint(b, e.Sparse)
 		b = append(b, e.Hash[:]...)
-		if e.External {
-			b = append(b, 1)
-		} else {
-			b = append(b, 0)
-		}
 	}
 	return b, nil
 }
@@ -147,7 +142,7 @@ func (s *Segment) UnmarshalBinary(data []byte) error {
 		}
 		out.Fragments[i] = SegmentFragment{Offset: int64(off), Size: d.u32()}
 	}
-	out.Entries = make([]SegmentEntry, d.count(68)) // an entry takes at least 68 bytes
+	out.Entries = make([]SegmentEntry, d.count(67)) // an entry takes at least 67 bytes
 	for i := range out.Entries {
 		e := &out.Entries[i]
 		e.Name = d.str()
@@ -169,19 +164,12 @@ func (s *Segment) UnmarshalBinary(data []byte) error {
 		e.Fragment = d.u32()
 		e.FragmentOffset = d.u32()
 		e.Sparse = d.varint()
-		if len(d.b) < len(e.Hash)+1 {
+		if len(d.b) < len(e.Hash) {
 			d.fail()
 			break
 		}
 		copy(e.Hash[:], d.b)
-		switch d.b[len(e.Hash)] {
-		case 0:
-		case 1:
-			e.External = true
-		default:
-			d.fail()
-		}
-		d.b = d.b[len(e.Hash)+1:]
+		d.b = d.b[len(e.Hash):]
 		if d.err != nil {
 			break
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,14 +17,22 @@ import (
 
 // stored is a segment kept aside: its encoded description and its data.
 type stored struct {
-	desc []byte
-	data []byte
+	desc  []byte
+	data  []byte
+	image int64 // bytes of the image that wrote it (shared blocks left out)
 }
 
-// writeSegmented packs each subtree of src as a segment. For the subtrees in reuse, it places
-// the stored segment instead of compressing again. It returns the image and the segments it
-// wrote, by their first entry's name.
+// writeSegmented packs each subtree of src as a segment, in name order. For the subtrees in
+// reuse, it places the stored segment instead of compressing again. It returns the image and the
+// segments it wrote, by their first entry's name.
 func writeSegmented(t *testing.T, src string, opts squash.Options, reuse map[string]stored) ([]byte, map[string]stored) {
+	t.Helper()
+	return writeSegmentedIn(t, src, nil, opts, reuse)
+}
+
+// writeSegmentedIn is writeSegmented with the subtrees in the order of names (all, in name
+// order, for nil).
+func writeSegmentedIn(t *testing.T, src string, names []string, opts squash.Options, reuse map[string]stored) ([]byte, map[string]stored) {
 	t.Helper()
 	img := filepath.Join(t.TempDir(), "img")
 	f, err := os.Create(img)
@@ -37,11 +46,18 @@ func writeSegmented(t *testing.T, src string, opts squash.Options, reuse map[str
 		if err != nil {
 			return err
 		}
-		data := make([]byte, seg.Size())
-		if _, err := f.ReadAt(data, seg.Start); err != nil {
-			return err
+		var data []byte
+		for _, p := range seg.Pieces() {
+			b := make([]byte, p.Length)
+			if _, err := f.ReadAt(b, p.Offset); err != nil {
+				return err
+			}
+			data = append(data, b...)
 		}
-		written[seg.Entries[0].Name] = stored{desc, data}
+		if int64(len(data)) != seg.Size() {
+			return fmt.Errorf("the pieces hold %d bytes, the segment %d", len(data), seg.Size())
+		}
+		written[seg.Entries[0].Name] = stored{desc, data, seg.End - seg.Start}
 		return nil
 	}
 	w, err := squash.NewWriter(f, opts)
@@ -54,12 +70,17 @@ func writeSegmented(t *testing.T, src string, opts squash.Options, reuse map[str
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
+	if names == nil {
+		entries, err := os.ReadDir(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
 	}
-	for _, e := range entries {
-		if s, ok := reuse[e.Name()]; ok {
+	for _, name := range names {
+		if s, ok := reuse[name]; ok {
 			var seg squash.Segment
 			if err := seg.UnmarshalBinary(s.desc); err != nil {
 				t.Fatal(err)
@@ -69,7 +90,7 @@ func writeSegmented(t *testing.T, src string, opts squash.Options, reuse map[str
 			}
 			continue
 		}
-		if err := w.AddTree(e.Name(), filepath.Join(src, e.Name()), squash.AllRoot, nil); err != nil {
+		if err := w.AddTree(name, filepath.Join(src, name), squash.AllRoot, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := w.Flush(); err != nil {
@@ -209,63 +230,92 @@ func FuzzSegmentDescription(f *testing.F) {
 	})
 }
 
-// TestSegmentsAcrossDuplicates stores segments whose files repeat files of earlier segments: such
-// a file is recorded by its contents, not stored, and its segment is placed again only where the
-// earlier segments hold those contents, and only if it stores nothing they hold.
-func TestSegmentsAcrossDuplicates(t *testing.T) {
+// TestSegmentsAnyOrder: a segment's own data does not depend on which segments come before it,
+// so a stored segment is placed again whatever the order and whatever other subtrees the image
+// holds, and gives the bytes a cold build gives; and a file whose contents an earlier segment
+// has shares that segment's blocks in the image.
+func TestSegmentsAnyOrder(t *testing.T) {
 	src := t.TempDir()
-	big := bytes.Repeat([]byte("contents found in two store paths "), 40000)
+	bs := 64 << 10
+	big := make([]byte, 1300<<10) // incompressible
+	rand.NewChaCha8([32]byte{1}).Read(big)
+	other := bytes.Repeat([]byte("another file found in two store paths "), 3000) // 114 KB
 	small := []byte("a small file found in two store paths\n")
-	for _, d := range []string{"a-first", "b-second"} {
-		os.MkdirAll(filepath.Join(src, d), 0o755)
-		os.WriteFile(filepath.Join(src, d, "big"), big, 0o644)
-		os.WriteFile(filepath.Join(src, d, "small"), small, 0o644)
-		os.WriteFile(filepath.Join(src, d, "own"), []byte("only in "+d), 0o644)
+	files := map[string]map[string][]byte{
+		"a-first":  {"big": big, "small": small, "own": []byte("only in a")},
+		"b-second": {"big": big, "big-again": big, "small": small, "other": other, "own.so": []byte("only in b")},
+		"c-third":  {"other": other, "lib/other.so": other, "own": []byte("only in c")},
 	}
-	os.Chtimes(src, time.Unix(1, 0), time.Unix(1, 0))
-	opts := squash.Options{BlockSize: 64 << 10, Compression: squash.Compression{Level: 3, PureGo: true}}
-	cold, segs := writeSegmented(t, src, opts, nil)
-	var second squash.Segment
-	if err := second.UnmarshalBinary(segs["b-second"].desc); err != nil {
-		t.Fatal(err)
-	}
-	external := 0
-	for _, e := range second.Entries {
-		if e.External {
-			external++
+	for d, fs := range files {
+		for name, b := range fs {
+			p := filepath.Join(src, d, name)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.WriteFile(p, b, 0o644)
+			os.Chtimes(p, time.Unix(1, 0), time.Unix(1, 0))
 		}
 	}
-	if external != 2 {
-		t.Fatalf("the second segment records %d files as earlier contents, want 2 (big, small)", external)
+	opts := squash.Options{BlockSize: bs, Compression: squash.Compression{Level: 3, PureGo: true}}
+	orders := [][]string{
+		{"a-first", "b-second", "c-third"}, {"a-first", "c-third", "b-second"}, {"b-second", "a-first", "c-third"},
+		{"b-second", "c-third", "a-first"}, {"c-third", "a-first", "b-second"}, {"c-third", "b-second", "a-first"},
+		{"b-second"}, {"c-third", "b-second"},
 	}
-	if size := len(segs["b-second"].data); size > 200 {
-		t.Errorf("the second segment stores %d bytes: its duplicates were stored again", size)
+	var first map[string]stored
+	colds := map[string][]byte{}
+	for _, order := range orders {
+		cold, segs := writeSegmentedIn(t, src, order, opts, nil)
+		colds[strings.Join(order, " ")] = cold
+		if first == nil {
+			first = segs
+		}
+		for name, s := range segs {
+			if want := first[name]; !bytes.Equal(s.desc, want.desc) || !bytes.Equal(s.data, want.data) {
+				t.Errorf("order %v: the segment of %s differs from its segment in order %v", order, name, orders[0])
+			}
+		}
+		// Every segment stored by the first order's build is placed: the same bytes.
+		if warm, _ := writeSegmentedIn(t, src, order, opts, first); !bytes.Equal(warm, cold) {
+			t.Errorf("order %v: placing the stored segments changes the image", order)
+		}
+		// And so is any one of them, among compressed ones.
+		for _, name := range order {
+			if warm, _ := writeSegmentedIn(t, src, order, opts, map[string]stored{name: first[name]}); !bytes.Equal(warm, cold) {
+				t.Errorf("order %v: placing the stored segment of %s changes the image", order, name)
+			}
+		}
 	}
-	warm, _ := writeSegmented(t, src, opts, map[string]stored{"b-second": segs["b-second"]})
-	if !bytes.Equal(cold, warm) {
-		t.Fatal("placing a segment with duplicates of an earlier one changes the image")
+	// Shared blocks: after a-first, b-second has none of big's blocks in the image; alone, it
+	// has them once (big-again is big's).
+	var alone, after map[string]stored
+	_, alone = writeSegmentedIn(t, src, []string{"b-second"}, opts, nil)
+	_, after = writeSegmentedIn(t, src, []string{"a-first", "b-second"}, opts, nil)
+	full := int64(len(big) / bs * bs)
+	if s := alone["b-second"]; s.image != int64(len(s.data)) || s.image < full {
+		t.Errorf("b-second alone: %d bytes in the image, %d of its own, want all and at least %d", s.image, len(s.data), full)
 	}
-	img := filepath.Join(t.TempDir(), "img")
-	os.WriteFile(img, cold, 0o644)
-	checkImage(t, img, src, "")
-
-	// Without the first store path, the second's stored segment lacks contents: refused. And
-	// the first's stored segment, placed after the second, would store what is already there.
-	alone := t.TempDir()
-	os.Rename(filepath.Join(src, "b-second"), filepath.Join(alone, "b-second"))
-	f, _ := os.Create(filepath.Join(t.TempDir(), "img"))
-	defer f.Close()
-	w, _ := squash.NewWriter(f, opts)
-	if err := w.CheckSegment(&second); err == nil || !strings.Contains(err.Error(), "earlier segments do not have") {
-		t.Errorf("placing the second segment alone: %v", err)
+	if s := after["b-second"]; int64(len(s.data))-s.image != full {
+		t.Errorf("b-second after a-first: %d bytes in the image, %d of its own, want %d shared", s.image, len(s.data), full)
 	}
-	w.AddTree("b-second", filepath.Join(alone, "b-second"), nil, nil)
-	var first squash.Segment
-	if err := first.UnmarshalBinary(segs["a-first"].desc); err != nil {
+	var b squash.Segment
+	if err := b.UnmarshalBinary(first["b-second"].desc); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.CheckSegment(&first); err == nil || !strings.Contains(err.Error(), "earlier in this image") {
-		t.Errorf("placing the first segment after the second: %v", err)
+	starts := map[string]int64{}
+	for _, e := range b.Entries {
+		starts[e.Name] = e.Offset
 	}
-	w.Close()
+	if starts["b-second/big"] != starts["b-second/big-again"] {
+		t.Errorf("big and big-again have their own blocks in b-second's segment")
+	}
+	for order, cold := range colds {
+		img := filepath.Join(t.TempDir(), "img")
+		os.WriteFile(img, cold, 0o644)
+		want := t.TempDir()
+		for _, d := range strings.Fields(order) {
+			run(t, "cp", "-a", filepath.Join(src, d), filepath.Join(want, d))
+		}
+		os.Chmod(want, 0o755)
+		os.Chtimes(want, time.Unix(1, 0), time.Unix(1, 0))
+		checkImage(t, img, want, "")
+	}
 }

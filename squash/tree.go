@@ -45,8 +45,7 @@ type node struct {
 	fragOff  uint32   // offset of the tail in the fragment block
 	sparse   int64    // bytes of sparse blocks
 	hash     [32]byte // contents, as duplicate detection hashes them (zero for empty files)
-	segNo    int      // the segment the entry was added in
-	external bool     // a duplicate of a file of an earlier segment: its data is there
+	self     int64    // offset of the first block in its segment's own data (see Segment)
 
 	// Set while writing the tables.
 	ino      uint32

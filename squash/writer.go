@@ -16,15 +16,16 @@
 //
 // # Segments
 //
-// Flush ends a segment of the data area. Fragment blocks are not shared across segments, and a
-// file identical to one of an earlier segment is recorded as such (by its contents' hash), not
-// by position, so a segment's bytes depend on its own files and on which contents came before
-// it. A segment can be stored aside (Options.OnSegment) and placed again by a later build with
-// AddSegment, byte for byte, wherever the image's earlier segments hold exactly the contents it
-// expects (CheckSegment): the duplicates it leaves out, and none of the files it stores.
+// Flush ends a segment of the data area. A segment's own data depends on nothing but its
+// entries: its files' blocks, their tails packed in its own fragment blocks (sorted by extension
+// and length within a bounded window, so that similar contents compress together), and each
+// contents once. In the image, a file whose contents are an earlier segment's file's shares that
+// file's blocks instead of storing them again; its tail, less than a block, stays the segment's.
+// A segment can be stored aside (Options.OnSegment, Segment.Pieces) and placed again by a later
+// build with AddSegment, after any other segments, with the bytes adding its entries would give.
 // gonixiso makes each store path a segment, which is what lets an incremental rebuild copy
-// unchanged store paths instead of compressing them again, while identical files across store
-// paths are still stored once.
+// unchanged store paths instead of compressing them again, whatever else the closure holds,
+// while large files found in several store paths are still stored once.
 //
 // # Reading
 //
@@ -51,6 +52,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -101,10 +104,15 @@ type Writer struct {
 	frag      []byte                      // the fragment block being packed, nil when none
 	fragIdx   uint32                      // its index
 	fragCount uint32                      // fragment indexes handed out
-	dups      map[[sha256.Size]byte]*node // first file of each contents, in every segment
+	segDups   map[[sha256.Size]byte]*node // first file of each contents in the segment
+	shared    map[[sha256.Size]byte]*node // first file of each contents with blocks, in the image
 	seg       *Segment
-	segNo     int
 	segNodes  []*node
+	// The segment's tails waiting to be packed into fragment blocks, in a window of tailWindow
+	// bytes (see packTails).
+	tails     []pendingTail
+	tailBytes []byte
+	tailOf    map[*node]int // a pending tail's index in tails, by file
 
 	// The pipeline.
 	jobs    chan *job
@@ -119,13 +127,29 @@ type Writer struct {
 	pos       int64 // next data offset
 	maxEnd    int64 // furthest byte written
 	segStart  int64
+	spliced   int64    // bytes of the segment's own data left out of the image (splices)
+	splices   []splice // of the segment being written
 	fragments []fragEntry
 }
 
 type fragEntry struct {
 	start int64
 	size  uint32 // with dataUncompressed
+	self  int64  // offset in its segment's own data
 }
+
+// A pendingTail is a file's tail waiting in the segment's window to be packed, with the files of
+// the segment that have the same contents and so the same tail.
+type pendingTail struct {
+	n    *node
+	data []byte // in tailBytes
+	ext  string
+	dups []*node
+}
+
+// tailWindow bounds the bytes of tails a segment holds back to sort them before packing: the
+// window is at least this, or four blocks.
+const tailWindow = 16 << 20
 
 // fileState is the regular file being written.
 type fileState struct {
@@ -149,7 +173,8 @@ type jobKind uint8
 const (
 	jobBlock    jobKind = iota // a data block of a file
 	jobFragment                // a full fragment block
-	jobDup                     // a file turned out identical to an earlier one
+	jobDup                     // a file turned out identical to an earlier one of its segment
+	jobShare                   // a file's blocks turned out identical to an earlier segment's file's
 	jobSegment                 // the end of a segment
 	jobRaw                     // a stored segment placed as it is
 )
@@ -163,7 +188,8 @@ type job struct {
 	orig  *node
 	seg   *Segment
 	nodes []*node   // jobSegment, jobRaw: the segment's entries
-	origs []*node   // jobRaw: for each entry, the earlier file it duplicates, or nil
+	origs []*node   // jobRaw: for each entry, the earlier segment's file whose blocks it shares, or nil
+	runs  []run     // jobRaw: the stretches of the segment's data that are not placed (shared)
 	raw   io.Reader // jobRaw
 
 	// sparse is a block of zeros, not stored: sparseLen bytes of the file.
@@ -199,7 +225,7 @@ func NewWriter(out io.WriteSeeker, opts Options) (*Writer, error) {
 		blockSize: bs,
 		root: &node{hdr: Header{Name: ".", Mode: fs.ModeDir | 0o755, ModTime: opts.ModTime},
 			children: map[string]*node{}, fragment: noFragment},
-		dups: map[[sha256.Size]byte]*node{},
+		shared: map[[sha256.Size]byte]*node{},
 		jobs: make(chan *job),
 		done: make(chan struct{}),
 	}
@@ -297,7 +323,7 @@ func (w *Writer) consume(j *job) error {
 	case jobBlock:
 		n := j.n
 		if j.first {
-			n.start = w.pos
+			n.start, n.self = w.pos, w.selfPos()
 		}
 		if j.sparse {
 			n.blocks = append(n.blocks, 0)
@@ -313,27 +339,38 @@ func (w *Writer) consume(j *job) error {
 		if uint32(len(w.fragments)) != j.frag {
 			return fmt.Errorf("squash: internal error: fragment %d out of order", j.frag)
 		}
-		w.fragments = append(w.fragments, fragEntry{start: w.pos, size: j.size})
+		w.fragments = append(w.fragments, fragEntry{start: w.pos, size: j.size, self: w.selfPos()})
 		if err := w.writeData(j.out); err != nil {
 			return err
 		}
 		w.release(j)
 	case jobDup:
-		// The file's blocks, just written, repeat an earlier file's: drop them.
+		// The file repeats an earlier file of its segment: whatever was written of it goes,
+		// and it has the earlier file's blocks (the producer gave it the tail).
 		n, o := j.n, j.orig
-		if len(n.blocks) > 0 {
-			w.pos = n.start
-			if _, err := w.out.Seek(w.pos, io.SeekStart); err != nil {
-				return fmt.Errorf("squash: %w", err)
-			}
+		if err := w.unwrite(n); err != nil {
+			return err
+		}
+		n.start, n.blocks, n.sparse, n.self = o.start, o.blocks, o.sparse, o.self
+	case jobShare:
+		// The file's blocks repeat an earlier segment's file's: they stay in the segment's own
+		// data, at this point, but the image has them once, there.
+		n, o := j.n, j.orig
+		if err := w.unwrite(n); err != nil {
+			return err
+		}
+		n.self = w.selfPos()
+		if l := dataLength(o.blocks); l > 0 {
+			w.splices = append(w.splices, splice{at: w.pos, src: o.start, n: l})
+			w.spliced += l
 		}
 		n.start, n.blocks, n.sparse = o.start, o.blocks, o.sparse
-		n.fragment, n.fragOff = o.fragment, o.fragOff
 	case jobSegment:
 		seg := j.seg
 		seg.Start, seg.End = w.segStart, w.pos
-		w.segStart = w.pos
+		seg.splices = w.splices
 		seg.describe(j.nodes, w.fragments[seg.FragmentBase:])
+		w.segStart, w.spliced, w.splices = w.pos, 0, nil
 		if w.opts.OnSegment != nil {
 			if err := w.opts.OnSegment(seg); err != nil {
 				return err
@@ -343,6 +380,31 @@ func (w *Writer) consume(j *job) error {
 		return w.placeSegment(j)
 	}
 	return nil
+}
+
+// selfPos is the offset of the next byte in the current segment's own data: on the consumer.
+func (w *Writer) selfPos() int64 { return w.pos - w.segStart + w.spliced }
+
+// unwrite drops whatever the consumer wrote of the file n's blocks, which the image has
+// elsewhere: the next data goes where they began.
+func (w *Writer) unwrite(n *node) error {
+	if len(n.blocks) == 0 {
+		return nil
+	}
+	w.pos = n.start
+	if _, err := w.out.Seek(w.pos, io.SeekStart); err != nil {
+		return fmt.Errorf("squash: %w", err)
+	}
+	return nil
+}
+
+// dataLength is the length on disk of blocks of the given size words.
+func dataLength(blocks []uint32) int64 {
+	var l int64
+	for _, b := range blocks {
+		l += int64(b &^ dataUncompressed)
+	}
+	return l
 }
 
 func (w *Writer) release(j *job) {
@@ -378,7 +440,6 @@ func (w *Writer) WriteHeader(hdr *Header) error {
 	if err != nil {
 		return err // a bad header leaves the image as it was
 	}
-	n.segNo = w.segNo
 	w.segNodes = append(w.segNodes, n)
 	if n.hdr.Mode.IsRegular() {
 		w.file = &fileState{n: n, hash: sha256.New(), buf: w.getBuf()}
@@ -572,6 +633,11 @@ func (w *Writer) finishFile() error {
 	w.file = nil
 	n := f.n
 	tail := f.buf
+	defer func() {
+		if tail != nil {
+			w.putBuf(tail)
+		}
+	}()
 	zeroTail := isZero(tail)
 	if zeroTail {
 		f.hash.Write(recordZero)
@@ -584,55 +650,122 @@ func (w *Writer) finishFile() error {
 		return fmt.Errorf("squash: %s: %d bytes written, header says %d", n.hdr.Name, got, n.hdr.Size)
 	}
 	if n.hdr.Size == 0 {
-		w.putBuf(tail)
 		return nil
 	}
+	shared := false
 	if !w.opts.NoDedup {
 		f.hash.Sum(n.hash[:0])
-		sum := n.hash
-		if orig := w.dups[sum]; orig != nil && orig.hdr.Size == n.hdr.Size {
-			n.external = orig.segNo != n.segNo
-			w.putBuf(tail)
-			w.dropPending(f) // never compressed
-			if n.hdr.Size < int64(w.blockSize) && orig.fragment != noFragment {
-				// A small file whose original is all in a fragment: the producer placed
-				// that fragment and knows where.
-				n.fragment, n.fragOff = orig.fragment, orig.fragOff
-				return nil
-			}
-			// Blocks are the consumer's to know: it drops whatever it wrote of this file
-			// and copies the original's.
-			return w.send(&job{kind: jobDup, n: n, orig: orig})
+		if o := w.segDups[n.hash]; o != nil && o.hdr.Size == n.hdr.Size {
+			// The same contents earlier in the segment: the file is that one's, blocks and
+			// tail, and its own blocks are never compressed (or dropped once written).
+			w.dropPending(f)
+			w.sameTail(n, o)
+			return w.send(&job{kind: jobDup, n: n, orig: o})
 		}
-		w.dups[sum] = n
+		w.segDups[n.hash] = n
+		if o := w.shared[n.hash]; f.blocks > 0 && o != nil && o.hdr.Size == n.hdr.Size {
+			// The same contents in an earlier segment: the blocks are shared, which leaves
+			// the segment's own data as it would be without that segment; the tail is the
+			// segment's own.
+			w.dropPending(f)
+			if err := w.send(&job{kind: jobShare, n: n, orig: o}); err != nil {
+				return err
+			}
+			shared = true
+		} else if f.blocks > 0 && o == nil {
+			w.shared[n.hash] = n
+		}
 	}
-	// Not a duplicate: the held-back blocks go, and so does whatever comes next.
-	f.streaming = true
-	if err := w.sendPending(f); err != nil {
-		w.putBuf(tail)
-		return err
+	if !shared {
+		// The held-back blocks go, and so does whatever comes next.
+		f.streaming = true
+		if err := w.sendPending(f); err != nil {
+			return err
+		}
 	}
-	if len(tail) == 0 {
-		w.putBuf(tail)
+	switch {
+	case len(tail) == 0:
 		return nil
-	}
-	if zeroTail {
-		// An all-zero tail becomes a sparse block: nothing stored.
-		w.putBuf(tail)
+	case zeroTail:
+		// An all-zero tail is a sparse block: nothing stored.
+		if shared {
+			return nil // the shared blocks have it
+		}
 		return w.sparseBlock(f, len(tail))
-	}
-	if w.opts.NoFragments {
+	case w.opts.NoFragments:
+		if shared {
+			return nil
+		}
 		j := &job{kind: jobBlock, n: n, first: f.blocks == 0, data: tail}
 		f.blocks++
+		tail = nil // the job has it
 		return w.send(j)
 	}
-	idx, off, err := w.addFragment(tail)
-	w.putBuf(tail)
-	if err != nil {
-		return fmt.Errorf("squash: %s: %w", n.hdr.Name, err)
+	return w.addTail(n, tail)
+}
+
+// sameTail gives the file n the tail of the earlier file o of its segment, packed or waiting.
+func (w *Writer) sameTail(n, o *node) {
+	if i, ok := w.tailOf[o]; ok {
+		w.tails[i].dups = append(w.tails[i].dups, n)
+		return
 	}
-	n.fragment, n.fragOff = idx, off
+	n.fragment, n.fragOff = o.fragment, o.fragOff
+}
+
+// addTail puts the file's tail in the segment's window, which is packed when full.
+func (w *Writer) addTail(n *node, tail []byte) error {
+	limit := max(tailWindow, 4*w.blockSize)
+	if len(w.tailBytes)+len(tail) > limit {
+		if err := w.packTails(); err != nil {
+			return fmt.Errorf("squash: %s: %w", n.hdr.Name, err)
+		}
+	}
+	if w.tailBytes == nil {
+		w.tailBytes = make([]byte, 0, limit)
+		w.tailOf = map[*node]int{}
+	}
+	start := len(w.tailBytes)
+	w.tailBytes = append(w.tailBytes, tail...)
+	w.tailOf[n] = len(w.tails)
+	w.tails = append(w.tails, pendingTail{n: n, data: w.tailBytes[start:len(w.tailBytes):len(w.tailBytes)], ext: extension(n.name)})
 	return nil
+}
+
+// packTails packs the window's tails into fragment blocks, sorted by the file's extension and
+// then the tail's length (a stable sort: equal keys keep the order of the files), so that
+// similar contents share a block and compress together.
+func (w *Writer) packTails() error {
+	ts := w.tails
+	sort.SliceStable(ts, func(i, j int) bool {
+		if ts[i].ext != ts[j].ext {
+			return ts[i].ext < ts[j].ext
+		}
+		return len(ts[i].data) < len(ts[j].data)
+	})
+	for _, t := range ts {
+		idx, off, err := w.addFragment(t.data)
+		if err != nil {
+			return err
+		}
+		t.n.fragment, t.n.fragOff = idx, off
+		for _, d := range t.dups {
+			d.fragment, d.fragOff = idx, off
+		}
+	}
+	clear(w.tails)
+	w.tails, w.tailBytes = w.tails[:0], w.tailBytes[:0]
+	clear(w.tailOf)
+	return nil
+}
+
+// extension is a file name's extension, from its last dot ("" for none, or a leading dot
+// only): the tails' sort key.
+func extension(name string) string {
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		return name[i:]
+	}
+	return ""
 }
 
 // addFragment packs a tail into the current fragment block, starting a new one when it does
@@ -678,11 +811,14 @@ func (w *Writer) Flush() error {
 func (w *Writer) startSegment() {
 	w.seg = &Segment{FragmentBase: w.fragCount}
 	w.segNodes = nil
-	w.segNo++
+	w.segDups = map[[sha256.Size]byte]*node{}
 }
 
 func (w *Writer) endSegment() error {
 	if err := w.finishFile(); err != nil {
+		return err
+	}
+	if err := w.packTails(); err != nil {
 		return err
 	}
 	if err := w.flushFragment(); err != nil {

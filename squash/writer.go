@@ -226,8 +226,8 @@ func NewWriter(out io.WriteSeeker, opts Options) (*Writer, error) {
 		root: &node{hdr: Header{Name: ".", Mode: fs.ModeDir | 0o755, ModTime: opts.ModTime},
 			children: map[string]*node{}, fragment: noFragment},
 		shared: map[[sha256.Size]byte]*node{},
-		jobs: make(chan *job),
-		done: make(chan struct{}),
+		jobs:   make(chan *job),
+		done:   make(chan struct{}),
 	}
 	w.bufs.New = func() any { b := make([]byte, 0, bs); return &b }
 	w.dataStart = superblockSize

@@ -34,12 +34,9 @@ func ConfigFromSpec(s *spec.Spec, storeDir string) (Config, error) {
 		Output:        s.Image.FileName,
 		CompressImage: im.CompressImage,
 	}
-	comp, compressed, err := im.Compression(squash.DefaultBlockSize)
+	comp, err := im.Compression(squash.DefaultBlockSize)
 	if err != nil {
 		return Config{}, fmt.Errorf("spec: %w", err)
-	}
-	if !compressed {
-		return Config{}, fmt.Errorf("spec: isoImage.squashfsCompression is null (an uncompressed SquashFS), which gonixiso does not write yet; set a compressor or override it with --comp")
 	}
 	cfg.Compression = comp
 	for _, c := range im.Contents {

@@ -167,12 +167,14 @@ type EFIImageFile struct {
 	Size int64  `json:"size"`
 }
 
-// SquashFSInfo describes the store's SquashFS.
+// SquashFSInfo describes the store's SquashFS. Its Compression is the compressor ("zstd", "xz",
+// ...), or "none" when the flags say nothing is compressed (mksquashfs -no-compression, for
+// isoImage.squashfsCompression = null).
 type SquashFSInfo struct {
 	Path        string `json:"path"` // in the ISO
 	Size        int64  `json:"size"` // of the ISO file
 	Compression string `json:"compression"`
-	// Options are the compressor options: stored in the image, or the defaults.
+	// Options are the compressor options: stored in the image, or the defaults (none for none).
 	Options     CompressorInfo `json:"options"`
 	BlockSize   int            `json:"block_size"`
 	Inodes      uint32         `json:"inodes"`
@@ -212,7 +214,8 @@ func compressorInfo(o squash.CompressorOptions) CompressorInfo {
 		LZOAlgorithm: o.LZOAlgorithm}
 }
 
-// String says the options as mksquashfs's -X options would: "level 19", "dict 1048576 bcj x86".
+// String says the options as mksquashfs's -X options would: "level 19", "dict 1048576 bcj x86";
+// "" for none.
 func (c CompressorInfo) String() string {
 	var parts []string
 	if c.Level != 0 {
@@ -239,7 +242,7 @@ func (c CompressorInfo) String() string {
 	if c.LZOAlgorithm != "" {
 		parts = append(parts, c.LZOAlgorithm)
 	}
-	if !c.Stored {
+	if !c.Stored && len(parts) > 0 { // none: a SquashFS of no compression has no options
 		parts = append(parts, "(defaults)")
 	}
 	return strings.Join(parts, " ")

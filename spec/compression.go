@@ -10,23 +10,25 @@ import (
 
 // Compression reads isoImage.squashfsCompression, the arguments nixpkgs passes to mksquashfs
 // after -comp ("zstd -Xcompression-level 19", "xz -Xdict-size 100% -Xbcj x86", "gzip", "lz4
-// -Xhc"), for a SquashFS of blockSize-byte blocks. ok is false for null, an uncompressed SquashFS.
-// Options that would make other bytes than gonixiso writes (an xz dictionary smaller than a
-// block, gzip's window and strategies, lzo) are errors: the configuration asks for something
-// gonixiso cannot give, and saying so beats an image that differs in silence.
-func (im *ISOImage) Compression(blockSize int) (c squash.Compression, ok bool, err error) {
+// -Xhc"), for a SquashFS of blockSize-byte blocks. null, for which nixpkgs passes
+// -no-compression instead, is squash.None: an uncompressed SquashFS. Options that would make
+// other bytes than gonixiso writes (an xz dictionary smaller than a block, gzip's window and
+// strategies, lzo) are errors: the configuration asks for something gonixiso cannot give, and
+// saying so beats an image that differs in silence.
+func (im *ISOImage) Compression(blockSize int) (squash.Compression, error) {
 	if im.SquashfsCompression == nil {
-		return c, false, nil
+		return squash.Compression{Algorithm: squash.None}, nil
 	}
-	c, err = ParseCompression(*im.SquashfsCompression, blockSize)
+	c, err := ParseCompression(*im.SquashfsCompression, blockSize)
 	if err != nil {
-		return c, false, fmt.Errorf("isoImage.squashfsCompression: %w", err)
+		return c, fmt.Errorf("isoImage.squashfsCompression: %w", err)
 	}
-	return c, true, nil
+	return c, nil
 }
 
 // ParseCompression reads mksquashfs's -comp arguments for a SquashFS of blockSize-byte blocks
-// (see ISOImage.Compression).
+// (see ISOImage.Compression). mksquashfs has no -comp none: an uncompressed SquashFS is null,
+// not a string.
 func ParseCompression(s string, blockSize int) (squash.Compression, error) {
 	words := strings.Fields(s)
 	if len(words) == 0 {
@@ -36,7 +38,7 @@ func ParseCompression(s string, blockSize int) (squash.Compression, error) {
 	switch c.Algorithm {
 	case squash.Zstd, squash.XZ, squash.Gzip, squash.LZ4:
 	default:
-		return c, fmt.Errorf("%q: compressor %q: gonixiso writes zstd, xz, gzip and lz4", s, words[0])
+		return c, fmt.Errorf("%q: compressor %q: gonixiso writes zstd, xz, gzip and lz4 (and null for none)", s, words[0])
 	}
 	arg := func(i int) (string, error) {
 		if i+1 >= len(words) {

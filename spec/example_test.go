@@ -23,7 +23,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, _, err := s.ISOImage.Compression(1 << 20)
+	c, err := s.ISOImage.Compression(1 << 20)
 	if err != nil {
 		log.Fatal(err)
 	}

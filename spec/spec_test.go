@@ -36,8 +36,8 @@ func TestReadTestSpecs(t *testing.T) {
 		def.ISOImage.AppendToMenuLabel != " Installer" || def.Packages.Syslinux == nil {
 		t.Errorf("default spec %+v", def)
 	}
-	if c, ok, err := def.ISOImage.Compression(1 << 20); err != nil || !ok || c.Algorithm != squash.Zstd || c.Level != 19 {
-		t.Errorf("default compression %+v %v %v", c, ok, err)
+	if c, err := def.ISOImage.Compression(1 << 20); err != nil || c.Algorithm != squash.Zstd || c.Level != 19 {
+		t.Errorf("default compression %+v %v", c, err)
 	}
 
 	custom := readFile(t, testsystem.Spec(t, testsystem.CustomName))
@@ -50,7 +50,7 @@ func TestReadTestSpecs(t *testing.T) {
 	if got := custom.SpecialisationNames(); !slices.Equal(got, []string{"alt", "hidden"}) {
 		t.Errorf("specialisations %v", got)
 	}
-	if c, _, err := im.Compression(1 << 20); err != nil || c.Algorithm != squash.XZ || !slices.Equal(c.BCJ, []string{"x86"}) {
+	if c, err := im.Compression(1 << 20); err != nil || c.Algorithm != squash.XZ || !slices.Equal(c.BCJ, []string{"x86"}) {
 		t.Errorf("custom compression %+v %v", c, err)
 	}
 	for _, p := range custom.StorePaths() {
@@ -127,6 +127,15 @@ func TestReadErrors(t *testing.T) {
 	}
 }
 
+// TestCompressionNull reads isoImage.squashfsCompression = null, for which nixpkgs has mksquashfs
+// write with -no-compression: squash.None.
+func TestCompressionNull(t *testing.T) {
+	var im spec.ISOImage
+	if c, err := im.Compression(1 << 20); err != nil || c.Algorithm != squash.None || c.Level != 0 || c.BCJ != nil {
+		t.Errorf("null compression = %+v, %v; want none", c, err)
+	}
+}
+
 func TestParseCompression(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
@@ -146,6 +155,7 @@ func TestParseCompression(t *testing.T) {
 		{"zstd -Xcompression-level", squash.Compression{}, "needs a value"},
 		{"zstd -Xcompression-level x", squash.Compression{}, "want a level"},
 		{"", squash.Compression{}, "no compressor"},
+		{"none", squash.Compression{}, "null for none"}, // mksquashfs has no -comp none
 	} {
 		got, err := spec.ParseCompression(tc.in, 1<<20)
 		if tc.err != "" {

@@ -53,7 +53,8 @@ func packClosure(t *testing.T, c squash.Compression) string {
 // TestBootSquashImages (slow: QEMU) puts the test system's closure, packed by this package, in
 // place of the SquashFS of the nixpkgs-made ISO, and boots it: the kernel mounts the image and
 // stage 2 checks the sha256 of every file. zstd at NixOS's level through libzstd, xz with the
-// x86 BCJ filter through liblzma, and pure-Go zstd.
+// x86 BCJ filter through liblzma, pure-Go zstd, and none (isoImage.squashfsCompression = null),
+// which the kernel mounts through its zlib decompressor, named but never called.
 func TestBootSquashImages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: boots QEMU")
@@ -63,6 +64,7 @@ func TestBootSquashImages(t *testing.T) {
 		mode boottest.Mode
 	}{
 		{squash.Compression{Level: 11, PureGo: true}, boottest.USBBIOS},
+		{squash.Compression{Algorithm: squash.None}, boottest.USBUEFI},
 	}
 	if squash.CgoAvailable() {
 		cases = append(cases,

@@ -3,6 +3,7 @@ package squash
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -13,7 +14,8 @@ import (
 // written). A codec resolves a Compression into a compressor for the Writer, reads and
 // checks the compressor options an image stores, and decodes an image's blocks for the Reader,
 // holding them to the kernel's rules for Check. Adding a compressor is adding a file that
-// registers its codec.
+// registers its codec. none.go registers a writer that is no codec: it stores every block as
+// it is, and its images name another compressor's id.
 
 // Algorithm names a compressor.
 type Algorithm string
@@ -26,6 +28,9 @@ const (
 	XZ   Algorithm = "xz"
 	Gzip Algorithm = "gzip"
 	LZ4  Algorithm = "lz4"
+	// None compresses nothing, as mksquashfs -no-compression (nixpkgs'
+	// isoImage.squashfsCompression = null): see none.go.
+	None Algorithm = "none"
 )
 
 // Compression chooses a compressor and its level.
@@ -35,7 +40,8 @@ const (
 // levels, named here by the zstd levels they resemble: 1 (fastest), 3 (default), 7 (better) and
 // 11 (best). xz levels are liblzma presets 0-9 (default 6, as mksquashfs) and need cgo; with
 // PureGo, xz uses ulikunitz/xz, whose output is larger and which has no BCJ filters. gzip levels
-// are 1-9 (default 9), lz4 levels 0 (fast, default) and 1 (high compression).
+// are 1-9 (default 9), lz4 levels 0 (fast, default) and 1 (high compression). None has only
+// level 0.
 type Compression struct {
 	Algorithm Algorithm // default zstd
 	// Level 0 means the algorithm's default: zstd 19 (NixOS's) with libzstd, 11 in pure Go.
@@ -84,10 +90,10 @@ type codec interface {
 	newDecoder(pureGo bool) (decoder, error)
 }
 
-// A writer is a codec the Writer also compresses with.
+// A writer is a way the Writer compresses: a codec's, or one that is no codec (none.go).
 type writer interface {
-	codec
-	// newCompressor resolves c, whose Algorithm is the codec's, for blocks of blockSize
+	name() Algorithm
+	// newCompressor resolves c, whose Algorithm is the writer's, for blocks of blockSize
 	// bytes compressed by workers goroutines at once.
 	newCompressor(c Compression, blockSize, workers int) (compressor, error)
 }
@@ -106,6 +112,12 @@ type compressor interface {
 	close()
 }
 
+// A flagger is a compressor whose images set superblock flags of their own: none's say that
+// nothing is compressed.
+type flagger interface {
+	superFlags() uint16
+}
+
 // decoder decodes blocks of one compressor; it is safe for concurrent use.
 type decoder interface {
 	// decode decodes the block src into dst and returns the number of bytes; a block that
@@ -120,19 +132,21 @@ type decoder interface {
 }
 
 // codecs are the compressors squash knows, by compression id; each file registers its own.
-var codecs = map[uint16]codec{}
+// writers are the Algorithms the Writer takes: the codecs that compress, and none.
+var (
+	codecs  = map[uint16]codec{}
+	writers = map[Algorithm]writer{}
+)
 
-func register(c codec) { codecs[c.id()] = c }
-
-// codecNamed returns the codec of an algorithm's name, nil if there is none.
-func codecNamed(a Algorithm) codec {
-	for _, c := range codecs {
-		if c.name() == a {
-			return c
-		}
+func register(c codec) {
+	codecs[c.id()] = c
+	if w, ok := c.(writer); ok {
+		writers[c.name()] = w
 	}
-	return nil
 }
+
+// registerWriter registers a writer that is no codec of its own.
+func registerWriter(w writer) { writers[w.name()] = w }
 
 // algorithmName names a compression id as mksquashfs does.
 func algorithmName(id uint16) Algorithm {
@@ -142,23 +156,24 @@ func algorithmName(id uint16) Algorithm {
 	return Algorithm(fmt.Sprintf("unknown-%d", id))
 }
 
-// names lists, in id order, the names of the codecs for which keep is true: "zstd, xz or lz4".
-func names(keep func(codec) bool, or string) string {
-	var ids []uint16
-	for id, c := range codecs {
-		if keep(c) {
-			ids = append(ids, id)
+// writerNames lists the Algorithms the Writer takes, the codecs' in id order, then the others:
+// "gzip, xz, lz4, zstd or none".
+func writerNames() string {
+	var s []string
+	for _, id := range slices.Sorted(maps.Keys(codecs)) {
+		if _, ok := writers[codecs[id].name()]; ok {
+			s = append(s, string(codecs[id].name()))
 		}
 	}
-	slices.Sort(ids)
-	var s []string
-	for _, id := range ids {
-		s = append(s, string(codecs[id].name()))
+	for _, a := range slices.Sorted(maps.Keys(writers)) {
+		if !slices.Contains(s, string(a)) {
+			s = append(s, string(a))
+		}
 	}
 	if len(s) < 2 {
 		return strings.Join(s, "")
 	}
-	return strings.Join(s[:len(s)-1], ", ") + " " + or + " " + s[len(s)-1]
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // resolve picks the implementation of c for a block size and a number of concurrent callers.
@@ -170,10 +185,9 @@ func (c Compression) resolve(blockSize, workers int) (compressor, error) {
 	if len(c.BCJ) > 0 && alg != XZ {
 		return nil, fmt.Errorf("squash: BCJ filters apply to xz only, not %s", alg)
 	}
-	w, ok := codecNamed(alg).(writer)
+	w, ok := writers[alg]
 	if !ok {
-		return nil, fmt.Errorf("squash: unknown compressor %q (want %s)", alg,
-			names(func(c codec) bool { _, ok := c.(writer); return ok }, "or"))
+		return nil, fmt.Errorf("squash: unknown compressor %q (want %s)", alg, writerNames())
 	}
 	return w.newCompressor(c, blockSize, workers)
 }

@@ -6,7 +6,8 @@ package squash
 //	superblock                 96 bytes at offset 0
 //	compression options        a metadata block, only with flagCompressorOptions; its
 //	                           layout, and the compression id, are the compressor's (one file
-//	                           each: gzip.go, xz.go, lz4.go, zstd.go; lzma.go, lzo.go)
+//	                           each: gzip.go, xz.go, lz4.go, zstd.go; lzma.go, lzo.go;
+//	                           none.go names gzip's)
 //	data blocks and fragments  file contents, each block compressed on its own
 //	inode table                metadata blocks of inodes
 //	directory table            metadata blocks of directory listings
@@ -76,6 +77,13 @@ const (
 	flagCompressorOptions     = 0x0400
 	flagUncompressedIDs       = 0x0800
 )
+
+// flagsNoCompression are the flags mksquashfs -no-compression sets (-noI -noD -noF -noX): the
+// inode, directory, fragment and export tables, the data and fragment blocks and the xattrs
+// are stored uncompressed. (The id table too, with the inodes, though flagUncompressedIDs is
+// not set.)
+const flagsNoCompression = flagUncompressedInodes | flagUncompressedData | flagUncompressedFragments |
+	flagUncompressedXattrs
 
 // flagNames are the flags' names, as mksquashfs's options name them.
 var flagNames = []struct {

@@ -48,6 +48,7 @@ func goldenCases() []goldenCase {
 		{"gzip-9", squash.Compression{Algorithm: squash.Gzip}, false},
 		{"lz4", squash.Compression{Algorithm: squash.LZ4}, false},
 		{"lz4-hc", squash.Compression{Algorithm: squash.LZ4, Level: 1}, false},
+		{"none", squash.Compression{Algorithm: squash.None}, false},
 		{"zstd-1", squash.Compression{Algorithm: squash.Zstd, Level: 1}, true},
 		{"zstd-15", squash.Compression{Algorithm: squash.Zstd, Level: 15}, true},
 		{"zstd-19", squash.Compression{Algorithm: squash.Zstd}, true},

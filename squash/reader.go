@@ -37,14 +37,18 @@ const (
 
 // Superblock is what an image's superblock says, with its compressor options decoded.
 type Superblock struct {
-	Inodes      uint32
-	ModTime     int64 // seconds since the epoch
-	BlockSize   int
-	Fragments   uint32    // fragment blocks
-	Compression Algorithm // "gzip", "lzma", "lzo", "xz", "lz4" or "zstd"
-	IDs         uint16    // distinct owners (uids and gids)
+	Inodes    uint32
+	ModTime   int64 // seconds since the epoch
+	BlockSize int
+	Fragments uint32 // fragment blocks
+	// Compression names the compressor of the superblock's compression id ("gzip", "lzma",
+	// "lzo", "xz", "lz4" or "zstd"), or is None when the flags say that nothing is compressed,
+	// as mksquashfs -no-compression records it (with the id of its default compressor, gzip).
+	Compression Algorithm
+	IDs         uint16 // distinct owners (uids and gids)
 	BytesUsed   int64
-	// Options are the compressor options, stored or default.
+	// Options are the compressor options: stored, or the named compressor's defaults (none
+	// with None, which decodes nothing by them).
 	Options CompressorOptions
 
 	flags uint16 // flag* bits
@@ -161,6 +165,9 @@ func newReader(ra io.ReaderAt, size int64, xzPureGo bool) (*Reader, error) {
 		directoryTable: u64(sbDirectoryTable), fragmentTable: u64(sbFragmentTable), exportTable: u64(sbExportTable),
 	}
 	sb.Compression = algorithmName(t.compressorID)
+	if sb.flags&flagsNoCompression == flagsNoCompression {
+		sb.Compression = None
+	}
 	if major, minor := u16(sbVersionMajor), u16(sbVersionMinor); major != versionMajor || minor != versionMinor {
 		return nil, fmt.Errorf("squash: SquashFS version %d.%d (want %d.%d)", major, minor, versionMajor, versionMinor)
 	}
@@ -214,7 +221,9 @@ func (r *Reader) Superblock() Superblock {
 // readOptions decodes the compressor options, or fills in the defaults.
 func (r *Reader) readOptions() error {
 	o := &r.sb.Options
-	r.codec.defaults(o, r.bs)
+	if r.sb.Compression != None {
+		r.codec.defaults(o, r.bs)
+	}
 	if r.sb.flags&flagCompressorOptions == 0 {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -368,6 +370,7 @@ var writerCompressions = []struct {
 	{"gzip", Compression{Algorithm: Gzip, Level: 6}},
 	{"lz4", Compression{Algorithm: LZ4}},
 	{"lz4-hc", Compression{Algorithm: LZ4, Level: 1}},
+	{"none", Compression{Algorithm: None}},
 }
 
 func TestReaderRoundTrip(t *testing.T) {
@@ -535,6 +538,9 @@ func TestReaderMksquashfs(t *testing.T) {
 			}
 			if e, err := openImage(t, img, false).Lookup("xattrs/two"); err != nil || e.xattr == noXattr {
 				t.Errorf("xattrs/two: %v, xattr index %#x: mksquashfs stored no xattrs, Check's xattr rules went untested", err, e.xattr)
+			}
+			if got := openImage(t, img, false).Superblock().Compression; (v.name == "uncompressed") != (got == None) {
+				t.Errorf("Superblock().Compression = %q", got)
 			}
 			if v.name == "xz-bcj-x86" {
 				if n := bcjBlocks(t, openImage(t, img, false), "bin/go-head"); n == 0 {
@@ -1020,6 +1026,96 @@ func TestReaderUnsupported(t *testing.T) {
 	putU16(b[sbCompression:], 7)
 	if _, err := NewReader(bytes.NewReader(b), int64(len(b))); err == nil || !strings.Contains(err.Error(), "unknown compressor id 7") {
 		t.Errorf("NewReader of an image of compressor 7 = %v, want an unknown compressor", err)
+	}
+}
+
+// refuseDecoder decodes no block: a reader given it reads only what is stored uncompressed.
+type refuseDecoder struct{}
+
+var errCompressedBlock = errors.New("a compressed block")
+
+func (refuseDecoder) decode([]byte, []byte) (int, error) { return 0, errCompressedBlock }
+func (refuseDecoder) decodeKernel([]byte, []byte, *Superblock) (int, error) {
+	return 0, errCompressedBlock
+}
+func (refuseDecoder) contentSize([]byte) (int, bool) { return 0, false }
+
+// TestNoCompression writes images with None, in each layout, and reads them with a decoder that
+// refuses every block: Check reads every metadata, data and fragment block, so none is
+// compressed. The superblock says so as mksquashfs -no-compression does: gzip's id, no
+// compressor options, the flags of -noI -noD -noF -noX (and not -noId's).
+func TestNoCompression(t *testing.T) {
+	dir := makeTree(t, true)
+	want := diskRecords(t, dir, false)
+	for _, o := range []Options{{}, {NoFragments: true}, {NoDedup: true}, {BlockSize: MaxBlockSize}} {
+		t.Run(fmt.Sprintf("nofrag=%v,nodedup=%v,bs=%d", o.NoFragments, o.NoDedup, o.BlockSize), func(t *testing.T) {
+			if o.BlockSize == 0 {
+				o.BlockSize = testBlockSize
+			}
+			o.Compression, o.ModTime = Compression{Algorithm: None}, 1
+			r := openImage(t, writeImage(t, dir, o), false)
+			sb := r.Superblock()
+			if sb.Compression != None || r.t.compressorID != compressionGzip || !reflect.DeepEqual(sb.Options, CompressorOptions{}) {
+				t.Errorf("compression %q, id %d, options %+v: want none, gzip's id, no options", sb.Compression, r.t.compressorID, sb.Options)
+			}
+			if got := sb.flags & (flagsNoCompression | flagUncompressedIDs | flagCompressorOptions); got != flagsNoCompression {
+				t.Errorf("flags %v, want uncompressed-inodes, -data, -fragments and -xattrs", sb.FlagNames())
+			}
+			r.dec = refuseDecoder{}
+			// What NewReader decoded (the id table, the fragment index) is read again.
+			r.meta.items, r.meta.order = nil, nil
+			compareRecords(t, want, imageRecords(t, r))
+			if err := r.Check(); err != nil {
+				t.Error(err)
+			}
+			stored := 0
+			err := r.Walk(func(_ string, e *Entry) error {
+				if !e.Mode.IsRegular() {
+					return nil
+				}
+				for b, err := range r.Blocks(e) {
+					if err != nil {
+						return err
+					}
+					if !b.Sparse && !b.Uncompressed {
+						return fmt.Errorf("%s: block at %d stored compressed", e.Name, b.Offset)
+					}
+					if !b.Sparse {
+						stored++
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			if stored == 0 {
+				t.Error("no stored block: the test tests nothing")
+			}
+		})
+	}
+}
+
+// TestNoCompressionFlags reads an image whose flags say nothing is compressed though its blocks
+// are: the Reader reports None, as the flags say, and still decodes what is compressed with the
+// compressor the superblock names, as the kernel does.
+func TestNoCompressionFlags(t *testing.T) {
+	dir := smallTree(t)
+	b, err := os.ReadFile(writeImage(t, dir, Options{BlockSize: testBlockSize, Compression: Compression{Algorithm: Gzip}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	putU16(b[sbFlags:], binary.LittleEndian.Uint16(b[sbFlags:])|flagsNoCompression)
+	r, err := NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := r.Superblock().Compression; c != None {
+		t.Errorf("Compression %q, want none", c)
+	}
+	compareRecords(t, diskRecords(t, dir, false), imageRecords(t, r))
+	if err := r.Check(); err != nil {
+		t.Error(err)
 	}
 }
 

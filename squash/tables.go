@@ -464,6 +464,9 @@ func (w *Writer) writeTables() error {
 	if !w.opts.NoDedup {
 		flags |= flagDuplicates
 	}
+	if f, ok := w.comp.(flagger); ok {
+		flags |= f.superFlags()
+	}
 	opts := w.comp.options()
 	if opts != nil {
 		flags |= flagCompressorOptions

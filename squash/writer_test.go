@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -314,6 +315,79 @@ func TestWriterCompressors(t *testing.T) {
 			checkImage(t, img, src, ref)
 		})
 	}
+}
+
+// TestWriterNoCompression packs a tree with None, as nixpkgs' isoImage.squashfsCompression =
+// null has mksquashfs -no-compression pack it: unsquashfs -s says what it says of mksquashfs's
+// image (the compressor id, gzip, and what is stored uncompressed), the superblock's flags of
+// compression are mksquashfs's, and unsquashfs, CalebQ42/squashfs and the kernel read the tree.
+func TestWriterNoCompression(t *testing.T) {
+	testsystem.Require(t, "unsquashfs", "mksquashfs", "diff", "find")
+	src := t.TempDir()
+	testtree.Make(t, src, testtree.Options{BlockSize: 128 << 10, BigDir: 10000, Devices: true, OddNames: true})
+	img := pack(t, src, squash.Options{BlockSize: 128 << 10, ModTime: 315532800,
+		Compression: squash.Compression{Algorithm: squash.None}})
+
+	// mksquashfs 4.6 and later take -no-compression: -noI -noD -noF -noX (mksquashfs.c), which
+	// older ones take alone. -no-xattrs: the Writer stores none.
+	args := []string{"-noI", "-noD", "-noF", "-noX"}
+	if help, _ := exec.Command("mksquashfs", "-help").CombinedOutput(); bytes.Contains(help, []byte("-no-compression")) {
+		args = []string{"-no-compression"}
+	}
+	ref := filepath.Join(t.TempDir(), "ref.sqfs")
+	run(t, "mksquashfs", append([]string{src, ref, "-no-progress", "-quiet", "-b", "128K", "-no-xattrs"}, args...)...)
+
+	compression := regexp.MustCompile(`(?m)^(Compression|Inodes|Data|Uids/Gids|Fragments|Xattrs) .*$`)
+	stat := func(img string) string {
+		return strings.Join(compression.FindAllString(run(t, "unsquashfs", "-s", img), -1), "\n")
+	}
+	if got, want := stat(img), stat(ref); got != want {
+		t.Errorf("unsquashfs -s says\n%s\nof the image, and of mksquashfs's\n%s", got, want)
+	}
+	for _, l := range []string{"Compression gzip", "Inodes are uncompressed", "Data is uncompressed",
+		"Fragments are uncompressed", "Uids/Gids (Id table) are uncompressed"} {
+		if !strings.Contains(stat(img), l) {
+			t.Errorf("unsquashfs -s does not say %q", l)
+		}
+	}
+
+	// The compression id and the flags of compression, as mksquashfs's superblock has them.
+	superblock := func(img string) (id []byte, flags []string) {
+		b := make([]byte, 96)
+		f, err := os.Open(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := io.ReadFull(f, b); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := squash.NewReader(f, fi.Size())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := r.Superblock().Compression; c != squash.None {
+			t.Errorf("%s: Superblock().Compression = %q, want none", filepath.Base(img), c)
+		}
+		for _, n := range r.Superblock().FlagNames() {
+			if strings.HasPrefix(n, "uncompressed-") || n == "compressor-options" {
+				flags = append(flags, n)
+			}
+		}
+		return b[20:22], flags // compression id: u16 at 20
+	}
+	id, flags := superblock(img)
+	refID, refFlags := superblock(ref)
+	if !bytes.Equal(id, refID) || !slices.Equal(flags, refFlags) {
+		t.Errorf("compression id %x, flags %v; mksquashfs's %x, %v", id, flags, refID, refFlags)
+	}
+
+	checkImage(t, img, src, mksquashfsListing(t, src, 128<<10))
+	mountCheck(t, img, src)
 }
 
 // TestWriterOptions covers the layouts without fragments and without deduplication.

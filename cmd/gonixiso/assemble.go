@@ -32,7 +32,7 @@ func imageFlags() []cli.Flag {
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "the ISO to write (default: nixos-<label>-<system>.iso, as nixpkgs names it)"},
 		&cli.StringSliceFlag{Name: "extra-path", Usage: "also carry this store path and its closure (isoImage.storeContents; repeatable)"},
 		&cli.StringFlag{Name: "volume-id", Usage: "the ISO's volume id (default: root=LABEL= of the kernel parameters; required for a systemd initrd)"},
-		&cli.StringFlag{Name: "comp", Value: "zstd", Usage: "SquashFS compressor: zstd, xz, gzip or lz4"},
+		&cli.StringFlag{Name: "comp", Value: "zstd", Usage: "SquashFS compressor: zstd, xz, gzip or lz4, or none for an uncompressed SquashFS (isoImage.squashfsCompression = null)"},
 		&cli.StringFlag{Name: "level", Usage: "compression level (default: zstd 19, xz 6, gzip 9, lz4 0); pure-Go zstd has 1, 3, 7 and 11"},
 		&cli.StringFlag{Name: "bcj", Usage: "xz branch filters tried per block, comma-separated (default with xz: x86, as nixpkgs' -Xbcj x86; \"none\" for none)"},
 		&cli.BoolFlag{Name: "pure-go", Usage: "compress with the pure-Go zstd or xz even when the C libraries are built in"},
@@ -396,9 +396,9 @@ func compressionFromFlags(c *cli.Context, base squash.Compression, fromSpec bool
 	}
 	comp.PureGo = c.Bool("pure-go")
 	switch comp.Algorithm {
-	case squash.Zstd, squash.XZ, squash.Gzip, squash.LZ4:
+	case squash.Zstd, squash.XZ, squash.Gzip, squash.LZ4, squash.None:
 	default:
-		return comp, fmt.Errorf("--comp %q: want zstd, xz, gzip or lz4", comp.Algorithm)
+		return comp, fmt.Errorf("--comp %q: want zstd, xz, gzip, lz4 or none", comp.Algorithm)
 	}
 	if l := c.String("level"); l != "" {
 		n, err := strconv.Atoi(l)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/gonixiso/gonixiso/internal/testsystem"
 	"github.com/gonixiso/gonixiso/liveiso"
 	"github.com/gonixiso/gonixiso/spec"
+	"github.com/gonixiso/gonixiso/squash"
 )
 
 // TestSpecDefaultsEqualBareToplevel: the default configuration's spec (nixpkgs' defaults
@@ -81,6 +83,76 @@ func TestSpecOverrides(t *testing.T) {
 	if log, code := runCLI(t, "assemble", "--spec", testsystem.Spec(t, testsystem.Name), "-o", iso, "--toplevel", "x"); code != 2 ||
 		!strings.Contains(log, "exclude each other") {
 		t.Errorf("--spec with --toplevel: exit %d\n%s", code, log)
+	}
+}
+
+// TestSpecNullCompression: isoImage.squashfsCompression = null, for which nixpkgs has mksquashfs
+// write with -no-compression, gives an ISO whose SquashFS is uncompressed as mksquashfs's is
+// (inspect says none, with the flags of -noI -noD -noF -noX) and that Check passes; --comp none
+// over the default spec gives the same bytes. (The kernel reading such a SquashFS is in the
+// squash package's TestWriterNoCompression, by a loop mount.)
+func TestSpecNullCompression(t *testing.T) {
+	m := specJSON(t, testsystem.Spec(t, testsystem.Name))
+	m["isoImage"].(map[string]any)["squashfsCompression"] = nil
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "spec.json")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	iso := filepath.Join(dir, "null.iso")
+	if log, code := runCLI(t, "assemble", "--no-cache", "--spec", p, "-o", iso); code != 0 {
+		t.Fatalf("assemble --spec with squashfsCompression null: exit %d\n%s", code, log)
+	}
+	ins, err := liveiso.Inspect(context.Background(), iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sq := ins.SquashFS
+	if sq.Compression != "none" || sq.Options.String() != "" {
+		t.Errorf("SquashFS compression %q, options %q; want none, no options", sq.Compression, sq.Options)
+	}
+	for _, f := range []string{"uncompressed-inodes", "uncompressed-data", "uncompressed-fragments", "uncompressed-xattrs"} {
+		if !slices.Contains(sq.Flags, f) {
+			t.Errorf("SquashFS flags %v, no %s", sq.Flags, f)
+		}
+	}
+	// Check reads every block and holds it to the kernel's rules.
+	img := filepath.Join(dir, "nix-store.squashfs")
+	if out, err := exec.Command("xorriso", "-osirrox", "on", "-indev", iso, "-extract", sq.Path, img).CombinedOutput(); err != nil {
+		t.Fatalf("xorriso -extract %s: %v\n%s", sq.Path, err, out)
+	}
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := squash.NewReader(f, fi.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Check(); err != nil {
+		t.Error(err)
+	}
+
+	flag := filepath.Join(dir, "flag.iso")
+	if log, code := runCLI(t, "assemble", "--no-cache", "--spec", testsystem.Spec(t, testsystem.Name), "-o", flag,
+		"--comp", "none"); code != 0 {
+		t.Fatalf("assemble --comp none: exit %d\n%s", code, log)
+	}
+	if !sameBytes(t, iso, flag) {
+		t.Error("--comp none over the default spec differs from the spec with squashfsCompression null")
+	}
+	if log, code := runCLI(t, "assemble", "--no-cache", "--spec", p, "-o", flag, "--level", "3"); code != 2 ||
+		!strings.Contains(log, "none compresses nothing") {
+		t.Errorf("--level 3 over squashfsCompression null: exit %d, want 2 and an error:\n%s", code, log)
 	}
 }
 

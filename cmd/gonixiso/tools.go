@@ -174,7 +174,7 @@ func printInspection(out io.Writer, ins *liveiso.Inspection) error {
 	if s := ins.SquashFS; s != nil {
 		w.printf("\nSquashFS %s: %s\n", s.Path, humanBytes(s.Size))
 		t := w.table()
-		fmt.Fprintf(t, "  compression\t%s %s\n", s.Compression, s.Options)
+		fmt.Fprintf(t, "  compression\t%s\n", strings.TrimSpace(s.Compression+" "+s.Options.String()))
 		fmt.Fprintf(t, "  block size\t%d\n", s.BlockSize)
 		fmt.Fprintf(t, "  inodes\t%d\n", s.Inodes)
 		fmt.Fprintf(t, "  fragment blocks\t%d\n", s.Fragments)

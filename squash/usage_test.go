@@ -42,7 +42,7 @@ func storeTree(t testing.TB, own bool) (string, []string) {
 		}
 	}
 	files := map[string][]byte{
-		"bin/tool":        random(3*testBlockSize + 1234),
+		"bin/tool":         random(3*testBlockSize + 1234),
 		"share/doc/README": text(5000),
 		"share/small/a":    text(300),
 		"share/small/b":    random(700),

@@ -188,6 +188,9 @@ type SquashFSInfo struct {
 	Ratio float64 `json:"ratio"`
 	// Registered tells that the image has a RegistrationName file.
 	Registered bool `json:"registered"`
+	// Costs says where the SquashFS's bytes go: the store paths' costs (StorePathInfo.Cost)
+	// and the image-wide parts, adding up to Size, and how exact the apportioning is.
+	Costs *CostInfo `json:"costs,omitempty"`
 }
 
 // CompressorInfo are a SquashFS's compressor options, those of its compressor only.
@@ -262,11 +265,21 @@ type StorePathInfo struct {
 	NarHash    string   `json:"nar_hash,omitempty"`
 	NarSize    uint64   `json:"nar_size,omitempty"`
 	References []string `json:"references,omitempty"`
+	// Cost is the bytes of the SquashFS the store path takes (CostInfo says how they are
+	// apportioned): CostData, its files' data blocks as stored; CostFragments, its share of
+	// the fragment blocks its tails are in; CostMetadata, its share of the inode and directory
+	// tables. Duplicates counts its files whose contents another store path holds, and pays for.
+	Cost          int64 `json:"cost"`
+	CostData      int64 `json:"cost_data"`
+	CostFragments int64 `json:"cost_fragments"`
+	CostMetadata  int64 `json:"cost_metadata"`
+	Duplicates    int   `json:"duplicates"`
 }
 
 // Inspect reads the ISO image at name and describes it: volume descriptors, El Torito catalog,
 // MBR and GPT, boot menus and EFI image, the SquashFS's superblock and ratio, and every store
-// path with its sizes and registration. It reads metadata, not file contents (but the menus and
+// path with its sizes, its cost in the SquashFS (CostInfo) and its registration. It reads
+// metadata, not file contents (but the menus and
 // the registration), so it takes about as long on a 2 GB image as on a small one with as many
 // files. It reads ISOs that xorriso and mksquashfs made as well as gonixiso's.
 func Inspect(ctx context.Context, name string, limits ...Limits) (*Inspection, error) {
@@ -757,6 +770,10 @@ func (im *isoImage) squashInfo(st *storeTree) (*SquashFSInfo, []StorePathInfo, e
 	}
 	if sb.BytesUsed > 0 {
 		info.Ratio = float64(info.FileBytes) / float64(sb.BytesUsed)
+	}
+	var err error
+	if info.Costs, err = costs(im.sq, st, paths, info.Size); err != nil {
+		return nil, nil, err
 	}
 	return info, paths, nil
 }

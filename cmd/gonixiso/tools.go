@@ -52,15 +52,24 @@ func inspectCommand() *cli.Command {
 		Name:         "inspect",
 		OnUsageError: usageError,
 		Usage:        "describe an ISO image: descriptors, boot records, menus, SquashFS, store paths",
-		UsageText:    "gonixiso inspect [--json] [--sort name|size] FILE.iso",
+		UsageText:    "gonixiso inspect [--json] [--sort name|size|uncompressed] [--read-limit L] FILE.iso",
 		Description: "Reads the volume descriptors, the El Torito catalog, the MBR and GPT, the isolinux and\n" +
 			"GRUB menus, the EFI system partition image, the SquashFS's superblock and compressor, and\n" +
-			"every store path with its size, its compressed size and its registration (NAR hash and\n" +
-			"references). It reads metadata only, and ISOs made by nixpkgs (xorriso and mksquashfs) as\n" +
-			"well as gonixiso's.",
+			"every store path with its size, its cost in the SquashFS and its registration (NAR hash\n" +
+			"and references). It reads metadata only, and ISOs made by nixpkgs (xorriso and mksquashfs)\n" +
+			"as well as gonixiso's.\n\n" +
+			"A store path's cost is the compressed bytes it takes in the SquashFS: its files' data\n" +
+			"blocks, its share of the fragment blocks holding its files' tails, and its share of the\n" +
+			"inode and directory tables (metadata blocks split by the decoded bytes of each path's\n" +
+			"records). Contents stored once for files of several paths are charged to the path they lie\n" +
+			"with. The costs and the image-wide parts add up to the SquashFS's size exactly, as inspect\n" +
+			"shows. They are exact for gonixiso's images, whose blocks each belong to one store path,\n" +
+			"and an estimate for mksquashfs's, which packs tails of several paths into one fragment\n" +
+			"block; inspect says which.",
 		Flags: []cli.Flag{
 			jsonFlag,
-			&cli.StringFlag{Name: "sort", Value: "name", Usage: "order of the store paths: name, or size (largest first)"},
+			&cli.StringFlag{Name: "sort", Value: "name", Usage: "order of the store paths: name, size (cost in the SquashFS, largest first) or uncompressed (bytes of files, largest first)"},
+			readLimitFlag,
 		},
 		Action: func(c *cli.Context) error {
 			args, err := isoArgs(c, 1)
@@ -68,16 +77,23 @@ func inspectCommand() *cli.Command {
 				return err
 			}
 			order := c.String("sort")
-			if order != "name" && order != "size" {
-				return &exitError{exitFailure, fmt.Errorf("--sort %q: want name or size", order)}
+			if order != "name" && order != "size" && order != "uncompressed" {
+				return &exitError{exitFailure, fmt.Errorf("--sort %q: want name, size or uncompressed", order)}
+			}
+			limits, err := readLimits(c, args)
+			if err != nil {
+				return err
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			ins, err := liveiso.Inspect(ctx, args[0])
+			ins, err := liveiso.Inspect(ctx, args[0], limits)
 			if err != nil {
-				return inputError(err)
+				return limitError(inputError(err))
 			}
-			if order == "size" {
+			switch order {
+			case "size":
+				sort.SliceStable(ins.StorePaths, func(i, j int) bool { return ins.StorePaths[i].Cost > ins.StorePaths[j].Cost })
+			case "uncompressed":
 				sort.SliceStable(ins.StorePaths, func(i, j int) bool { return ins.StorePaths[i].Size > ins.StorePaths[j].Size })
 			}
 			if c.Bool("json") {
@@ -188,22 +204,74 @@ func printInspection(out io.Writer, ins *liveiso.Inspection) error {
 			false: "none"}[s.Registered])
 		w.flush(t)
 
-		w.printf("\nStore paths: %d\n", len(ins.StorePaths))
+		if k := s.Costs; k != nil {
+			printCosts(w, s, len(ins.StorePaths))
+		}
+
+		w.printf("\nStore paths: %d (cost: compressed bytes in the SquashFS; size: bytes of files)\n", len(ins.StorePaths))
 		t = w.table()
-		fmt.Fprintf(t, "  size\tstored\ttails\tfiles\tNAR hash\tpath\n")
+		fmt.Fprintf(t, "  cost\tshare\tdata\tfragments\tmetadata\tsize\tratio\tfiles\tNAR hash\tpath\n")
 		for _, p := range ins.StorePaths {
 			hash := p.NarHash
 			if hash == "" {
 				hash = "(not registered)"
 			}
-			fmt.Fprintf(t, "  %s\t%s\t%s\t%d\t%s\t%s\n", humanBytes(p.Size), humanBytes(p.Stored), humanBytes(p.Tails),
-				p.Files, hash, escape(p.Path))
+			files := fmt.Sprint(p.Files)
+			if p.Duplicates > 0 {
+				files += fmt.Sprintf(" (%d dup)", p.Duplicates)
+			}
+			fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", humanBytes(p.Cost), percent(p.Cost, s.Size),
+				humanBytes(p.CostData), humanBytes(p.CostFragments), humanBytes(p.CostMetadata), humanBytes(p.Size),
+				ratio(p.Size, p.Cost), files, hash, escape(p.Path))
 		}
 		w.flush(t)
 	} else {
 		w.printf("\nNo SquashFS at %s\n", liveiso.SquashFSPath)
 	}
 	return w.err
+}
+
+// printCosts prints where the SquashFS's bytes go: the store paths' costs and the image-wide
+// parts, which add up to its size.
+func printCosts(w *errWriter, s *liveiso.SquashFSInfo, paths int) {
+	k := s.Costs
+	w.printf("\nWhere the SquashFS's %s go: the store paths' costs are %s\n", humanBytes(s.Size), map[bool]string{
+		true: "exact", false: "an estimate"}[k.Basis == liveiso.CostExact])
+	w.printf("  (%s)\n", k.Why)
+	t := w.table()
+	line := func(what string, n int64) {
+		fmt.Fprintf(t, "  %s\t%s\t%d\t%s\n", what, humanBytes(n), n, percent(n, k.Total))
+	}
+	line(fmt.Sprintf("%d store paths", paths), k.StorePaths)
+	line("registration", k.Registration)
+	line("root directory", k.Root)
+	line("superblock and options", k.Superblock)
+	line("fragment, id, export tables", k.Tables)
+	if k.Unreferenced != 0 {
+		line("unreferenced data", k.Unreferenced)
+	}
+	if k.Unattributed != 0 {
+		line("unattributed metadata", k.Unattributed)
+	}
+	line("padding", k.Padding)
+	fmt.Fprintf(t, "  total\t%s\t%d\t= the SquashFS's size\n", humanBytes(k.Total), k.Total)
+	w.flush(t)
+}
+
+// percent says n as a share of total.
+func percent(n, total int64) string {
+	if total <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(total))
+}
+
+// ratio says how many bytes of files each byte of cost holds.
+func ratio(size, cost int64) string {
+	if cost <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", float64(size)/float64(cost))
 }
 
 func printMenu(w *errWriter, name, file string, entries []liveiso.MenuEntry) {
@@ -236,7 +304,7 @@ func diffCommand() *cli.Command {
 		Name:         "diff",
 		OnUsageError: usageError,
 		Usage:        "say how two ISO images differ, from the descriptors down to the files of store paths",
-		UsageText:    "gonixiso diff [--json] A.iso B.iso",
+		UsageText:    "gonixiso diff [--json] [--read-limit L] A.iso B.iso",
 		Description: "Compares two ISO images from the top down: volume descriptors and boot records, the\n" +
 			"system area, the ISO tree, the boot menus (line by line) and the EFI image, then the\n" +
 			"SquashFS: superblock, registration, store paths added and removed, and within the store\n" +
@@ -245,17 +313,21 @@ func diffCommand() *cli.Command {
 			"differ in one file compare in seconds.\n\n" +
 			"Exit status: 0 when the files are identical, 1 when they differ, 2 on a usage error or an\n" +
 			"input that cannot be read.",
-		Flags: []cli.Flag{jsonFlag},
+		Flags: []cli.Flag{jsonFlag, readLimitFlag},
 		Action: func(c *cli.Context) error {
 			args, err := isoArgs(c, 2)
 			if err != nil {
 				return err
 			}
+			limits, err := readLimits(c, args)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			rep, err := liveiso.Diff(ctx, args[0], args[1])
+			rep, err := liveiso.Diff(ctx, args[0], args[1], limits)
 			if err != nil {
-				return &exitError{exitFailure, err}
+				return &exitError{exitFailure, limitError(err)}
 			}
 			switch {
 			case c.Bool("json"):
@@ -302,24 +374,28 @@ func manifestCommand() *cli.Command {
 		Name:         "manifest",
 		OnUsageError: usageError,
 		Usage:        "list every file of an ISO image and its SquashFS with mode, size and SHA-256",
-		UsageText:    "gonixiso manifest [--json] FILE.iso",
+		UsageText:    "gonixiso manifest [--json] [--read-limit L] FILE.iso",
 		Description: "Lists every entry of the ISO tree and of the SquashFS (under /nix/store, as the booted\n" +
 			"system sees them), sorted by path bytewise, for cheap comparison between builds and\n" +
 			"machines. Text: one line per entry, tab-separated: path, type, mode (octal), size, and the\n" +
 			"SHA-256 of a file, the target of a symlink or \"-\". Paths and targets are escaped the same\n" +
 			"way in both forms: a backslash as \\\\, tab and newline as \\t and \\n, other control\n" +
 			"characters and bytes that are not UTF-8 as \\xHH.",
-		Flags: []cli.Flag{jsonFlag},
+		Flags: []cli.Flag{jsonFlag, readLimitFlag},
 		Action: func(c *cli.Context) error {
 			args, err := isoArgs(c, 1)
 			if err != nil {
 				return err
 			}
+			limits, err := readLimits(c, args)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			m, err := liveiso.Manifest(ctx, args[0])
+			m, err := liveiso.Manifest(ctx, args[0], limits)
 			if err != nil {
-				return inputError(err)
+				return limitError(inputError(err))
 			}
 			for i := range m {
 				m[i].Path, m[i].Target = escape(m[i].Path), escape(m[i].Target)

@@ -76,6 +76,7 @@ func costs(r *squash.Reader, st *storeTree, paths []StorePathInfo, size int64) (
 		o := owners[paths[i].Path[len(StoreDir)+1:]]
 		paths[i].Cost, paths[i].CostData, paths[i].CostFragments = o.Total(), o.Data, o.Fragments
 		paths[i].CostMetadata, paths[i].Duplicates = o.Metadata(), o.Duplicates
+		paths[i].Stored, paths[i].Tails = o.Stored, o.Tails
 	}
 	return c, nil
 }

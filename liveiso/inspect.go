@@ -700,35 +700,12 @@ func readStore(r *squash.Reader) (*storeTree, error) {
 	return st, nil
 }
 
-// storage adds up what store paths hold and where: regular files' bytes, and the storage of
-// data first met in each (data deduplicated with an earlier file's counts there).
-type storage struct {
-	r    *squash.Reader
-	seen map[squash.DataID]bool
-}
-
-// add counts e's storage into sp.
-func (s *storage) add(sp *StorePathInfo, e *squash.Entry) error {
-	if !e.Mode.IsRegular() {
-		return nil
+// count adds up a store path's regular files: how many, and their bytes.
+func count(sp *StorePathInfo, e *squash.Entry) {
+	if e.Mode.IsRegular() {
+		sp.Files++
+		sp.Size += e.Size
 	}
-	sp.Files++
-	sp.Size += e.Size
-	id, err := s.r.DataID(e)
-	if err != nil {
-		return err
-	}
-	if s.seen[id] {
-		return nil
-	}
-	s.seen[id] = true
-	st, err := s.r.Storage(e)
-	if err != nil {
-		return err
-	}
-	sp.Stored += st.Stored
-	sp.Tails += st.Tail
-	return nil
 }
 
 func (im *isoImage) squashInfo(st *storeTree) (*SquashFSInfo, []StorePathInfo, error) {
@@ -739,7 +716,7 @@ func (im *isoImage) squashInfo(st *storeTree) (*SquashFSInfo, []StorePathInfo, e
 		Flags: sb.FlagNames(), BytesUsed: sb.BytesUsed, ModTime: time.Unix(sb.ModTime, 0).UTC(),
 		Registered: st.registration != nil,
 	}
-	count := func(e *squash.Entry) {
+	tally := func(e *squash.Entry) {
 		switch {
 		case e.Mode.IsRegular():
 			info.Files++
@@ -751,17 +728,14 @@ func (im *isoImage) squashInfo(st *storeTree) (*SquashFSInfo, []StorePathInfo, e
 		}
 	}
 	for _, e := range st.top {
-		count(e)
+		tally(e)
 	}
-	s := storage{r: im.sq, seen: map[squash.DataID]bool{}}
 	paths := make([]StorePathInfo, 0, len(st.names))
 	for _, name := range st.names {
 		sp := StorePathInfo{Path: StoreDir + "/" + name}
 		for _, e := range st.paths[name] {
-			count(e)
-			if err := s.add(&sp, e); err != nil {
-				return nil, nil, err
-			}
+			tally(e)
+			count(&sp, e)
 		}
 		if rec := st.registration[name]; rec != nil {
 			sp.NarHash, sp.NarSize, sp.References = rec.NarHash.String(), rec.NarSize, rec.References

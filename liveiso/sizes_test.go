@@ -206,3 +206,63 @@ func TestInspectCostsBaseline(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffSizes: two images that differ in one store path, hello-2.12 → hello-2.12.1 whose
+// program grew: the size deltas name that path, paired by name, with the right sign and size,
+// and add up to the SquashFS's delta; the file that differs is named with its first differing
+// byte.
+func TestDiffSizes(t *testing.T) {
+	im := buildSizeImages(t)
+	for _, dir := range []struct {
+		a, b string
+		sign int64
+	}{{im.a, im.b, 1}, {im.b, im.a, -1}} {
+		rep := diffOf(t, dir.a, dir.b)
+		z := rep.Sizes
+		if z == nil || z.Basis != CostExact || len(z.StorePaths) != 1 {
+			t.Fatalf("sizes %+v, want one store path changed, exactly", z)
+		}
+		p := z.StorePaths[0]
+		from, to := "2.12", "2.12.1"
+		pa, pb := im.helloA, im.helloB
+		if dir.sign < 0 {
+			from, to, pa, pb = to, from, pb, pa
+		}
+		if p.Change != "changed" || p.Name != "hello" || p.VersionA != from || p.VersionB != to || p.A != pa || p.B != pb || p.Files != 1 {
+			t.Errorf("store path delta %+v, want hello %s → %s", p, from, to)
+		}
+		if p.Size.Delta != dir.sign*im.growth {
+			t.Errorf("hello's size delta %d, want %d", p.Size.Delta, dir.sign*im.growth)
+		}
+		// Random bytes do not compress: the cost grows by them, give or take a few bytes of
+		// the fragment block they share with the path's text and of metadata.
+		if c := dir.sign * p.Cost.Delta; c < im.growth-256 || c > im.growth+256 {
+			t.Errorf("hello's cost delta %d, want %d and a few bytes", p.Cost.Delta, dir.sign*im.growth)
+		}
+		if sum := p.Cost.Delta + z.Unchanged.Delta + z.Other.Delta; sum != z.SquashFS.Delta {
+			t.Errorf("the deltas add up to %d, the SquashFS's is %d: %+v", sum, z.SquashFS.Delta, z)
+		}
+		if abs(z.Unchanged.Delta) > 64 || abs(z.Other.Delta) > 64 {
+			t.Errorf("unchanged paths %+v, image-wide parts %+v: want a few bytes", z.Unchanged, z.Other)
+		}
+		var pair, file bool
+		for _, d := range rep.Differences {
+			switch {
+			case d.Level == LevelStorePath && d.Path == pb && strings.HasPrefix(d.Message, "hello: "+from+" → "+to+", "):
+				pair = true
+			case d.Level == LevelFile && d.Path == pb+"/bin/hello":
+				file = true
+				if want := int64(200 << 10); d.Offset != want || !strings.Contains(d.Message, fmt.Sprintf("contents differ from byte %d", want)) {
+					t.Errorf("%s: %q at %d, want contents differing from byte %d", d.Path, d.Message, d.Offset, want)
+				}
+			case d.Level == LevelStorePath && (strings.Contains(d.Message, "added") || strings.Contains(d.Message, "removed")):
+				t.Errorf("a path of a pair said added or removed: %+v", d)
+			case d.Level == LevelFile:
+				t.Errorf("unrelated file difference: %+v", d)
+			}
+		}
+		if !pair || !file {
+			t.Errorf("want the pair (%v) and its program (%v) named", pair, file)
+		}
+	}
+}

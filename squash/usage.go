@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // This file says where an image's bytes go: a Tally apportions every byte of the image among
@@ -71,6 +72,10 @@ type OwnerUsage struct {
 	// Files counts its regular files, Duplicates those whose contents another owner is
 	// charged for.
 	Files, Duplicates int
+	// Stored and Tails are the bytes of the data blocks (as stored) and of the tails (decoded)
+	// of the contents first met in its files, in the order the entries were added: what
+	// Storage says of its files, each contents counted once, for the first file that has it.
+	Stored, Tails int64
 }
 
 // Total is the bytes the owner takes.
@@ -83,15 +88,22 @@ func (o OwnerUsage) Metadata() int64 { return o.Inodes + o.Directories }
 // the root too) with its owner's name, then Usage. It reads block lists as entries are added,
 // and the metadata tables' block headers and the directory listings in Usage; it decodes no
 // data block (but fragment blocks whose compressor does not record their size, as Storage).
-// A Tally is not safe for concurrent use.
+// It holds a few tens of bytes per entry. A Tally is not safe for concurrent use.
 type Tally struct {
 	r       *Reader
 	owners  []string
 	ownerOf map[string]int32
-	inodes  map[uint64]int32 // owner of each inode, by reference
+	inodes  []tallyInode // in the order added; sorted by reference in Usage
 	dirs    []tallyDir
-	data    map[DataID]*tallyData
-	files   []int // regular files, by owner
+	ids     map[dataKey]int32 // index in data, by the contents' identity
+	data    []tallyData
+	more    map[int32][]ownerFiles // owners of shared contents but the first, by index in data
+	files   []int                  // regular files, by owner
+}
+
+type tallyInode struct {
+	ref   uint64
+	owner int32
 }
 
 type tallyDir struct {
@@ -99,21 +111,30 @@ type tallyDir struct {
 	owner int32
 }
 
-// tallyData is contents stored once and the owners whose files refer to them.
+// dataKey identifies stored contents: a digest of their DataID.
+type dataKey [16]byte
+
+// tallyData is contents stored once: where, and the first owner whose files refer to them
+// (Tally.more has the others).
 type tallyData struct {
-	owners []int32 // in the order added, each once
-	files  []int   // files of each owner
-	start  int64   // of the data blocks in the image
-	length int64   // bytes of the data blocks
-	frag   uint32  // fragment block of the tail, or noFragment
-	off    uint32  // the tail's offset in it
-	tail   int64   // the tail's bytes
-	order  int     // when first added
+	start  int64  // of the data blocks in the image
+	length int64  // bytes of the data blocks
+	tail   int64  // the tail's bytes
+	pos    int64  // where the contents lie: start, or their fragment block's offset
+	frag   uint32 // fragment block of the tail, or noFragment
+	off    uint32 // the tail's offset in it
+	owner  int32  // the first owner; after Usage's first pass, the one charged
+	files  int32  // the first owner's files
+}
+
+type ownerFiles struct {
+	owner int32
+	files int32
 }
 
 // Tally returns a new Tally of the image.
 func (r *Reader) Tally() *Tally {
-	return &Tally{r: r, ownerOf: map[string]int32{}, inodes: map[uint64]int32{}, data: map[DataID]*tallyData{}}
+	return &Tally{r: r, ownerOf: map[string]int32{}, ids: map[dataKey]int32{}, more: map[int32][]ownerFiles{}}
 }
 
 func (t *Tally) owner(name string) int32 {
@@ -127,18 +148,11 @@ func (t *Tally) owner(name string) int32 {
 	return i
 }
 
-// Add counts the entry e (from Walk or Lookup) as owner's. An entry added twice, or another
-// name of an inode added already (a hard link), counts its inode once, for the first owner.
+// Add counts the entry e (from Walk or Lookup) as owner's. Another name of an inode added
+// already (a hard link) counts its inode once, for the first owner, and its data as shared.
 func (t *Tally) Add(owner string, e *Entry) error {
 	o := t.owner(owner)
-	if _, ok := t.inodes[e.ref]; ok {
-		if e.Mode.IsRegular() {
-			// Another name of a file counted: its data is shared, not stored again.
-			return t.addFile(o, e)
-		}
-		return nil
-	}
-	t.inodes[e.ref] = o
+	t.inodes = append(t.inodes, tallyInode{e.ref, o})
 	switch {
 	case e.Mode.IsDir():
 		t.dirs = append(t.dirs, tallyDir{e: e, owner: o})
@@ -158,19 +172,34 @@ func (t *Tally) addFile(o int32, e *Entry) error {
 	if err != nil {
 		return err
 	}
-	d := t.data[id]
-	if d == nil {
-		d = &tallyData{start: int64(e.start), length: length, frag: e.fragment, off: e.fragOff, order: len(t.data)}
+	var b [8 + 8 + 4 + 4 + sha256.Size]byte
+	binary.LittleEndian.PutUint64(b[0:], uint64(id.size))
+	binary.LittleEndian.PutUint64(b[8:], id.start)
+	binary.LittleEndian.PutUint32(b[16:], id.fragment)
+	binary.LittleEndian.PutUint32(b[20:], id.fragOff)
+	copy(b[24:], id.list[:])
+	sum := sha256.Sum256(b[:])
+	k := dataKey(sum[:16])
+	i, ok := t.ids[k]
+	if !ok {
+		d := tallyData{start: int64(e.start), length: length, frag: e.fragment, off: e.fragOff, owner: o, files: 1}
 		if e.fragment != noFragment {
 			d.tail = e.Size - int64(e.nblocks)*int64(t.r.bs)
 		}
-		t.data[id] = d
+		t.ids[k] = int32(len(t.data))
+		t.data = append(t.data, d)
+		return nil
 	}
-	if i := slices.Index(d.owners, o); i >= 0 {
-		d.files[i]++
+	d := &t.data[i]
+	if d.owner == o {
+		d.files++
+		return nil
+	}
+	m := t.more[i]
+	if j := slices.IndexFunc(m, func(x ownerFiles) bool { return x.owner == o }); j >= 0 {
+		m[j].files++
 	} else {
-		d.owners = append(d.owners, o)
-		d.files = append(d.files, 1)
+		t.more[i] = append(m, ownerFiles{o, 1})
 	}
 	return nil
 }
@@ -205,12 +234,13 @@ func (r *Reader) dataExtent(e *Entry) (DataID, int64, error) {
 	return id, length, nil
 }
 
-// extent is a stretch of the image and how its stored bytes are split among owners.
-type extent struct {
-	start, length int64
-	owners        []int32 // -1 for the image's
-	weights       []int64
-	frag          bool // a fragment block
+// sharers returns the owners of the contents data[i], the first one first.
+func (t *Tally) sharers(i int32) []int32 {
+	out := []int32{t.data[i].owner}
+	for _, m := range t.more[i] {
+		out = append(out, m.owner)
+	}
+	return out
 }
 
 // Usage apportions the image's bytes among the owners of the entries added.
@@ -221,12 +251,16 @@ func (t *Tally) Usage() (*Usage, error) {
 	for i, n := range t.files {
 		acc[i].Files = n
 	}
-
-	// Where each stored contents lie, to find their owner.
-	type placed struct {
-		d        *tallyData
-		pos, sub int64 // image offset, and the tail's offset for contents with only a tail
+	for i := range t.data {
+		acc[t.data[i].owner].Stored += t.data[i].length
+		acc[t.data[i].owner].Tails += t.data[i].tail
 	}
+	// Hard links: an inode counts once, for its first owner.
+	slices.SortStableFunc(t.inodes, func(a, b tallyInode) int { return cmp.Compare(a.ref, b.ref) })
+	t.inodes = slices.CompactFunc(t.inodes, func(a, b tallyInode) bool { return a.ref == b.ref })
+
+	// Where each stored contents lie, in image order (tails by their offset in their
+	// fragment block), to find their owner.
 	frags := map[uint32]fragInfo{}
 	fragAt := func(i uint32) (fragInfo, error) {
 		if f, ok := frags[i]; ok {
@@ -240,9 +274,10 @@ func (t *Tally) Usage() (*Usage, error) {
 		frags[i] = f
 		return f, nil
 	}
-	all := make([]placed, 0, len(t.data))
-	for _, d := range t.data {
-		p := placed{d: d, pos: d.start}
+	order := make([]int32, 0, len(t.data))
+	for i := range t.data {
+		d := &t.data[i]
+		d.pos = d.start
 		if d.length == 0 {
 			if d.frag == noFragment {
 				continue // all sparse: nothing stored
@@ -251,95 +286,98 @@ func (t *Tally) Usage() (*Usage, error) {
 			if err != nil {
 				return nil, err
 			}
-			p.pos, p.sub = f.start, int64(d.off)
+			d.pos = f.start
 		}
-		all = append(all, p)
+		order = append(order, int32(i))
 	}
-	slices.SortFunc(all, func(a, b placed) int {
-		return cmp.Or(cmp.Compare(a.pos, b.pos), cmp.Compare(a.sub, b.sub), cmp.Compare(a.d.order, b.d.order))
+	where := func(i int32) (int64, int64) {
+		d := &t.data[i]
+		if d.length == 0 {
+			return d.pos, int64(d.off)
+		}
+		return d.pos, -1
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		pa, sa := where(a)
+		pb, sb := where(b)
+		return cmp.Or(cmp.Compare(pa, pb), cmp.Compare(sa, sb), cmp.Compare(a, b))
 	})
-	// The owner of each stored contents: its only one, or for shared ones, by its neighbours.
-	owner := make(map[*tallyData]int32, len(t.data))
-	var own []placed // contents of one owner, in image order
+	// The owner of shared contents: by their neighbours among the contents of one owner.
+	var own []int32 // contents of one owner, in image order
 	hasOwn := make([]bool, len(t.owners))
-	for _, p := range all {
-		if len(p.d.owners) == 1 {
-			own = append(own, p)
-			owner[p.d] = p.d.owners[0]
-			hasOwn[p.d.owners[0]] = true
+	for _, i := range order {
+		if t.more[i] == nil {
+			own = append(own, i)
+			hasOwn[t.data[i].owner] = true
 		}
 	}
-	for _, p := range all {
-		if len(p.d.owners) == 1 {
+	for _, i := range order {
+		if t.more[i] == nil {
 			continue
 		}
 		u.SharedData++
-		k, _ := slices.BinarySearchFunc(own, p, func(a, b placed) int {
-			return cmp.Or(cmp.Compare(a.pos, b.pos), cmp.Compare(a.sub, b.sub))
+		sharers := t.sharers(i)
+		pi, si := where(i)
+		k, _ := slices.BinarySearchFunc(own, i, func(a, _ int32) int {
+			pa, sa := where(a)
+			return cmp.Or(cmp.Compare(pa, pi), cmp.Compare(sa, si))
 		})
 		o := int32(-1)
-		if k > 0 && slices.Contains(p.d.owners, owner[own[k-1].d]) {
-			o = owner[own[k-1].d]
-		} else if k < len(own) && slices.Contains(p.d.owners, owner[own[k].d]) {
-			o = owner[own[k].d]
+		if k > 0 && slices.Contains(sharers, t.data[own[k-1]].owner) {
+			o = t.data[own[k-1]].owner
+		} else if k < len(own) && slices.Contains(sharers, t.data[own[k]].owner) {
+			o = t.data[own[k]].owner
 		} else {
-			for _, s := range p.d.owners {
+			for _, s := range sharers {
 				if !hasOwn[s] {
 					o = s
 					break
 				}
 			}
 			if o < 0 {
-				o = p.d.owners[0]
+				o = sharers[0]
 			}
 		}
-		owner[p.d] = o
-	}
-	for d, o := range owner {
-		for i, s := range d.owners {
-			if s != o {
-				acc[s].Duplicates += d.files[i]
+		// The others' files are duplicates.
+		if first := &t.data[i]; o != first.owner {
+			acc[first.owner].Duplicates += int(first.files)
+		}
+		for _, m := range t.more[i] {
+			if m.owner != o {
+				acc[m.owner].Duplicates += int(m.files)
 			}
 		}
+		t.data[i].owner = o
 	}
 
 	// The stored stretches: data blocks, and fragment blocks split by their tails.
-	var exts []extent
-	type tailKey struct {
-		off  uint32
-		size int64
+	type stretch struct {
+		start, length int64
+		data          int32 // index in t.data, or -1 for a fragment block
+		frag          int32 // index in blocks
 	}
-	type fragTails struct {
-		seen    map[tailKey]bool
-		owners  []int32
-		weights []int64
+	var exts []stretch
+	type tail struct {
+		frag  uint32
+		off   uint32
+		size  int64
+		owner int32
 	}
-	byFrag := map[uint32]*fragTails{}
-	for _, p := range all {
-		o := owner[p.d]
-		if p.d.length > 0 {
-			exts = append(exts, extent{start: p.d.start, length: p.d.length, owners: []int32{o}, weights: []int64{1}})
+	var tails []tail
+	for _, i := range order {
+		d := &t.data[i]
+		if d.length > 0 {
+			exts = append(exts, stretch{start: d.start, length: d.length, data: i})
 		}
-		if p.d.frag == noFragment {
-			continue
-		}
-		ft := byFrag[p.d.frag]
-		if ft == nil {
-			ft = &fragTails{seen: map[tailKey]bool{}}
-			byFrag[p.d.frag] = ft
-		}
-		k := tailKey{p.d.off, p.d.tail}
-		if ft.seen[k] {
-			continue
-		}
-		ft.seen[k] = true
-		if i := slices.Index(ft.owners, o); i >= 0 {
-			ft.weights[i] += p.d.tail
-		} else {
-			ft.owners = append(ft.owners, o)
-			ft.weights = append(ft.weights, p.d.tail)
+		if d.frag != noFragment {
+			tails = append(tails, tail{d.frag, d.off, d.tail, d.owner})
 		}
 	}
+	// A tail met twice (contents stored as different DataIDs that share it) counts once.
+	slices.SortStableFunc(tails, func(a, b tail) int {
+		return cmp.Or(cmp.Compare(a.frag, b.frag), cmp.Compare(a.off, b.off), cmp.Compare(a.size, b.size))
+	})
+	tails = slices.CompactFunc(tails, func(a, b tail) bool { return a.frag == b.frag && a.off == b.off && a.size == b.size })
 	// Fragment blocks, by where they lie: two fragment entries may name one block.
 	type fragBlock struct {
 		f       fragInfo
@@ -347,51 +385,49 @@ func (t *Tally) Usage() (*Usage, error) {
 		owners  []int32
 		weights []int64
 	}
-	blocks := map[int64]*fragBlock{}
-	for _, i := range slices.Sorted(mapKeys(byFrag)) {
-		f, err := fragAt(i)
+	var blocks []*fragBlock
+	byStart := map[int64]*fragBlock{}
+	for _, tl := range tails {
+		f, err := fragAt(tl.frag)
 		if err != nil {
 			return nil, err
 		}
-		ft := byFrag[i]
-		b := blocks[f.start]
+		b := byStart[f.start]
 		if b == nil {
-			b = &fragBlock{f: f, index: i}
-			blocks[f.start] = b
+			b = &fragBlock{f: f, index: tl.frag}
+			byStart[f.start] = b
+			blocks = append(blocks, b)
 		}
-		for j, o := range ft.owners {
-			if k := slices.Index(b.owners, o); k >= 0 {
-				b.weights[k] += ft.weights[j]
-			} else {
-				b.owners = append(b.owners, o)
-				b.weights = append(b.weights, ft.weights[j])
-			}
+		if k := slices.Index(b.owners, tl.owner); k >= 0 {
+			b.weights[k] += tl.size
+		} else {
+			b.owners = append(b.owners, tl.owner)
+			b.weights = append(b.weights, tl.size)
 		}
 	}
-	for _, start := range slices.Sorted(mapKeys(blocks)) {
-		b := blocks[start]
+	tails = nil
+	for k, b := range blocks {
 		stored := int64(b.f.word &^ dataUncompressed)
-		holds, err := r.fragmentHolds(b.index, Block{ImageOffset: start, StoredSize: stored, Uncompressed: b.f.word&dataUncompressed != 0})
+		holds, err := r.fragmentHolds(b.index, Block{ImageOffset: b.f.start, StoredSize: stored, Uncompressed: b.f.word&dataUncompressed != 0})
 		if err != nil {
 			return nil, fmt.Errorf("squash: %w", err)
 		}
-		var tails int64
+		var held int64
 		for _, w := range b.weights {
-			tails += w
+			held += w
 		}
-		owners, weights := slices.Clone(b.owners), slices.Clone(b.weights)
-		if holds > tails {
-			owners, weights = append(owners, -1), append(weights, holds-tails)
-		}
-		u.FragmentBlocks++
 		if len(b.owners) > 1 {
 			u.SharedFragmentBlocks++
 		}
-		exts = append(exts, extent{start: start, length: stored, owners: owners, weights: weights, frag: true})
+		if holds > held {
+			b.owners, b.weights = append(b.owners, -1), append(b.weights, holds-held)
+		}
+		u.FragmentBlocks++
+		exts = append(exts, stretch{start: b.f.start, length: stored, data: -1, frag: int32(k)})
 	}
 	// Charge the stretches in image order, each byte once (stretches of a sound image do not
 	// overlap; a crafted one's are cut where an earlier one ends).
-	slices.SortStableFunc(exts, func(a, b extent) int { return cmp.Compare(a.start, b.start) })
+	slices.SortStableFunc(exts, func(a, b stretch) int { return cmp.Compare(a.start, b.start) })
 	var referenced, end int64
 	for _, x := range exts {
 		s, e := max(x.start, end), x.start+x.length
@@ -399,18 +435,17 @@ func (t *Tally) Usage() (*Usage, error) {
 			continue
 		}
 		end = e
-		n := e - s
-		shares := split(n, x.weights)
-		for i, o := range x.owners {
-			switch {
-			case o < 0:
-				continue // bytes of a fragment block no tail refers to
-			case x.frag:
-				acc[o].Fragments += shares[i]
-			default:
-				acc[o].Data += shares[i]
+		if x.data >= 0 {
+			acc[t.data[x.data].owner].Data += e - s
+			referenced += e - s
+			continue
+		}
+		b := blocks[x.frag]
+		for i, n := range split(e-s, b.weights) {
+			if o := b.owners[i]; o >= 0 { // else bytes of the block no tail refers to
+				acc[o].Fragments += n
+				referenced += n
 			}
-			referenced += shares[i]
 		}
 	}
 	u.Unreferenced = int64(r.t.inodeTable) - r.dataStart - referenced
@@ -434,6 +469,8 @@ func (t *Tally) Usage() (*Usage, error) {
 		a.Directories += acc[i].Directories
 		a.Files += acc[i].Files
 		a.Duplicates += acc[i].Duplicates
+		a.Stored += acc[i].Stored
+		a.Tails += acc[i].Tails
 		u.Owners[name] = a
 	}
 	return u, nil
@@ -562,12 +599,12 @@ func (t *Tally) inodeUsage(acc []OwnerUsage) (int64, error) {
 		return 0, err
 	}
 	spans := make([]metaSpan, 0, len(t.inodes))
-	for ref, o := range t.inodes {
-		p, ok := mt.position(ref>>16, int(ref&0xFFFF))
+	for _, in := range t.inodes {
+		p, ok := mt.position(in.ref>>16, int(in.ref&0xFFFF))
 		if !ok {
-			return 0, fmt.Errorf("squash: inode reference %#x: not at a metadata block of the inode table", ref)
+			return 0, fmt.Errorf("squash: inode reference %#x: not at a metadata block of the inode table", in.ref)
 		}
-		spans = append(spans, metaSpan{start: p, owner: o})
+		spans = append(spans, metaSpan{start: p, owner: in.owner})
 	}
 	slices.SortFunc(spans, func(a, b metaSpan) int { return cmp.Compare(a.start, b.start) })
 	for i := range spans {
@@ -603,16 +640,15 @@ func (t *Tally) directoryUsage(acc []OwnerUsage) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		names := l.disk
-		if names == nil {
-			names = make([]string, len(l.ents))
-			for i, c := range l.ents {
-				names[i] = c.name
+		// The entries in the image's order: the listing's, unless the image stores them
+		// unsorted (l.disk).
+		entry := func(k int) (string, uint64) {
+			if l.disk == nil {
+				return l.ents[k].name, l.ents[k].ref
 			}
-		}
-		refs := make(map[string]uint64, len(l.ents))
-		for _, c := range l.ents {
-			refs[c.name] = c.ref
+			name := l.disk[k]
+			j, _ := slices.BinarySearchFunc(l.ents, name, func(c dirent, n string) int { return strings.Compare(c.name, n) })
+			return name, l.ents[j].ref
 		}
 		next := 0
 		for _, h := range l.headers {
@@ -620,14 +656,16 @@ func (t *Tally) directoryUsage(acc []OwnerUsage) (int64, error) {
 			spans = append(spans, metaSpan{start: p, end: p + dirHeaderSize, owner: d.owner})
 			p += dirHeaderSize
 			for range h.count {
-				if next >= len(names) {
+				if next >= len(l.ents) {
 					break
 				}
-				name := names[next]
+				name, ref := entry(next)
 				next++
-				o, ok := t.inodes[refs[name]]
-				if !ok {
-					o = d.owner
+				o := d.owner
+				if k, ok := slices.BinarySearchFunc(t.inodes, ref, func(in tallyInode, ref uint64) int {
+					return cmp.Compare(in.ref, ref)
+				}); ok {
+					o = t.inodes[k].owner
 				}
 				n := int64(dirEntrySize + len(name))
 				spans = append(spans, metaSpan{start: p, end: p + n, owner: o})
@@ -673,14 +711,4 @@ func split(total int64, weights []int64) []int64 {
 		given++
 	}
 	return out
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

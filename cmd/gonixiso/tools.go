@@ -354,6 +354,9 @@ func printDiff(out io.Writer, rep *liveiso.DiffReport) error {
 		return w.err
 	}
 	w.printf("--- %s\n+++ %s\n", rep.A, rep.B)
+	if z := rep.Sizes; z != nil {
+		printSizes(w, z)
+	}
 	var level liveiso.Level
 	for _, d := range rep.Differences {
 		if d.Level != level {
@@ -367,6 +370,69 @@ func printDiff(out io.Writer, rep *liveiso.DiffReport) error {
 		}
 	}
 	return w.err
+}
+
+// printSizes prints how the image's size changed and why: the store paths' cost deltas, largest
+// first, then the unchanged paths' and the image-wide parts', which add up to the SquashFS's.
+func printSizes(w *errWriter, z *liveiso.SizeDeltas) {
+	w.printf("sizes:\n")
+	t := w.table()
+	fmt.Fprintf(t, "  ISO\t%s → %s\t%s\t(%d → %d bytes)\n", humanBytes(z.ISO.A), humanBytes(z.ISO.B), signedBytes(z.ISO.Delta),
+		z.ISO.A, z.ISO.B)
+	fmt.Fprintf(t, "  SquashFS\t%s → %s\t%s\t(%d → %d bytes; store paths' costs %s)\n", humanBytes(z.SquashFS.A),
+		humanBytes(z.SquashFS.B), signedBytes(z.SquashFS.Delta), z.SquashFS.A, z.SquashFS.B,
+		map[bool]string{true: "exact", false: "estimated"}[z.Basis == liveiso.CostExact])
+	w.flush(t)
+	if len(z.StorePaths) == 0 && z.SquashFS.Delta == 0 {
+		return
+	}
+	t = w.table()
+	fmt.Fprintf(t, "  cost\tsize\t\t\n")
+	for _, p := range z.StorePaths {
+		what := p.Name
+		switch {
+		case p.Change == "added":
+			what += ": " + versionText(p.VersionB) + " added (" + escape(p.B) + ")"
+		case p.Change == "removed":
+			what += ": " + versionText(p.VersionA) + " removed (" + escape(p.A) + ")"
+		case p.A != p.B && p.VersionA != p.VersionB:
+			what += ": " + versionText(p.VersionA) + " → " + versionText(p.VersionB) + ", " + entries(p.Files)
+		case p.A != p.B:
+			what += ": a new hash, " + entries(p.Files)
+		default:
+			what += ": " + entries(p.Files) + " (" + escape(p.B) + ")"
+		}
+		fmt.Fprintf(t, "  %s\t%s\t%s\t%s\n", signedBytes(p.Cost.Delta), signedBytes(p.Size.Delta), p.Change, what)
+	}
+	fmt.Fprintf(t, "  %s\t\t\tunchanged store paths (their shares of metadata blocks)\n", signedBytes(z.Unchanged.Delta))
+	fmt.Fprintf(t, "  %s\t\t\tregistration, root, superblock, tables, padding\n", signedBytes(z.Other.Delta))
+	w.flush(t)
+}
+
+func entries(n int) string {
+	if n == 1 {
+		return "1 entry differs"
+	}
+	return fmt.Sprintf("%d entries differ", n)
+}
+
+// versionText says a version as nix store diff-closures does: "ε" for none.
+func versionText(v string) string {
+	if v == "" {
+		return "ε"
+	}
+	return v
+}
+
+// signedBytes says a size delta: "+23 B", "-1.5 MiB", "±0 B".
+func signedBytes(n int64) string {
+	switch {
+	case n < 0:
+		return "-" + humanBytes(-n)
+	case n == 0:
+		return "±0 B"
+	}
+	return "+" + humanBytes(n)
 }
 
 func manifestCommand() *cli.Command {

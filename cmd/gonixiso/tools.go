@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,26 @@ import (
 // those xorriso and mksquashfs make for nixpkgs) and print what the root package returns.
 
 var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON (a stable schema) instead of text"}
+
+var htmlFlag = &cli.StringFlag{Name: "html", Usage: "also write a report to this file: one self-contained HTML page (a treemap " +
+	"of the SquashFS by store path, the boot records and menus, a searchable table of the store paths)"}
+
+// writeReport writes an HTML report to name, whole or not at all.
+func writeReport(name string, write func(io.Writer) error) error {
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		return err
+	}
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
 
 // isoArgs returns the command's n ISO file arguments, or a usage error.
 func isoArgs(c *cli.Context, n int) ([]string, error) {
@@ -52,7 +73,7 @@ func inspectCommand() *cli.Command {
 		Name:         "inspect",
 		OnUsageError: usageError,
 		Usage:        "describe an ISO image: descriptors, boot records, menus, SquashFS, store paths",
-		UsageText:    "gonixiso inspect [--json] [--sort name|size|uncompressed] [--read-limit L] FILE.iso",
+		UsageText:    "gonixiso inspect [--json] [--sort name|size|uncompressed] [--read-limit L] [--html REPORT.html] FILE.iso",
 		Description: "Reads the volume descriptors, the El Torito catalog, the MBR and GPT, the isolinux and\n" +
 			"GRUB menus, the EFI system partition image, the SquashFS's superblock and compressor, and\n" +
 			"every store path with its size, its cost in the SquashFS and its registration (NAR hash\n" +
@@ -70,6 +91,7 @@ func inspectCommand() *cli.Command {
 			jsonFlag,
 			&cli.StringFlag{Name: "sort", Value: "name", Usage: "order of the store paths: name, size (cost in the SquashFS, largest first) or uncompressed (bytes of files, largest first)"},
 			readLimitFlag,
+			htmlFlag,
 		},
 		Action: func(c *cli.Context) error {
 			args, err := isoArgs(c, 1)
@@ -95,6 +117,11 @@ func inspectCommand() *cli.Command {
 				sort.SliceStable(ins.StorePaths, func(i, j int) bool { return ins.StorePaths[i].Cost > ins.StorePaths[j].Cost })
 			case "uncompressed":
 				sort.SliceStable(ins.StorePaths, func(i, j int) bool { return ins.StorePaths[i].Size > ins.StorePaths[j].Size })
+			}
+			if name := c.String("html"); name != "" {
+				if err := writeReport(name, func(w io.Writer) error { return liveiso.WriteInspectionHTML(w, ins) }); err != nil {
+					return &exitError{exitFailure, fmt.Errorf("--html: %w", err)}
+				}
 			}
 			if c.Bool("json") {
 				return writeJSON(c.App.Writer, ins)
@@ -304,7 +331,7 @@ func diffCommand() *cli.Command {
 		Name:         "diff",
 		OnUsageError: usageError,
 		Usage:        "say how two ISO images differ, from the descriptors down to the files of store paths",
-		UsageText:    "gonixiso diff [--json] [--read-limit L] A.iso B.iso",
+		UsageText:    "gonixiso diff [--json] [--read-limit L] [--html REPORT.html] A.iso B.iso",
 		Description: "Compares two ISO images from the top down: volume descriptors and boot records, the\n" +
 			"system area, the ISO tree, the boot menus (line by line) and the EFI image, then the\n" +
 			"SquashFS: superblock, registration, store paths added and removed, and within the store\n" +
@@ -313,7 +340,7 @@ func diffCommand() *cli.Command {
 			"differ in one file compare in seconds.\n\n" +
 			"Exit status: 0 when the files are identical, 1 when they differ, 2 on a usage error or an\n" +
 			"input that cannot be read.",
-		Flags: []cli.Flag{jsonFlag, readLimitFlag},
+		Flags: []cli.Flag{jsonFlag, readLimitFlag, htmlFlag},
 		Action: func(c *cli.Context) error {
 			args, err := isoArgs(c, 2)
 			if err != nil {
@@ -328,6 +355,19 @@ func diffCommand() *cli.Command {
 			rep, err := liveiso.Diff(ctx, args[0], args[1], limits)
 			if err != nil {
 				return &exitError{exitFailure, limitError(err)}
+			}
+			if name := c.String("html"); name != "" {
+				// The report shows every store path of both images and B's menus: what
+				// inspect reads of each.
+				var ins [2]*liveiso.Inspection
+				for i, a := range args {
+					if ins[i], err = liveiso.Inspect(ctx, a, limits); err != nil {
+						return &exitError{exitFailure, limitError(err)}
+					}
+				}
+				if err := writeReport(name, func(w io.Writer) error { return liveiso.WriteDiffHTML(w, rep, ins[0], ins[1]) }); err != nil {
+					return &exitError{exitFailure, fmt.Errorf("--html: %w", err)}
+				}
 			}
 			switch {
 			case c.Bool("json"):

@@ -211,3 +211,41 @@ func TestReadLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestHTMLReports: inspect --html and diff --html write one self-contained page each, with a
+// tile per store path (liveiso's tests open them in Chromium).
+func TestHTMLReports(t *testing.T) {
+	iso := testsystem.BaselineISO(t)
+	other := copyWithVolumeID(t, iso, "ANOTHER_ID")
+	dir := t.TempDir()
+	out, _, err := run(t, "inspect", "--json", iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ins liveiso.Inspection
+	if err := json.Unmarshal([]byte(out), &ins); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		exit int
+	}{
+		{[]string{"inspect", "--html", filepath.Join(dir, "inspect.html"), iso}, 0},
+		{[]string{"diff", "--html", filepath.Join(dir, "diff.html"), iso, other}, 1},
+	} {
+		if _, _, err := run(t, c.args...); exitCode(err) != c.exit && !(err == nil && c.exit == 0) {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		page, err := os.ReadFile(c.args[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(page), `<rect class="sp`); n != len(ins.StorePaths) || !strings.Contains(string(page), "</html>") {
+			t.Errorf("%v: %d store path tiles, want %d", c.args, n, len(ins.StorePaths))
+		}
+	}
+	if _, _, err := run(t, "inspect", "--html", filepath.Join(dir, "missing", "r.html"), iso); exitCode(err) != 2 ||
+		err == nil || !strings.Contains(err.Error(), "--html") {
+		t.Errorf("--html into a missing folder: %v (exit %d), want exit 2 naming --html", err, exitCode(err))
+	}
+}

@@ -81,8 +81,9 @@ type SizeDeltas struct {
 	// StorePaths are the store paths added, removed or changed, the largest cost delta (in
 	// absolute value) first.
 	StorePaths []StorePathDelta `json:"store_paths"`
-	// Unchanged is the cost of the store paths both images hold alike: only their shares of
-	// metadata blocks they share with changed paths move.
+	// Unchanged is the cost of the store paths both images hold alike: their shares of blocks
+	// they share with changed paths move (metadata blocks; mksquashfs's fragment blocks), and
+	// all of it when the images' compressors differ.
 	Unchanged SizeDelta `json:"unchanged"`
 	// Other is the image-wide parts: registration, root directory, superblock, lookup tables,
 	// padding.

@@ -444,7 +444,7 @@ func printSizes(w *errWriter, z *liveiso.SizeDeltas) {
 		}
 		fmt.Fprintf(t, "  %s\t%s\t%s\t%s\n", signedBytes(p.Cost.Delta), signedBytes(p.Size.Delta), p.Change, what)
 	}
-	fmt.Fprintf(t, "  %s\t\t\tunchanged store paths (their shares of metadata blocks)\n", signedBytes(z.Unchanged.Delta))
+	fmt.Fprintf(t, "  %s\t\t\tunchanged store paths (shares of blocks shared with changed ones, or compressed anew)\n", signedBytes(z.Unchanged.Delta))
 	fmt.Fprintf(t, "  %s\t\t\tregistration, root, superblock, tables, padding\n", signedBytes(z.Other.Delta))
 	w.flush(t)
 }

@@ -2,6 +2,7 @@ package liveiso
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -54,6 +55,61 @@ type DiffReport struct {
 	B           string       `json:"b"`
 	Identical   bool         `json:"identical"`
 	Differences []Difference `json:"differences"`
+	// Sizes says how the image's size changed and why: the store paths added, removed and
+	// changed, largest change first.
+	Sizes *SizeDeltas `json:"sizes,omitempty"`
+}
+
+// SizeDelta is a size in A, in B, and B's minus A's.
+type SizeDelta struct {
+	A     int64 `json:"a"`
+	B     int64 `json:"b"`
+	Delta int64 `json:"delta"`
+}
+
+func sizeDelta(a, b int64) SizeDelta { return SizeDelta{A: a, B: b, Delta: b - a} }
+
+// SizeDeltas are the size changes between two images, and their reasons. The SquashFS's delta
+// is exactly the sum of the store paths' cost deltas, Unchanged's and Other's (see CostInfo
+// for how costs are apportioned).
+type SizeDeltas struct {
+	ISO SizeDelta `json:"iso"` // the ISO files
+	// SquashFS is the SquashFS files' sizes (zero on a side without one).
+	SquashFS SizeDelta `json:"squashfs"`
+	// Basis is CostExact when both images' costs are exact, else CostEstimate.
+	Basis string `json:"basis,omitempty"`
+	// StorePaths are the store paths added, removed or changed, the largest cost delta (in
+	// absolute value) first.
+	StorePaths []StorePathDelta `json:"store_paths"`
+	// Unchanged is the cost of the store paths both images hold alike: their shares of blocks
+	// they share with changed paths move (metadata blocks; mksquashfs's fragment blocks), and
+	// all of it when the images' compressors differ.
+	Unchanged SizeDelta `json:"unchanged"`
+	// Other is the image-wide parts: registration, root directory, superblock, lookup tables,
+	// padding.
+	Other SizeDelta `json:"other"`
+}
+
+// StorePathDelta is a store path added, removed or changed, and what it costs.
+type StorePathDelta struct {
+	// Change is "added", "removed" or "changed": a path both images hold whose contents
+	// differ, or two paths of one package (by name and output, as `nix store diff-closures`
+	// pairs them) that only one image holds each.
+	Change string `json:"change"`
+	// Name is the package's name and output ("openssh", "glibc-dev"); VersionA and VersionB
+	// its versions.
+	Name     string `json:"name"`
+	VersionA string `json:"version_a,omitempty"`
+	VersionB string `json:"version_b,omitempty"`
+	// A and B are the store paths ("" on the side without one).
+	A string `json:"a,omitempty"`
+	B string `json:"b,omitempty"`
+	// Cost is the bytes the path takes in the SquashFS (StorePathInfo.Cost); Size the bytes of
+	// its files.
+	Cost SizeDelta `json:"cost"`
+	Size SizeDelta `json:"size"`
+	// Files counts the entries that differ (changed paths), or the regular files.
+	Files int `json:"files"`
 }
 
 // Diff compares the ISO images at a and b from the top down: volume descriptors and boot
@@ -87,12 +143,17 @@ func Diff(ctx context.Context, a, b string, limits ...Limits) (*DiffReport, erro
 	}
 	if first < 0 {
 		rep.Identical = true
+		rep.Sizes = &SizeDeltas{ISO: sizeDelta(ia.size, ia.size), StorePaths: []StorePathDelta{}}
+		if e := ia.tree.Lookup(SquashFSPath); e != nil && ia.sq != nil {
+			rep.Sizes.SquashFS = sizeDelta(e.Size, e.Size)
+		}
 		return rep, nil
 	}
-	d := &differ{ctx: ctx, a: ia, b: ib}
+	d := &differ{ctx: ctx, a: ia, b: ib, sizes: SizeDeltas{ISO: sizeDelta(ia.size, ib.size), StorePaths: []StorePathDelta{}}}
 	if err := d.run(); err != nil {
 		return nil, err
 	}
+	rep.Sizes = &d.sizes
 	if len(d.diffs) == 0 {
 		// Every structure compared equal, yet the bytes differ: say where.
 		d.add(LevelISO, "image", first, "bytes differ from offset %d (sector %d), outside what diff compares",
@@ -181,6 +242,7 @@ type differ struct {
 	ctx   context.Context
 	a, b  *isoImage
 	diffs []Difference
+	sizes SizeDeltas
 	// reencoded counts files whose contents are equal but whose compressed blocks are not, and
 	// the store paths that hold them.
 	reencoded, reencodedPaths int
@@ -845,6 +907,9 @@ type sqSide struct {
 	ra   io.ReaderAt // the SquashFS's bytes
 	sb   squash.Superblock
 	st   *storeTree
+	// cost and costs are where the SquashFS's bytes go, and each store path's, by name.
+	cost  *CostInfo
+	costs map[string]squash.OwnerUsage
 }
 
 func (s *sqSide) err(p string, err error) error {
@@ -857,9 +922,13 @@ func (d *differ) squashFS() error {
 		return nil
 	case d.a.sq == nil:
 		d.add(LevelSquashFS, SquashFSPath, -1, "added")
+		d.sizes.SquashFS = sizeDelta(0, d.b.tree.Lookup(SquashFSPath).Size)
+		d.sizes.Other = d.sizes.SquashFS
 		return nil
 	case d.b.sq == nil:
 		d.add(LevelSquashFS, SquashFSPath, -1, "removed")
+		d.sizes.SquashFS = sizeDelta(d.a.tree.Lookup(SquashFSPath).Size, 0)
+		d.sizes.Other = d.sizes.SquashFS
 		return nil
 	}
 	sides := [2]*sqSide{}
@@ -872,9 +941,20 @@ func (d *differ) squashFS() error {
 		if err != nil {
 			return im.sqErr(err)
 		}
-		sides[i] = &sqSide{name: im.name, r: im.sq, ra: ra, sb: im.sq.Superblock(), st: st}
+		e := im.tree.Lookup(SquashFSPath)
+		cost, costs, err := tallyStore(im.sq, st, e.Size)
+		if err != nil {
+			return im.sqErr(err)
+		}
+		sides[i] = &sqSide{name: im.name, r: im.sq, ra: ra, sb: im.sq.Superblock(), st: st, cost: cost, costs: costs}
 	}
 	sa, sb := sides[0], sides[1]
+	d.sizes.SquashFS = sizeDelta(sa.cost.Total, sb.cost.Total)
+	d.sizes.Other = sizeDelta(sa.cost.Total-sa.cost.StorePaths, sb.cost.Total-sb.cost.StorePaths)
+	d.sizes.Basis = CostEstimate
+	if sa.cost.Basis == CostExact && sb.cost.Basis == CostExact {
+		d.sizes.Basis = CostExact
+	}
 	c := &sqCompare{a: sa, b: sb,
 		raw: sa.sb.Compression == sb.sb.Compression && sa.sb.BlockSize == sb.sb.BlockSize}
 	d.superblock(sa, sb)
@@ -1031,41 +1111,81 @@ func refChanges(a, b []string) string {
 	return strings.Join(parts, " ")
 }
 
-// storePaths reports store paths added and removed, and compares the entries of those in both,
-// a store path per work item of a parallel.Ordered pipeline.
+// storePaths reports store paths added and removed, pairs those that are one package in two
+// versions, and compares the entries of those in both and of the pairs, a store path per work
+// item of a parallel.Ordered pipeline. It adds up the size deltas.
 func (d *differ) storePaths(c *sqCompare) error {
 	a, b := c.a.st, c.b.st
-	var both []string
+	var both, onlyA, onlyB []string
 	for _, n := range a.names {
 		if _, ok := b.paths[n]; ok {
 			both = append(both, n)
 		} else {
-			d.add(LevelStorePath, StoreDir+"/"+n, -1, "removed (%s)", pathSummary(a.paths[n]))
+			onlyA = append(onlyA, n)
 		}
 	}
 	for _, n := range b.names {
 		if _, ok := a.paths[n]; !ok {
-			d.add(LevelStorePath, StoreDir+"/"+n, -1, "added (%s)", pathSummary(b.paths[n]))
+			onlyB = append(onlyB, n)
+		}
+	}
+	var work []pathPair
+	for _, n := range both {
+		work = append(work, pathPair{n, n})
+	}
+	for _, p := range pairStorePaths(onlyA, onlyB) {
+		switch {
+		case p.b == "":
+			d.add(LevelStorePath, StoreDir+"/"+p.a, -1, "removed (%s, %s in the SquashFS)", pathSummary(a.paths[p.a]),
+				signedBytes(-c.a.costs[p.a].Total()))
+			d.sizes.StorePaths = append(d.sizes.StorePaths, c.pathDelta("removed", p))
+		case p.a == "":
+			d.add(LevelStorePath, StoreDir+"/"+p.b, -1, "added (%s, %s in the SquashFS)", pathSummary(b.paths[p.b]),
+				signedBytes(c.b.costs[p.b].Total()))
+			d.sizes.StorePaths = append(d.sizes.StorePaths, c.pathDelta("added", p))
+		default:
+			work = append(work, p)
 		}
 	}
 	type result struct {
+		p         pathPair
 		diffs     []Difference
 		reencoded int
 	}
 	err := parallel.Ordered(d.ctx, parallel.Options{},
-		func(emit func(string) error) error {
-			for _, n := range both {
-				if err := emit(n); err != nil {
+		func(emit func(pathPair) error) error {
+			for _, p := range work {
+				if err := emit(p); err != nil {
 					return err
 				}
 			}
 			return nil
 		},
-		func(n string) (result, error) {
-			diffs, re, err := c.storePath(d.ctx, n)
-			return result{diffs, re}, err
+		func(p pathPair) (result, error) {
+			diffs, re, err := c.storePath(d.ctx, p.a, p.b)
+			return result{p, diffs, re}, err
 		},
 		func(r result) error {
+			delta := c.pathDelta("changed", r.p)
+			delta.Files = len(r.diffs)
+			if r.p.a != r.p.b {
+				pa, pb := parseStoreName(r.p.a), parseStoreName(r.p.b)
+				what := pa.version + " → " + pb.version
+				if pa.version == pb.version {
+					what = "a new hash"
+					if pa.version != "" {
+						what = pa.version + ", a new hash"
+					}
+				}
+				d.add(LevelStorePath, StoreDir+"/"+r.p.b, -1, "%s: %s, %s (%s; was %s)", pa.display(), what,
+					signedBytes(delta.Cost.Delta), plural(len(r.diffs), "entry differs", "entries differ"), StoreDir+"/"+r.p.a)
+			}
+			if len(r.diffs) > 0 || r.p.a != r.p.b {
+				d.sizes.StorePaths = append(d.sizes.StorePaths, delta)
+			} else {
+				d.sizes.Unchanged.A += delta.Cost.A
+				d.sizes.Unchanged.B += delta.Cost.B
+			}
 			d.diffs = append(d.diffs, r.diffs...)
 			if r.reencoded > 0 {
 				d.reencoded += r.reencoded
@@ -1076,11 +1196,84 @@ func (d *differ) storePaths(c *sqCompare) error {
 	if err != nil {
 		return err
 	}
+	d.sizes.Unchanged.Delta = d.sizes.Unchanged.B - d.sizes.Unchanged.A
+	slices.SortStableFunc(d.sizes.StorePaths, func(x, y StorePathDelta) int {
+		return cmp.Or(cmp.Compare(abs(y.Cost.Delta), abs(x.Cost.Delta)), cmp.Compare(abs(y.Size.Delta), abs(x.Size.Delta)),
+			strings.Compare(x.Name, y.Name), strings.Compare(cmp.Or(x.B, x.A), cmp.Or(y.B, y.A)))
+	})
 	if d.reencoded > 0 {
 		d.add(LevelSquashFS, "data", -1, "%d files in %d store paths have equal contents stored as different compressed bytes",
 			d.reencoded, d.reencodedPaths)
 	}
 	return nil
+}
+
+// pathDelta is the size delta of a pair of store paths (either may be "").
+func (c *sqCompare) pathDelta(change string, p pathPair) StorePathDelta {
+	var pa, pb pkgName
+	var sd StorePathDelta
+	if p.a != "" {
+		pa = parseStoreName(p.a)
+		sd.A = StoreDir + "/" + p.a
+		sd.Cost.A = c.a.costs[p.a].Total()
+		sd.Size.A = filesSize(c.a.st.paths[p.a])
+		sd.Files = c.a.costs[p.a].Files
+	}
+	if p.b != "" {
+		pb = parseStoreName(p.b)
+		sd.B = StoreDir + "/" + p.b
+		sd.Cost.B = c.b.costs[p.b].Total()
+		sd.Size.B = filesSize(c.b.st.paths[p.b])
+		sd.Files = c.b.costs[p.b].Files
+	}
+	sd.Change, sd.Name, sd.VersionA, sd.VersionB = change, cmp.Or(pb, pa).display(), pa.version, pb.version
+	sd.Cost.Delta, sd.Size.Delta = sd.Cost.B-sd.Cost.A, sd.Size.B-sd.Size.A
+	return sd
+}
+
+func filesSize(ents []*squash.Entry) int64 {
+	var n int64
+	for _, e := range ents {
+		if e.Mode.IsRegular() {
+			n += e.Size
+		}
+	}
+	return n
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// signedBytes says a size delta: "+23 B", "-1.5 MiB", "±0 B".
+func signedBytes(n int64) string {
+	sign := "+"
+	switch {
+	case n < 0:
+		sign, n = "-", -n
+	case n == 0:
+		sign = "±"
+	}
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%s%d B", sign, n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%s%.1f %ciB", sign, float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func pathSummary(ents []*squash.Entry) string {
@@ -1121,12 +1314,14 @@ func (c *sqCompare) getBufs() *cmpBufs {
 	return &cmpBufs{rawA: make([]byte, raw), rawB: make([]byte, raw)}
 }
 
-// storePath compares the entries of store path n, present in both images.
-func (c *sqCompare) storePath(ctx context.Context, n string) ([]Difference, int, error) {
-	ea, eb := c.a.st.paths[n], c.b.st.paths[n]
+// storePath compares the entries of store path na of A and nb of B (the same path, or two of
+// one package), by their paths inside the store path. Differences name B's entries (A's for
+// entries B lacks).
+func (c *sqCompare) storePath(ctx context.Context, na, nb string) ([]Difference, int, error) {
+	ea, eb := c.a.st.paths[na], c.b.st.paths[nb]
 	byName := make(map[string]*squash.Entry, len(eb))
 	for _, e := range eb {
-		byName[e.Name] = e
+		byName[strings.TrimPrefix(e.Name, nb)] = e
 	}
 	var diffs []Difference
 	reencoded := 0
@@ -1134,13 +1329,14 @@ func (c *sqCompare) storePath(ctx context.Context, n string) ([]Difference, int,
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
 		}
-		p := StoreDir + "/" + x.Name
-		y := byName[x.Name]
+		rel := strings.TrimPrefix(x.Name, na)
+		y := byName[rel]
 		if y == nil {
-			diffs = append(diffs, Difference{Level: LevelFile, Path: p, Offset: -1, Message: "removed (" + typeName(x.Mode) + ")"})
+			diffs = append(diffs, Difference{Level: LevelFile, Path: StoreDir + "/" + x.Name, Offset: -1, Message: "removed (" + typeName(x.Mode) + ")"})
 			continue
 		}
-		delete(byName, x.Name)
+		delete(byName, rel)
+		p := StoreDir + "/" + y.Name
 		ch, err := c.entry(x, y, p, LevelFile)
 		if err != nil {
 			return nil, 0, err
@@ -1153,7 +1349,7 @@ func (c *sqCompare) storePath(ctx context.Context, n string) ([]Difference, int,
 		}
 	}
 	for _, y := range eb {
-		if byName[y.Name] != nil {
+		if byName[strings.TrimPrefix(y.Name, nb)] != nil {
 			diffs = append(diffs, Difference{Level: LevelFile, Path: StoreDir + "/" + y.Name, Offset: -1,
 				Message: "added (" + typeName(y.Mode) + ")"})
 		}

@@ -4,9 +4,12 @@
 // those that nixpkgs' tools (xorriso and mksquashfs) or others made.
 //
 //   - Inspect describes an image: descriptors, El Torito, MBR and GPT, menus, the EFI image, the
-//     SquashFS and every store path with its sizes and registration.
+//     SquashFS and every store path with its sizes, its cost in the SquashFS (CostInfo) and its
+//     registration.
 //   - Diff compares two images top down, to the file and byte, reading metadata, block lists
-//     and compressed bytes before it decodes anything.
+//     and compressed bytes before it decodes anything, and says how their sizes differ and
+//     why (SizeDeltas), pairing store paths of one package by name.
+//   - WriteInspectionHTML and WriteDiffHTML write their reports as one self-contained page.
 //   - Manifest lists every file of the ISO tree and of the store, with its mode, size and hash.
 //
 // Images are untrusted input: every reader below bounds the memory and time a crafted image

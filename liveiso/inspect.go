@@ -190,6 +190,9 @@ type SquashFSInfo struct {
 	Ratio float64 `json:"ratio"`
 	// Registered tells that the image has a RegistrationName file.
 	Registered bool `json:"registered"`
+	// Costs says where the SquashFS's bytes go: the store paths' costs (StorePathInfo.Cost)
+	// and the image-wide parts, adding up to Size, and how exact the apportioning is.
+	Costs *CostInfo `json:"costs,omitempty"`
 }
 
 // CompressorInfo are a SquashFS's compressor options, those of its compressor only.
@@ -265,11 +268,21 @@ type StorePathInfo struct {
 	NarHash    string   `json:"nar_hash,omitempty"`
 	NarSize    uint64   `json:"nar_size,omitempty"`
 	References []string `json:"references,omitempty"`
+	// Cost is the bytes of the SquashFS the store path takes (CostInfo says how they are
+	// apportioned): CostData, its files' data blocks as stored; CostFragments, its share of
+	// the fragment blocks its tails are in; CostMetadata, its share of the inode and directory
+	// tables. Duplicates counts its files whose contents another store path holds, and pays for.
+	Cost          int64 `json:"cost"`
+	CostData      int64 `json:"cost_data"`
+	CostFragments int64 `json:"cost_fragments"`
+	CostMetadata  int64 `json:"cost_metadata"`
+	Duplicates    int   `json:"duplicates"`
 }
 
 // Inspect reads the ISO image at name and describes it: volume descriptors, El Torito catalog,
 // MBR and GPT, boot menus and EFI image, the SquashFS's superblock and ratio, and every store
-// path with its sizes and registration. It reads metadata, not file contents (but the menus and
+// path with its sizes, its cost in the SquashFS (CostInfo) and its registration. It reads
+// metadata, not file contents (but the menus and
 // the registration), so it takes about as long on a 2 GB image as on a small one with as many
 // files. It reads ISOs that xorriso and mksquashfs made as well as gonixiso's.
 func Inspect(ctx context.Context, name string, limits ...Limits) (*Inspection, error) {
@@ -690,35 +703,12 @@ func readStore(r *squash.Reader) (*storeTree, error) {
 	return st, nil
 }
 
-// storage adds up what store paths hold and where: regular files' bytes, and the storage of
-// data first met in each (data deduplicated with an earlier file's counts there).
-type storage struct {
-	r    *squash.Reader
-	seen map[squash.DataID]bool
-}
-
-// add counts e's storage into sp.
-func (s *storage) add(sp *StorePathInfo, e *squash.Entry) error {
-	if !e.Mode.IsRegular() {
-		return nil
+// count adds up a store path's regular files: how many, and their bytes.
+func count(sp *StorePathInfo, e *squash.Entry) {
+	if e.Mode.IsRegular() {
+		sp.Files++
+		sp.Size += e.Size
 	}
-	sp.Files++
-	sp.Size += e.Size
-	id, err := s.r.DataID(e)
-	if err != nil {
-		return err
-	}
-	if s.seen[id] {
-		return nil
-	}
-	s.seen[id] = true
-	st, err := s.r.Storage(e)
-	if err != nil {
-		return err
-	}
-	sp.Stored += st.Stored
-	sp.Tails += st.Tail
-	return nil
 }
 
 func (im *isoImage) squashInfo(st *storeTree) (*SquashFSInfo, []StorePathInfo, error) {
@@ -729,7 +719,7 @@ func (im *isoImage) squashInfo(st *storeTree) (*SquashFSInfo, []StorePathInfo, e
 		Flags: sb.FlagNames(), BytesUsed: sb.BytesUsed, ModTime: time.Unix(sb.ModTime, 0).UTC(),
 		Registered: st.registration != nil,
 	}
-	count := func(e *squash.Entry) {
+	tally := func(e *squash.Entry) {
 		switch {
 		case e.Mode.IsRegular():
 			info.Files++
@@ -741,17 +731,14 @@ func (im *isoImage) squashInfo(st *storeTree) (*SquashFSInfo, []StorePathInfo, e
 		}
 	}
 	for _, e := range st.top {
-		count(e)
+		tally(e)
 	}
-	s := storage{r: im.sq, seen: map[squash.DataID]bool{}}
 	paths := make([]StorePathInfo, 0, len(st.names))
 	for _, name := range st.names {
 		sp := StorePathInfo{Path: StoreDir + "/" + name}
 		for _, e := range st.paths[name] {
-			count(e)
-			if err := s.add(&sp, e); err != nil {
-				return nil, nil, err
-			}
+			tally(e)
+			count(&sp, e)
 		}
 		if rec := st.registration[name]; rec != nil {
 			sp.NarHash, sp.NarSize, sp.References = rec.NarHash.String(), rec.NarSize, rec.References
@@ -760,6 +747,10 @@ func (im *isoImage) squashInfo(st *storeTree) (*SquashFSInfo, []StorePathInfo, e
 	}
 	if sb.BytesUsed > 0 {
 		info.Ratio = float64(info.FileBytes) / float64(sb.BytesUsed)
+	}
+	var err error
+	if info.Costs, err = costs(im.sq, st, paths, info.Size); err != nil {
+		return nil, nil, err
 	}
 	return info, paths, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,26 @@ import (
 // those xorriso and mksquashfs make for nixpkgs) and print what the root package returns.
 
 var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON (a stable schema) instead of text"}
+
+var htmlFlag = &cli.StringFlag{Name: "html", Usage: "also write a report to this file: one self-contained HTML page (a treemap " +
+	"of the SquashFS by store path, the boot records and menus, a searchable table of the store paths)"}
+
+// writeReport writes an HTML report to name, whole or not at all.
+func writeReport(name string, write func(io.Writer) error) error {
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		return err
+	}
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
 
 // isoArgs returns the command's n ISO file arguments, or a usage error.
 func isoArgs(c *cli.Context, n int) ([]string, error) {
@@ -52,15 +73,25 @@ func inspectCommand() *cli.Command {
 		Name:         "inspect",
 		OnUsageError: usageError,
 		Usage:        "describe an ISO image: descriptors, boot records, menus, SquashFS, store paths",
-		UsageText:    "gonixiso inspect [--json] [--sort name|size] FILE.iso",
+		UsageText:    "gonixiso inspect [--json] [--sort name|size|uncompressed] [--read-limit L] [--html REPORT.html] FILE.iso",
 		Description: "Reads the volume descriptors, the El Torito catalog, the MBR and GPT, the isolinux and\n" +
 			"GRUB menus, the EFI system partition image, the SquashFS's superblock and compressor, and\n" +
-			"every store path with its size, its compressed size and its registration (NAR hash and\n" +
-			"references). It reads metadata only, and ISOs made by nixpkgs (xorriso and mksquashfs) as\n" +
-			"well as gonixiso's.",
+			"every store path with its size, its cost in the SquashFS and its registration (NAR hash\n" +
+			"and references). It reads metadata only, and ISOs made by nixpkgs (xorriso and mksquashfs)\n" +
+			"as well as gonixiso's.\n\n" +
+			"A store path's cost is the compressed bytes it takes in the SquashFS: its files' data\n" +
+			"blocks, its share of the fragment blocks holding its files' tails, and its share of the\n" +
+			"inode and directory tables (metadata blocks split by the decoded bytes of each path's\n" +
+			"records). Contents stored once for files of several paths are charged to the path they lie\n" +
+			"with. The costs and the image-wide parts add up to the SquashFS's size exactly, as inspect\n" +
+			"shows. They are exact for gonixiso's images, whose blocks each belong to one store path,\n" +
+			"and an estimate for mksquashfs's, which packs tails of several paths into one fragment\n" +
+			"block; inspect says which.",
 		Flags: []cli.Flag{
 			jsonFlag,
-			&cli.StringFlag{Name: "sort", Value: "name", Usage: "order of the store paths: name, or size (largest first)"},
+			&cli.StringFlag{Name: "sort", Value: "name", Usage: "order of the store paths: name, size (cost in the SquashFS, largest first) or uncompressed (bytes of files, largest first)"},
+			readLimitFlag,
+			htmlFlag,
 		},
 		Action: func(c *cli.Context) error {
 			args, err := isoArgs(c, 1)
@@ -68,17 +99,29 @@ func inspectCommand() *cli.Command {
 				return err
 			}
 			order := c.String("sort")
-			if order != "name" && order != "size" {
-				return &exitError{exitFailure, fmt.Errorf("--sort %q: want name or size", order)}
+			if order != "name" && order != "size" && order != "uncompressed" {
+				return &exitError{exitFailure, fmt.Errorf("--sort %q: want name, size or uncompressed", order)}
+			}
+			limits, err := readLimits(c, args)
+			if err != nil {
+				return err
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			ins, err := liveiso.Inspect(ctx, args[0])
+			ins, err := liveiso.Inspect(ctx, args[0], limits)
 			if err != nil {
-				return inputError(err)
+				return limitError(inputError(err))
 			}
-			if order == "size" {
+			switch order {
+			case "size":
+				sort.SliceStable(ins.StorePaths, func(i, j int) bool { return ins.StorePaths[i].Cost > ins.StorePaths[j].Cost })
+			case "uncompressed":
 				sort.SliceStable(ins.StorePaths, func(i, j int) bool { return ins.StorePaths[i].Size > ins.StorePaths[j].Size })
+			}
+			if name := c.String("html"); name != "" {
+				if err := writeReport(name, func(w io.Writer) error { return liveiso.WriteInspectionHTML(w, ins) }); err != nil {
+					return &exitError{exitFailure, fmt.Errorf("--html: %w", err)}
+				}
 			}
 			if c.Bool("json") {
 				return writeJSON(c.App.Writer, ins)
@@ -188,22 +231,74 @@ func printInspection(out io.Writer, ins *liveiso.Inspection) error {
 			false: "none"}[s.Registered])
 		w.flush(t)
 
-		w.printf("\nStore paths: %d\n", len(ins.StorePaths))
+		if k := s.Costs; k != nil {
+			printCosts(w, s, len(ins.StorePaths))
+		}
+
+		w.printf("\nStore paths: %d (cost: compressed bytes in the SquashFS; size: bytes of files)\n", len(ins.StorePaths))
 		t = w.table()
-		fmt.Fprintf(t, "  size\tstored\ttails\tfiles\tNAR hash\tpath\n")
+		fmt.Fprintf(t, "  cost\tshare\tdata\tfragments\tmetadata\tsize\tratio\tfiles\tNAR hash\tpath\n")
 		for _, p := range ins.StorePaths {
 			hash := p.NarHash
 			if hash == "" {
 				hash = "(not registered)"
 			}
-			fmt.Fprintf(t, "  %s\t%s\t%s\t%d\t%s\t%s\n", humanBytes(p.Size), humanBytes(p.Stored), humanBytes(p.Tails),
-				p.Files, hash, escape(p.Path))
+			files := fmt.Sprint(p.Files)
+			if p.Duplicates > 0 {
+				files += fmt.Sprintf(" (%d dup)", p.Duplicates)
+			}
+			fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", humanBytes(p.Cost), percent(p.Cost, s.Size),
+				humanBytes(p.CostData), humanBytes(p.CostFragments), humanBytes(p.CostMetadata), humanBytes(p.Size),
+				ratio(p.Size, p.Cost), files, hash, escape(p.Path))
 		}
 		w.flush(t)
 	} else {
 		w.printf("\nNo SquashFS at %s\n", liveiso.SquashFSPath)
 	}
 	return w.err
+}
+
+// printCosts prints where the SquashFS's bytes go: the store paths' costs and the image-wide
+// parts, which add up to its size.
+func printCosts(w *errWriter, s *liveiso.SquashFSInfo, paths int) {
+	k := s.Costs
+	w.printf("\nWhere the SquashFS's %s go: the store paths' costs are %s\n", humanBytes(s.Size), map[bool]string{
+		true: "exact", false: "an estimate"}[k.Basis == liveiso.CostExact])
+	w.printf("  (%s)\n", k.Why)
+	t := w.table()
+	line := func(what string, n int64) {
+		fmt.Fprintf(t, "  %s\t%s\t%d\t%s\n", what, humanBytes(n), n, percent(n, k.Total))
+	}
+	line(fmt.Sprintf("%d store paths", paths), k.StorePaths)
+	line("registration", k.Registration)
+	line("root directory", k.Root)
+	line("superblock and options", k.Superblock)
+	line("fragment, id, export tables", k.Tables)
+	if k.Unreferenced != 0 {
+		line("unreferenced data", k.Unreferenced)
+	}
+	if k.Unattributed != 0 {
+		line("unattributed metadata", k.Unattributed)
+	}
+	line("padding", k.Padding)
+	fmt.Fprintf(t, "  total\t%s\t%d\t= the SquashFS's size\n", humanBytes(k.Total), k.Total)
+	w.flush(t)
+}
+
+// percent says n as a share of total.
+func percent(n, total int64) string {
+	if total <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(total))
+}
+
+// ratio says how many bytes of files each byte of cost holds.
+func ratio(size, cost int64) string {
+	if cost <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", float64(size)/float64(cost))
 }
 
 func printMenu(w *errWriter, name, file string, entries []liveiso.MenuEntry) {
@@ -236,7 +331,7 @@ func diffCommand() *cli.Command {
 		Name:         "diff",
 		OnUsageError: usageError,
 		Usage:        "say how two ISO images differ, from the descriptors down to the files of store paths",
-		UsageText:    "gonixiso diff [--json] A.iso B.iso",
+		UsageText:    "gonixiso diff [--json] [--read-limit L] [--html REPORT.html] A.iso B.iso",
 		Description: "Compares two ISO images from the top down: volume descriptors and boot records, the\n" +
 			"system area, the ISO tree, the boot menus (line by line) and the EFI image, then the\n" +
 			"SquashFS: superblock, registration, store paths added and removed, and within the store\n" +
@@ -245,17 +340,34 @@ func diffCommand() *cli.Command {
 			"differ in one file compare in seconds.\n\n" +
 			"Exit status: 0 when the files are identical, 1 when they differ, 2 on a usage error or an\n" +
 			"input that cannot be read.",
-		Flags: []cli.Flag{jsonFlag},
+		Flags: []cli.Flag{jsonFlag, readLimitFlag, htmlFlag},
 		Action: func(c *cli.Context) error {
 			args, err := isoArgs(c, 2)
 			if err != nil {
 				return err
 			}
+			limits, err := readLimits(c, args)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			rep, err := liveiso.Diff(ctx, args[0], args[1])
+			rep, err := liveiso.Diff(ctx, args[0], args[1], limits)
 			if err != nil {
-				return &exitError{exitFailure, err}
+				return &exitError{exitFailure, limitError(err)}
+			}
+			if name := c.String("html"); name != "" {
+				// The report shows every store path of both images and B's menus: what
+				// inspect reads of each.
+				var ins [2]*liveiso.Inspection
+				for i, a := range args {
+					if ins[i], err = liveiso.Inspect(ctx, a, limits); err != nil {
+						return &exitError{exitFailure, limitError(err)}
+					}
+				}
+				if err := writeReport(name, func(w io.Writer) error { return liveiso.WriteDiffHTML(w, rep, ins[0], ins[1]) }); err != nil {
+					return &exitError{exitFailure, fmt.Errorf("--html: %w", err)}
+				}
 			}
 			switch {
 			case c.Bool("json"):
@@ -282,6 +394,9 @@ func printDiff(out io.Writer, rep *liveiso.DiffReport) error {
 		return w.err
 	}
 	w.printf("--- %s\n+++ %s\n", rep.A, rep.B)
+	if z := rep.Sizes; z != nil {
+		printSizes(w, z)
+	}
 	var level liveiso.Level
 	for _, d := range rep.Differences {
 		if d.Level != level {
@@ -297,29 +412,96 @@ func printDiff(out io.Writer, rep *liveiso.DiffReport) error {
 	return w.err
 }
 
+// printSizes prints how the image's size changed and why: the store paths' cost deltas, largest
+// first, then the unchanged paths' and the image-wide parts', which add up to the SquashFS's.
+func printSizes(w *errWriter, z *liveiso.SizeDeltas) {
+	w.printf("sizes:\n")
+	t := w.table()
+	fmt.Fprintf(t, "  ISO\t%s → %s\t%s\t(%d → %d bytes)\n", humanBytes(z.ISO.A), humanBytes(z.ISO.B), signedBytes(z.ISO.Delta),
+		z.ISO.A, z.ISO.B)
+	fmt.Fprintf(t, "  SquashFS\t%s → %s\t%s\t(%d → %d bytes; store paths' costs %s)\n", humanBytes(z.SquashFS.A),
+		humanBytes(z.SquashFS.B), signedBytes(z.SquashFS.Delta), z.SquashFS.A, z.SquashFS.B,
+		map[bool]string{true: "exact", false: "estimated"}[z.Basis == liveiso.CostExact])
+	w.flush(t)
+	if len(z.StorePaths) == 0 && z.SquashFS.Delta == 0 {
+		return
+	}
+	t = w.table()
+	fmt.Fprintf(t, "  cost\tsize\t\t\n")
+	for _, p := range z.StorePaths {
+		what := p.Name
+		switch {
+		case p.Change == "added":
+			what += ": " + versionText(p.VersionB) + " added (" + escape(p.B) + ")"
+		case p.Change == "removed":
+			what += ": " + versionText(p.VersionA) + " removed (" + escape(p.A) + ")"
+		case p.A != p.B && p.VersionA != p.VersionB:
+			what += ": " + versionText(p.VersionA) + " → " + versionText(p.VersionB) + ", " + entries(p.Files)
+		case p.A != p.B:
+			what += ": a new hash, " + entries(p.Files)
+		default:
+			what += ": " + entries(p.Files) + " (" + escape(p.B) + ")"
+		}
+		fmt.Fprintf(t, "  %s\t%s\t%s\t%s\n", signedBytes(p.Cost.Delta), signedBytes(p.Size.Delta), p.Change, what)
+	}
+	fmt.Fprintf(t, "  %s\t\t\tunchanged store paths (shares of blocks shared with changed ones, or compressed anew)\n", signedBytes(z.Unchanged.Delta))
+	fmt.Fprintf(t, "  %s\t\t\tregistration, root, superblock, tables, padding\n", signedBytes(z.Other.Delta))
+	w.flush(t)
+}
+
+func entries(n int) string {
+	if n == 1 {
+		return "1 entry differs"
+	}
+	return fmt.Sprintf("%d entries differ", n)
+}
+
+// versionText says a version as nix store diff-closures does: "ε" for none.
+func versionText(v string) string {
+	if v == "" {
+		return "ε"
+	}
+	return v
+}
+
+// signedBytes says a size delta: "+23 B", "-1.5 MiB", "±0 B".
+func signedBytes(n int64) string {
+	switch {
+	case n < 0:
+		return "-" + humanBytes(-n)
+	case n == 0:
+		return "±0 B"
+	}
+	return "+" + humanBytes(n)
+}
+
 func manifestCommand() *cli.Command {
 	return &cli.Command{
 		Name:         "manifest",
 		OnUsageError: usageError,
 		Usage:        "list every file of an ISO image and its SquashFS with mode, size and SHA-256",
-		UsageText:    "gonixiso manifest [--json] FILE.iso",
+		UsageText:    "gonixiso manifest [--json] [--read-limit L] FILE.iso",
 		Description: "Lists every entry of the ISO tree and of the SquashFS (under /nix/store, as the booted\n" +
 			"system sees them), sorted by path bytewise, for cheap comparison between builds and\n" +
 			"machines. Text: one line per entry, tab-separated: path, type, mode (octal), size, and the\n" +
 			"SHA-256 of a file, the target of a symlink or \"-\". Paths and targets are escaped the same\n" +
 			"way in both forms: a backslash as \\\\, tab and newline as \\t and \\n, other control\n" +
 			"characters and bytes that are not UTF-8 as \\xHH.",
-		Flags: []cli.Flag{jsonFlag},
+		Flags: []cli.Flag{jsonFlag, readLimitFlag},
 		Action: func(c *cli.Context) error {
 			args, err := isoArgs(c, 1)
 			if err != nil {
 				return err
 			}
+			limits, err := readLimits(c, args)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			m, err := liveiso.Manifest(ctx, args[0])
+			m, err := liveiso.Manifest(ctx, args[0], limits)
 			if err != nil {
-				return inputError(err)
+				return limitError(inputError(err))
 			}
 			for i := range m {
 				m[i].Path, m[i].Target = escape(m[i].Path), escape(m[i].Target)

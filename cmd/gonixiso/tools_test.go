@@ -85,7 +85,7 @@ func TestInspectCommand(t *testing.T) {
 	}
 	for _, want := range []string{`volume id      "` + testsystem.VolumeID + `"`, "El Torito boot catalog at sector",
 		"/isolinux/isolinux.bin", "/boot/efi.img", "GPT: disk", "zstd level 19", "boot-alt", "Store paths: ",
-		"gonixiso.specialisation=alt"} {
+		"gonixiso.specialisation=alt", "the store paths' costs are an estimate", "= the SquashFS's size"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect does not print %q:\n%s", want, out)
 		}
@@ -102,8 +102,25 @@ func TestInspectCommand(t *testing.T) {
 		t.Fatalf("--json: %+v", ins)
 	}
 	for i := 1; i < len(ins.StorePaths); i++ {
+		if ins.StorePaths[i].Cost > ins.StorePaths[i-1].Cost {
+			t.Errorf("--sort size: %s (cost %d) after %s (%d)", ins.StorePaths[i].Path, ins.StorePaths[i].Cost,
+				ins.StorePaths[i-1].Path, ins.StorePaths[i-1].Cost)
+		}
+	}
+	if k := ins.SquashFS.Costs; k == nil || k.Total != ins.SquashFS.Size || k.Basis != liveiso.CostEstimate {
+		t.Errorf("--json: costs %+v of a SquashFS of %d bytes; want mksquashfs's costs estimated, adding up", k, ins.SquashFS.Size)
+	}
+	out, _, err = run(t, "inspect", "--json", "--sort", "uncompressed", iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins = liveiso.Inspection{}
+	if err := json.Unmarshal([]byte(out), &ins); err != nil {
+		t.Fatalf("--json: %v", err)
+	}
+	for i := 1; i < len(ins.StorePaths); i++ {
 		if ins.StorePaths[i].Size > ins.StorePaths[i-1].Size {
-			t.Errorf("--sort size: %s (%d) after %s (%d)", ins.StorePaths[i].Path, ins.StorePaths[i].Size,
+			t.Errorf("--sort uncompressed: %s (%d) after %s (%d)", ins.StorePaths[i].Path, ins.StorePaths[i].Size,
 				ins.StorePaths[i-1].Path, ins.StorePaths[i-1].Size)
 		}
 	}
@@ -168,5 +185,67 @@ func TestEscape(t *testing.T) {
 		if got := escape(in); got != want {
 			t.Errorf("escape(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestReadLimit: --read-limit raises (or lowers) the readers' limits, and an error past one
+// names the flag that raises it.
+func TestReadLimit(t *testing.T) {
+	iso := testsystem.BaselineISO(t)
+	other := copyWithVolumeID(t, iso, "ANOTHER_ID")
+	for _, cmd := range [][]string{{"inspect"}, {"manifest"}, {"diff", other}} {
+		args := append(append([]string{cmd[0], "--read-limit", "metadata=64K"}, cmd[1:]...), iso)
+		_, _, err := run(t, args...)
+		if exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), "--read-limit metadata=SIZE") {
+			t.Errorf("%v: err %v (exit %d), want exit 2 naming --read-limit metadata=SIZE", args, err, exitCode(err))
+		}
+		args = append(append([]string{cmd[0], "--read-limit", "4x,entries=1G"}, cmd[1:]...), iso)
+		if _, _, err := run(t, args...); err != nil && exitCode(err) != 1 {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	for _, bad := range []string{"0.5x", "lots", "contents=", "speed=4G", "contents=-1"} {
+		_, _, err := run(t, "inspect", "--read-limit", bad, iso)
+		if exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), "--read-limit") {
+			t.Errorf("--read-limit %q: err %v (exit %d), want a usage error", bad, err, exitCode(err))
+		}
+	}
+}
+
+// TestHTMLReports: inspect --html and diff --html write one self-contained page each, with a
+// tile per store path (liveiso's tests open them in Chromium).
+func TestHTMLReports(t *testing.T) {
+	iso := testsystem.BaselineISO(t)
+	other := copyWithVolumeID(t, iso, "ANOTHER_ID")
+	dir := t.TempDir()
+	out, _, err := run(t, "inspect", "--json", iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ins liveiso.Inspection
+	if err := json.Unmarshal([]byte(out), &ins); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		exit int
+	}{
+		{[]string{"inspect", "--html", filepath.Join(dir, "inspect.html"), iso}, 0},
+		{[]string{"diff", "--html", filepath.Join(dir, "diff.html"), iso, other}, 1},
+	} {
+		if _, _, err := run(t, c.args...); exitCode(err) != c.exit && !(err == nil && c.exit == 0) {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		page, err := os.ReadFile(c.args[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(page), `<rect class="sp`); n != len(ins.StorePaths) || !strings.Contains(string(page), "</html>") {
+			t.Errorf("%v: %d store path tiles, want %d", c.args, n, len(ins.StorePaths))
+		}
+	}
+	if _, _, err := run(t, "inspect", "--html", filepath.Join(dir, "missing", "r.html"), iso); exitCode(err) != 2 ||
+		err == nil || !strings.Contains(err.Error(), "--html") {
+		t.Errorf("--html into a missing folder: %v (exit %d), want exit 2 naming --html", err, exitCode(err))
 	}
 }

@@ -30,10 +30,12 @@ const (
 // directory tables: each metadata block's stored bytes (its header included) split in
 // proportion to the decoded bytes of each path's records in it (its entries' inodes, with block
 // lists; its directories' listings; its own entry in the root's listing). Shares are rounded by
-// largest remainders, block by block, so that everything adds up exactly. Contents that files
-// of several store paths share are stored once and charged to the path they lie with in the
-// image (the path whose own data is next to them); the other paths' files are counted as
-// duplicates and cost them metadata only.
+// largest remainders, block by block, so that everything adds up exactly. Stored parts that
+// files of several store paths share (data blocks, and in mksquashfs's images tails too) are
+// charged to the path they lie with in the image (the path whose own data is next to them); the
+// other paths' files are counted as duplicates. In gonixiso's images a file whose contents an
+// earlier store path has shares its blocks, and its tail, under a block, is its own path's: so
+// that each store path's segment depends on nothing but the path.
 type CostInfo struct {
 	// Basis is CostExact or CostEstimate; Why says why, for this image.
 	Basis string `json:"basis"`

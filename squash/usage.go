@@ -95,10 +95,16 @@ type Tally struct {
 	ownerOf map[string]int32
 	inodes  []tallyInode // in the order added; sorted by reference in Usage
 	dirs    []tallyDir
-	ids     map[dataKey]int32 // index in data, by the contents' identity
+	ids     map[dataKey]int32 // index in data, by the stored part's identity
 	data    []tallyData
-	more    map[int32][]ownerFiles // owners of shared contents but the first, by index in data
+	more    map[int32][]ownerFiles // owners of shared parts but the first, by index in data
 	files   []int                  // regular files, by owner
+	parts   []fileParts            // of each regular file with stored data
+}
+
+// fileParts are the stored parts of a regular file: indexes in Tally.data, -1 for none.
+type fileParts struct {
+	owner, run, tail int32
 }
 
 type tallyInode struct {
@@ -111,16 +117,19 @@ type tallyDir struct {
 	owner int32
 }
 
-// dataKey identifies stored contents: a digest of their DataID.
+// dataKey identifies a stored part of files' contents: a digest of where it lies.
 type dataKey [16]byte
 
-// tallyData is contents stored once: where, and the first owner whose files refer to them
-// (Tally.more has the others).
+// tallyData is a stored part of files' contents, which files may share: a run of data blocks
+// (length > 0), or a tail in a fragment block. Files share both parts when their contents are
+// stored once (mksquashfs, and gonixiso within a store path), or only the blocks (gonixiso's
+// files whose contents an earlier store path has: the tail is each path's own). It records
+// where the part lies, and the first owner whose files refer to it (Tally.more has the others).
 type tallyData struct {
 	start  int64  // of the data blocks in the image
 	length int64  // bytes of the data blocks
 	tail   int64  // the tail's bytes
-	pos    int64  // where the contents lie: start, or their fragment block's offset
+	pos    int64  // where the part lies: start, or its fragment block's offset
 	frag   uint32 // fragment block of the tail, or noFragment
 	off    uint32 // the tail's offset in it
 	owner  int32  // the first owner; after Usage's first pass, the one charged
@@ -172,28 +181,47 @@ func (t *Tally) addFile(o int32, e *Entry) error {
 	if err != nil {
 		return err
 	}
-	var b [8 + 8 + 4 + 4 + sha256.Size]byte
-	binary.LittleEndian.PutUint64(b[0:], uint64(id.size))
-	binary.LittleEndian.PutUint64(b[8:], id.start)
-	binary.LittleEndian.PutUint32(b[16:], id.fragment)
-	binary.LittleEndian.PutUint32(b[20:], id.fragOff)
-	copy(b[24:], id.list[:])
-	sum := sha256.Sum256(b[:])
+	fp := fileParts{owner: o, run: -1, tail: -1}
+	if length > 0 {
+		var b [1 + 8 + 8 + sha256.Size]byte
+		b[0] = 'r'
+		binary.LittleEndian.PutUint64(b[1:], id.start)
+		binary.LittleEndian.PutUint64(b[9:], uint64(length))
+		copy(b[17:], id.list[:])
+		fp.run = t.part(o, b[:], tallyData{start: int64(id.start), length: length, frag: noFragment})
+	}
+	if e.fragment != noFragment {
+		tail := e.Size - int64(e.nblocks)*int64(t.r.bs)
+		var b [1 + 4 + 4 + 8]byte
+		b[0] = 't'
+		binary.LittleEndian.PutUint32(b[1:], e.fragment)
+		binary.LittleEndian.PutUint32(b[5:], e.fragOff)
+		binary.LittleEndian.PutUint64(b[9:], uint64(tail))
+		fp.tail = t.part(o, b[:], tallyData{tail: tail, frag: e.fragment, off: e.fragOff})
+	}
+	if fp.run >= 0 || fp.tail >= 0 {
+		t.parts = append(t.parts, fp)
+	}
+	return nil
+}
+
+// part records that a file of owner o refers to the stored part d, identified by key, and
+// returns its index in data.
+func (t *Tally) part(o int32, key []byte, d tallyData) int32 {
+	sum := sha256.Sum256(key)
 	k := dataKey(sum[:16])
 	i, ok := t.ids[k]
 	if !ok {
-		d := tallyData{start: int64(e.start), length: length, frag: e.fragment, off: e.fragOff, owner: o, files: 1}
-		if e.fragment != noFragment {
-			d.tail = e.Size - int64(e.nblocks)*int64(t.r.bs)
-		}
-		t.ids[k] = int32(len(t.data))
+		d.owner, d.files = o, 1
+		i = int32(len(t.data))
+		t.ids[k] = i
 		t.data = append(t.data, d)
-		return nil
+		return i
 	}
-	d := &t.data[i]
-	if d.owner == o {
-		d.files++
-		return nil
+	d0 := &t.data[i]
+	if d0.owner == o {
+		d0.files++
+		return i
 	}
 	m := t.more[i]
 	if j := slices.IndexFunc(m, func(x ownerFiles) bool { return x.owner == o }); j >= 0 {
@@ -201,7 +229,7 @@ func (t *Tally) addFile(o int32, e *Entry) error {
 	} else {
 		t.more[i] = append(m, ownerFiles{o, 1})
 	}
-	return nil
+	return i
 }
 
 // dataExtent returns the DataID of the regular file e and the bytes of its data blocks, which
@@ -338,16 +366,13 @@ func (t *Tally) Usage() (*Usage, error) {
 				o = sharers[0]
 			}
 		}
-		// The others' files are duplicates.
-		if first := &t.data[i]; o != first.owner {
-			acc[first.owner].Duplicates += int(first.files)
-		}
-		for _, m := range t.more[i] {
-			if m.owner != o {
-				acc[m.owner].Duplicates += int(m.files)
-			}
-		}
 		t.data[i].owner = o
+	}
+	// A file with a stored part another owner is charged for is a duplicate.
+	for _, fp := range t.parts {
+		if fp.run >= 0 && t.data[fp.run].owner != fp.owner || fp.tail >= 0 && t.data[fp.tail].owner != fp.owner {
+			acc[fp.owner].Duplicates++
+		}
 	}
 
 	// The stored stretches: data blocks, and fragment blocks split by their tails.

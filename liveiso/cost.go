@@ -34,8 +34,10 @@ const (
 // files of several store paths share (data blocks, and in mksquashfs's images tails too) are
 // charged to the path they lie with in the image (the path whose own data is next to them); the
 // other paths' files are counted as duplicates. In gonixiso's images a file whose contents an
-// earlier store path has shares its blocks, and its tail, under a block, is its own path's: so
-// that each store path's segment depends on nothing but the path.
+// earlier store path has shares its blocks, and its tail, under a block, is in its own path's
+// fragment blocks (so that each store path's segment depends on nothing but the path), unless
+// the whole fragment block is an earlier one's: a path whose files all repeat another's costs
+// metadata only.
 type CostInfo struct {
 	// Basis is CostExact or CostEstimate; Why says why, for this image.
 	Basis string `json:"basis"`

@@ -15,8 +15,9 @@ import (
 //
 // A segment's own data holds every block of its files, the tails of its files packed in its own
 // fragment blocks, and each contents once. In the image that wrote it, the blocks of a file
-// identical to a file of an earlier segment are that file's, not stored again: Pieces says where
-// in that image the segment's own data lies. Offsets are relative to the segment's own data.
+// identical to a file of an earlier segment are that file's, and a fragment block identical to an
+// earlier segment's is that one: neither is stored again, and Pieces says where in that image the
+// segment's own data lies. Offsets are relative to the segment's own data.
 type Segment struct {
 	// Start and End are the segment's data offsets in the image that wrote it; the image
 	// holds End-Start bytes of the segment, which are Size() bytes of its own data with the
@@ -44,6 +45,9 @@ type run struct{ self, n int64 }
 type SegmentFragment struct {
 	Offset int64  // from the segment's start
 	Size   uint32 // on-disk size word, with bit 24 set when stored uncompressed
+	// Hash identifies the block's contents (zero when the writer did not detect duplicates):
+	// a block identical to an earlier segment's is stored once.
+	Hash [32]byte
 }
 
 // SegmentEntry is an entry of a segment with, for a regular file, where its data lies.
@@ -97,7 +101,7 @@ func (s *Segment) Pieces() []Piece {
 func (s *Segment) describe(nodes []*node, frags []fragEntry) {
 	s.Fragments = make([]SegmentFragment, len(frags))
 	for i, f := range frags {
-		s.Fragments[i] = SegmentFragment{Offset: f.self, Size: f.size}
+		s.Fragments[i] = SegmentFragment{Offset: f.self, Size: f.size, Hash: f.hash}
 	}
 	s.Entries = make([]SegmentEntry, len(nodes))
 	for i, n := range nodes {
@@ -194,6 +198,11 @@ func (w *Writer) CheckSegment(seg *Segment) error {
 			return fmt.Errorf("squash: stored segment: %s has no contents hash (written without duplicate detection)", e.Name)
 		}
 	}
+	for i, f := range seg.Fragments {
+		if f.Hash == ([32]byte{}) {
+			return fmt.Errorf("squash: stored segment: fragment block %d has no contents hash (written without duplicate detection)", i)
+		}
+	}
 	return nil
 }
 
@@ -267,6 +276,20 @@ func (w *Writer) AddSegment(seg *Segment, data io.Reader) (err error) {
 			w.shared[e.Hash] = n
 		}
 	}
+	// Fragment blocks, as flushFragment decided.
+	fragOrigs := make([]int64, len(seg.Fragments)) // index of the earlier block it is, or -1
+	for i, f := range seg.Fragments {
+		fragOrigs[i] = -1
+		if w.opts.NoDedup {
+			continue
+		}
+		if o, ok := w.frags[f.Hash]; ok {
+			fragOrigs[i] = int64(o)
+			runs = append(runs, run{self: f.Offset, n: int64(f.Size &^ dataUncompressed)})
+		} else {
+			w.frags[f.Hash] = base + uint32(i)
+		}
+	}
 	sort.Slice(runs, func(i, j int) bool { return runs[i].self < runs[j].self })
 	for i := 1; i < len(runs); i++ {
 		if runs[i].self < runs[i-1].self+runs[i-1].n {
@@ -276,7 +299,7 @@ func (w *Writer) AddSegment(seg *Segment, data io.Reader) (err error) {
 	w.fragCount += uint32(len(seg.Fragments))
 	placed := *seg
 	sent = true
-	if err := w.send(&job{kind: jobRaw, seg: &placed, nodes: nodes, origs: origs, runs: runs, raw: data}); err != nil {
+	if err := w.send(&job{kind: jobRaw, seg: &placed, nodes: nodes, origs: origs, fragOrigs: fragOrigs, runs: runs, raw: data}); err != nil {
 		// The pipeline has stopped: nobody will read data.
 		if c, ok := data.(io.Closer); ok {
 			c.Close()
@@ -339,7 +362,12 @@ func (w *Writer) placeSegment(j *job) error {
 			nd.start = where(nd.start)
 		}
 	}
-	for _, f := range seg.Fragments {
+	for i, f := range seg.Fragments {
+		if o := j.fragOrigs[i]; o >= 0 {
+			e := w.fragments[o]
+			w.fragments = append(w.fragments, fragEntry{start: e.start, size: e.size})
+			continue
+		}
 		w.fragments = append(w.fragments, fragEntry{start: where(f.Offset), size: f.Size})
 	}
 	w.segStart = w.pos

@@ -9,7 +9,7 @@ import (
 )
 
 // segmentMagic starts a segment's binary description; the digit is its version.
-const segmentMagic = "gonixiso squash segment 3\n"
+const segmentMagic = "gonixiso squash segment 4\n"
 
 // MarshalBinary encodes the segment's description (not its data) for storage: its size, its
 // fragment blocks and its entries, all relative to the segment. Start, End and FragmentBase are
@@ -21,6 +21,7 @@ func (s *Segment) MarshalBinary() ([]byte, error) {
 	for _, f := range s.Fragments {
 		b = binary.AppendUvarint(b, uint64(f.Offset))
 		b = binary.LittleEndian.AppendUint32(b, f.Size)
+		b = append(b, f.Hash[:]...)
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Entries)))
 	for i := range s.Entries {
@@ -134,13 +135,20 @@ func (s *Segment) UnmarshalBinary(data []byte) error {
 		d.fail()
 	}
 	out := Segment{End: int64(size)}
-	out.Fragments = make([]SegmentFragment, d.count(5))
+	out.Fragments = make([]SegmentFragment, d.count(37))
 	for i := range out.Fragments {
 		off := d.uvarint()
 		if off > math.MaxInt64 {
 			d.fail()
 		}
-		out.Fragments[i] = SegmentFragment{Offset: int64(off), Size: d.u32()}
+		f := SegmentFragment{Offset: int64(off), Size: d.u32()}
+		if len(d.b) < len(f.Hash) {
+			d.fail()
+			break
+		}
+		copy(f.Hash[:], d.b)
+		d.b = d.b[len(f.Hash):]
+		out.Fragments[i] = f
 	}
 	out.Entries = make([]SegmentEntry, d.count(67)) // an entry takes at least 67 bytes
 	for i := range out.Entries {

@@ -245,6 +245,7 @@ func TestSegmentsAnyOrder(t *testing.T) {
 		"a-first":  {"big": big, "small": small, "own": []byte("only in a")},
 		"b-second": {"big": big, "big-again": big, "small": small, "other": other, "own.so": []byte("only in b")},
 		"c-third":  {"other": other, "lib/other.so": other, "own": []byte("only in c")},
+		"d-copy":   {"big": big, "small": small, "own": []byte("only in a")}, // a-first's files
 	}
 	for d, fs := range files {
 		for name, b := range fs {
@@ -258,7 +259,7 @@ func TestSegmentsAnyOrder(t *testing.T) {
 	orders := [][]string{
 		{"a-first", "b-second", "c-third"}, {"a-first", "c-third", "b-second"}, {"b-second", "a-first", "c-third"},
 		{"b-second", "c-third", "a-first"}, {"c-third", "a-first", "b-second"}, {"c-third", "b-second", "a-first"},
-		{"b-second"}, {"c-third", "b-second"},
+		{"b-second"}, {"c-third", "b-second"}, {"a-first", "d-copy", "b-second"}, {"d-copy", "c-third", "a-first"},
 	}
 	var first map[string]stored
 	colds := map[string][]byte{}
@@ -266,11 +267,16 @@ func TestSegmentsAnyOrder(t *testing.T) {
 		cold, segs := writeSegmentedIn(t, src, order, opts, nil)
 		colds[strings.Join(order, " ")] = cold
 		if first == nil {
-			first = segs
+			first = map[string]stored{}
 		}
 		for name, s := range segs {
-			if want := first[name]; !bytes.Equal(s.desc, want.desc) || !bytes.Equal(s.data, want.data) {
-				t.Errorf("order %v: the segment of %s differs from its segment in order %v", order, name, orders[0])
+			want, ok := first[name]
+			if !ok {
+				first[name] = s
+				continue
+			}
+			if !bytes.Equal(s.desc, want.desc) || !bytes.Equal(s.data, want.data) {
+				t.Errorf("order %v: the segment of %s differs from its segment in an earlier order", order, name)
 			}
 		}
 		// Every segment stored by the first order's build is placed: the same bytes.
@@ -295,6 +301,10 @@ func TestSegmentsAnyOrder(t *testing.T) {
 	}
 	if s := after["b-second"]; int64(len(s.data))-s.image != full {
 		t.Errorf("b-second after a-first: %d bytes in the image, %d of its own, want %d shared", s.image, len(s.data), full)
+	}
+	// A copy of a-first after it shares its blocks and its fragment block: nothing stored.
+	if s := first["d-copy"]; s.image != 0 || len(s.data) < len(big) {
+		t.Errorf("a copy of a-first after it: %d bytes in the image, %d of its own, want none and all", s.image, len(s.data))
 	}
 	var b squash.Segment
 	if err := b.UnmarshalBinary(first["b-second"].desc); err != nil {

@@ -90,16 +90,17 @@ func (o OwnerUsage) Metadata() int64 { return o.Inodes + o.Directories }
 // data block (but fragment blocks whose compressor does not record their size, as Storage).
 // It holds a few tens of bytes per entry. A Tally is not safe for concurrent use.
 type Tally struct {
-	r       *Reader
-	owners  []string
-	ownerOf map[string]int32
-	inodes  []tallyInode // in the order added; sorted by reference in Usage
-	dirs    []tallyDir
-	ids     map[dataKey]int32 // index in data, by the stored part's identity
-	data    []tallyData
-	more    map[int32][]ownerFiles // owners of shared parts but the first, by index in data
-	files   []int                  // regular files, by owner
-	parts   []fileParts            // of each regular file with stored data
+	r         *Reader
+	owners    []string
+	ownerOf   map[string]int32
+	inodes    []tallyInode // in the order added; sorted by reference in Usage
+	dirs      []tallyDir
+	ids       map[dataKey]int32 // index in data, by the stored part's identity
+	data      []tallyData
+	more      map[int32][]ownerFiles // owners of shared parts but the first, by index in data
+	files     []int                  // regular files, by owner
+	parts     []fileParts            // of each regular file with stored data
+	fragStart map[uint32]int64       // where fragment blocks lie, by index
 }
 
 // fileParts are the stored parts of a regular file: indexes in Tally.data, -1 for none.
@@ -143,7 +144,8 @@ type ownerFiles struct {
 
 // Tally returns a new Tally of the image.
 func (r *Reader) Tally() *Tally {
-	return &Tally{r: r, ownerOf: map[string]int32{}, ids: map[dataKey]int32{}, more: map[int32][]ownerFiles{}}
+	return &Tally{r: r, ownerOf: map[string]int32{}, ids: map[dataKey]int32{}, more: map[int32][]ownerFiles{},
+		fragStart: map[uint32]int64{}}
 }
 
 func (t *Tally) owner(name string) int32 {
@@ -191,12 +193,21 @@ func (t *Tally) addFile(o int32, e *Entry) error {
 		fp.run = t.part(o, b[:], tallyData{start: int64(id.start), length: length, frag: noFragment})
 	}
 	if e.fragment != noFragment {
+		// By where the block lies: two fragment entries may name one block (gonixiso's
+		// segments share a block identical to an earlier one's).
+		start, ok := t.fragStart[e.fragment]
+		if !ok {
+			if start, _, err = t.r.fragmentEntry(e.fragment); err != nil {
+				return fmt.Errorf("squash: %w", err)
+			}
+			t.fragStart[e.fragment] = start
+		}
 		tail := e.Size - int64(e.nblocks)*int64(t.r.bs)
-		var b [1 + 4 + 4 + 8]byte
+		var b [1 + 8 + 4 + 8]byte
 		b[0] = 't'
-		binary.LittleEndian.PutUint32(b[1:], e.fragment)
-		binary.LittleEndian.PutUint32(b[5:], e.fragOff)
-		binary.LittleEndian.PutUint64(b[9:], uint64(tail))
+		binary.LittleEndian.PutUint64(b[1:], uint64(start))
+		binary.LittleEndian.PutUint32(b[9:], e.fragOff)
+		binary.LittleEndian.PutUint64(b[13:], uint64(tail))
 		fp.tail = t.part(o, b[:], tallyData{tail: tail, frag: e.fragment, off: e.fragOff})
 	}
 	if fp.run >= 0 || fp.tail >= 0 {

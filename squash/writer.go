@@ -101,11 +101,12 @@ type Writer struct {
 
 	// Producer state: the caller's goroutine.
 	file      *fileState
-	frag      []byte                      // the fragment block being packed, nil when none
-	fragIdx   uint32                      // its index
-	fragCount uint32                      // fragment indexes handed out
-	segDups   map[[sha256.Size]byte]*node // first file of each contents in the segment
-	shared    map[[sha256.Size]byte]*node // first file of each contents with blocks, in the image
+	frag      []byte                       // the fragment block being packed, nil when none
+	fragIdx   uint32                       // its index
+	fragCount uint32                       // fragment indexes handed out
+	segDups   map[[sha256.Size]byte]*node  // first file of each contents in the segment
+	shared    map[[sha256.Size]byte]*node  // first file of each contents with blocks, in the image
+	frags     map[[sha256.Size]byte]uint32 // first fragment block of each contents, in the image
 	seg       *Segment
 	segNodes  []*node
 	// The segment's tails waiting to be packed into fragment blocks, in a window of tailWindow
@@ -136,6 +137,7 @@ type fragEntry struct {
 	start int64
 	size  uint32 // with dataUncompressed
 	self  int64  // offset in its segment's own data
+	hash  [sha256.Size]byte
 }
 
 // A pendingTail is a file's tail waiting in the segment's window to be packed, with the files of
@@ -171,26 +173,30 @@ const lookahead = 16 << 20
 type jobKind uint8
 
 const (
-	jobBlock    jobKind = iota // a data block of a file
-	jobFragment                // a full fragment block
-	jobDup                     // a file turned out identical to an earlier one of its segment
-	jobShare                   // a file's blocks turned out identical to an earlier segment's file's
-	jobSegment                 // the end of a segment
-	jobRaw                     // a stored segment placed as it is
+	jobBlock         jobKind = iota // a data block of a file
+	jobFragment                     // a full fragment block
+	jobShareFragment                // a fragment block identical to an earlier one
+	jobDup                          // a file turned out identical to an earlier one of its segment
+	jobShare                        // a file's blocks turned out identical to an earlier segment's file's
+	jobSegment                      // the end of a segment
+	jobRaw                          // a stored segment placed as it is
 )
 
 type job struct {
-	kind  jobKind
-	n     *node
-	first bool
-	data  []byte
-	frag  uint32
-	orig  *node
-	seg   *Segment
-	nodes []*node   // jobSegment, jobRaw: the segment's entries
-	origs []*node   // jobRaw: for each entry, the earlier segment's file whose blocks it shares, or nil
-	runs  []run     // jobRaw: the stretches of the segment's data that are not placed (shared)
-	raw   io.Reader // jobRaw
+	kind      jobKind
+	n         *node
+	first     bool
+	data      []byte
+	frag      uint32
+	hash      [sha256.Size]byte // jobFragment, jobShareFragment: the block's contents
+	orig      *node
+	origFrag  uint32 // jobShareFragment: the earlier block
+	seg       *Segment
+	nodes     []*node   // jobSegment, jobRaw: the segment's entries
+	origs     []*node   // jobRaw: for each entry, the earlier segment's file whose blocks it shares, or nil
+	runs      []run     // jobRaw: the stretches of the segment's data that are not placed (shared)
+	fragOrigs []int64   // jobRaw: for each fragment block, the earlier block it is, or -1
+	raw       io.Reader // jobRaw
 
 	// sparse is a block of zeros, not stored: sparseLen bytes of the file.
 	sparse    bool
@@ -226,6 +232,7 @@ func NewWriter(out io.WriteSeeker, opts Options) (*Writer, error) {
 		root: &node{hdr: Header{Name: ".", Mode: fs.ModeDir | 0o755, ModTime: opts.ModTime},
 			children: map[string]*node{}, fragment: noFragment},
 		shared: map[[sha256.Size]byte]*node{},
+		frags:  map[[sha256.Size]byte]uint32{},
 		jobs:   make(chan *job),
 		done:   make(chan struct{}),
 	}
@@ -339,11 +346,22 @@ func (w *Writer) consume(j *job) error {
 		if uint32(len(w.fragments)) != j.frag {
 			return fmt.Errorf("squash: internal error: fragment %d out of order", j.frag)
 		}
-		w.fragments = append(w.fragments, fragEntry{start: w.pos, size: j.size, self: w.selfPos()})
+		w.fragments = append(w.fragments, fragEntry{start: w.pos, size: j.size, self: w.selfPos(), hash: j.hash})
 		if err := w.writeData(j.out); err != nil {
 			return err
 		}
 		w.release(j)
+	case jobShareFragment:
+		// As for a file's blocks: the block stays in the segment's own data, and the image
+		// has it once.
+		if uint32(len(w.fragments)) != j.frag {
+			return fmt.Errorf("squash: internal error: fragment %d out of order", j.frag)
+		}
+		o := w.fragments[j.origFrag]
+		w.fragments = append(w.fragments, fragEntry{start: o.start, size: o.size, self: w.selfPos(), hash: j.hash})
+		l := int64(o.size &^ dataUncompressed)
+		w.splices = append(w.splices, splice{at: w.pos, src: o.start, n: l})
+		w.spliced += l
 	case jobDup:
 		// The file repeats an earlier file of its segment: whatever was written of it goes,
 		// and it has the earlier file's blocks (the producer gave it the tail).
@@ -795,6 +813,18 @@ func (w *Writer) flushFragment() error {
 	}
 	j := &job{kind: jobFragment, frag: w.fragIdx, data: w.frag}
 	w.frag = nil
+	if !w.opts.NoDedup {
+		// A fragment block identical to an earlier one (the tails of a store path whose
+		// files repeat another's) is shared: never compressed, stored once.
+		j.hash = sha256.Sum256(j.data)
+		if o, ok := w.frags[j.hash]; ok {
+			w.putBuf(j.data)
+			j.data = nil
+			j.kind, j.origFrag = jobShareFragment, o
+		} else {
+			w.frags[j.hash] = j.frag
+		}
+	}
 	return w.send(j)
 }
 

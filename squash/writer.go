@@ -20,7 +20,9 @@
 // entries: its files' blocks, their tails packed in its own fragment blocks (sorted by extension
 // and length within a bounded window, so that similar contents compress together), and each
 // contents once. In the image, a file whose contents are an earlier segment's file's shares that
-// file's blocks instead of storing them again; its tail, less than a block, stays the segment's.
+// file's blocks instead of storing them again; its tail, less than a block, stays in the
+// segment's fragment blocks, and a fragment block identical to an earlier segment's (a store
+// path whose files repeat another's) is stored once too.
 // A segment can be stored aside (Options.OnSegment, Segment.Pieces) and placed again by a later
 // build with AddSegment, after any other segments, with the bytes adding its entries would give.
 // gonixiso makes each store path a segment, which is what lets an incremental rebuild copy

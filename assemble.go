@@ -127,6 +127,9 @@ type Result struct {
 	Warnings    []string
 	CachedPaths int   // store paths placed from the cache
 	CachedBytes int64 // their bytes of file contents
+	// Costliest are the store paths that cost the SquashFS the most, most first (five, or
+	// fewer in a smaller closure).
+	Costliest []PathCost
 	Stages      []Stage
 }
 

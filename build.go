@@ -341,6 +341,9 @@ func (b *build) writeSquashFS() error {
 	b.res.StorePaths = len(b.clo.Paths)
 	b.res.ClosureSource = b.clo.Source.String()
 	b.res.NarSize = int64(b.clo.NarSize())
+	if err := b.tallyCosts(); err != nil {
+		return err
+	}
 	return b.verifyReads()
 }
 

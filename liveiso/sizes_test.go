@@ -1,12 +1,14 @@
 package liveiso
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +27,7 @@ type sizeImages struct {
 	helloA, helloB string // store paths, under StoreDir
 	copy, payload  string
 	growth         int64
+	results        map[string]*gonixiso.Result // by ISO
 }
 
 var (
@@ -127,12 +130,16 @@ func makeSizeImages(top string, paths []string, dir string) (*sizeImages, error)
 		return nil, err
 	}
 	for _, x := range []struct{ out, hello string }{{im.a, helloAName}, {im.b, helloBName}} {
-		_, err := gonixiso.Assemble(context.Background(), gonixiso.Config{Toplevel: top, StoreRoot: root,
+		res, err := gonixiso.Assemble(context.Background(), gonixiso.Config{Toplevel: top, StoreRoot: root,
 			ClosureSource: closure.SourceScan, Output: x.out, Cache: c,
 			ExtraPaths: []string{filepath.Join(closure.DefaultStoreDir, x.hello), filepath.Join(closure.DefaultStoreDir, copyName)}})
 		if err != nil {
 			return nil, fmt.Errorf("assemble %s: %w", x.out, err)
 		}
+		if im.results == nil {
+			im.results = map[string]*gonixiso.Result{}
+		}
+		im.results[x.out] = res
 	}
 	return im, nil
 }
@@ -162,6 +169,16 @@ func TestInspectCosts(t *testing.T) {
 		}
 		if sum != s.Size || k.Total != s.Size || k.Unreferenced != 0 || k.Unattributed != 0 {
 			t.Errorf("%s: the costs add up to %d, the SquashFS has %d bytes: %+v", iso, sum, s.Size, k)
+		}
+		// Assemble's summary names the costliest paths with the costs inspect gives.
+		byCost := slices.Clone(ins.StorePaths)
+		slices.SortFunc(byCost, func(a, b StorePathInfo) int { return cmp.Or(cmp.Compare(b.Cost, a.Cost), cmp.Compare(a.Path, b.Path)) })
+		var costliest []gonixiso.PathCost
+		for _, p := range byCost[:5] {
+			costliest = append(costliest, gonixiso.PathCost{Path: p.Path, Cost: p.Cost, Size: p.Size})
+		}
+		if got := im.results[iso].Costliest; !slices.Equal(got, costliest) {
+			t.Errorf("%s: Assemble's costliest store paths\n%v\nwant, as inspect counts them,\n%v", iso, got, costliest)
 		}
 		cp, payload := byPath[im.copy], byPath[im.payload]
 		// Its files share the payload's blocks, and its fragment blocks are the payload's (the

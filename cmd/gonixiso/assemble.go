@@ -519,6 +519,12 @@ func (r *reporter) summary(res *gonixiso.Result, overrides []string) {
 		total += s.Duration
 	}
 	fmt.Fprintf(r.w, "  time: %s; total %.1fs\n", strings.Join(parts, ", "), total.Seconds())
+	if len(res.Costliest) > 0 {
+		fmt.Fprintf(r.w, "  the %d store paths that cost the SquashFS most (gonixiso inspect --sort size lists all):\n", len(res.Costliest))
+		for _, c := range res.Costliest {
+			fmt.Fprintf(r.w, "    %9s  %5.1f%%  %s (%s of files)\n", humanBytes(c.Cost), 100*float64(c.Cost)/float64(max(res.SquashFSSize, 1)), c.Path, humanBytes(c.Size))
+		}
+	}
 }
 
 func humanBytes(n int64) string {

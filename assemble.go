@@ -130,7 +130,7 @@ type Result struct {
 	// Costliest are the store paths that cost the SquashFS the most, most first (five, or
 	// fewer in a smaller closure).
 	Costliest []PathCost
-	Stages      []Stage
+	Stages    []Stage
 }
 
 // Stage is one step of the pipeline and its wall time.

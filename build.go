@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/gonixiso/gonixiso/internal/livestore"
 	"io"
 	"io/fs"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/gonixiso/gonixiso/closure"
 	"github.com/gonixiso/gonixiso/closure/nar"
 	"github.com/gonixiso/gonixiso/internal/atomicfile"
+	"github.com/gonixiso/gonixiso/internal/livestore"
 	"github.com/gonixiso/gonixiso/internal/sandbox"
 	"github.com/gonixiso/gonixiso/internal/zstdfile"
 	"github.com/gonixiso/gonixiso/iso9660"
@@ -62,20 +62,10 @@ func (b *build) close() {
 // CLI knows it, and reads the system's boot configuration, all through one view of the store.
 func (b *build) readSystem() error {
 	b.prog.begin("closure", 0)
-	b.store = b.cfg.store()
-	var err error
-	if b.top, err = b.store.Resolve(b.cfg.Toplevel); err != nil {
+	if err := b.resolveRoots(); err != nil {
 		return err
 	}
-	b.res.Toplevel = b.top
-	b.roots = []string{b.top}
-	for _, p := range b.cfg.ExtraPaths {
-		r, err := b.store.Resolve(p)
-		if err != nil {
-			return fmt.Errorf("extra path: %w", err)
-		}
-		b.roots = append(b.roots, r)
-	}
+	var err error
 	if b.clo, err = b.knownClosure(); err != nil {
 		return err
 	}
@@ -174,6 +164,25 @@ func (b *build) closureOf(roots []string) (*closure.Closure, error) {
 
 // knownClosure returns the closure of the roots from the Nix database or `nix path-info`, as
 // the configuration's source says; nil for a native scan, which writeSquashFS does as it packs.
+// resolveRoots finds the toplevel's and the extra paths' store paths: the image's roots.
+func (b *build) resolveRoots() error {
+	b.store = b.cfg.store()
+	var err error
+	if b.top, err = b.store.Resolve(b.cfg.Toplevel); err != nil {
+		return err
+	}
+	b.res.Toplevel = b.top
+	b.roots = []string{b.top}
+	for _, p := range b.cfg.ExtraPaths {
+		r, err := b.store.Resolve(p)
+		if err != nil {
+			return fmt.Errorf("extra path: %w", err)
+		}
+		b.roots = append(b.roots, r)
+	}
+	return nil
+}
+
 func (b *build) knownClosure() (*closure.Closure, error) {
 	opts := closure.Options{Store: b.store, Source: b.cfg.ClosureSource, DBPath: b.cfg.DBPath, Jobs: b.cfg.Jobs, InfoFile: b.cfg.ClosureInfo}
 	switch b.cfg.ClosureSource {

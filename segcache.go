@@ -3,13 +3,13 @@ package gonixiso
 import (
 	"errors"
 	"fmt"
-	"github.com/gonixiso/gonixiso/internal/livestore"
 	"os"
 	"path/filepath"
 	"sync"
 
 	"github.com/gonixiso/gonixiso/cache"
 	"github.com/gonixiso/gonixiso/closure"
+	"github.com/gonixiso/gonixiso/internal/livestore"
 	"github.com/gonixiso/gonixiso/squash"
 )
 
@@ -82,9 +82,8 @@ func (s *segmentCache) get(storePath string, narHash closure.Hash, real string) 
 }
 
 // put stores a store path's segment, whose data lies in the image file img (seg.Pieces), and
-// notes its NAR hash. A failure to store is reported and does not fail the build; put says
-// whether it stored.
-func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File) bool {
+// notes its NAR hash.
+func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File) error {
 	desc, err := seg.MarshalBinary()
 	k := s.entryKey(p.Path, p.NarHash)
 	if err == nil {
@@ -98,10 +97,9 @@ func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File) b
 		err = s.c.SetNote(s.lastKey(p.Path), p.NarHash.String(), k)
 	}
 	if err != nil {
-		s.c.Warnf("cache: cannot store %s: %v", p.Path, err)
-		return false
+		return fmt.Errorf("cache: cannot store %s: %w", p.Path, err)
 	}
-	return true
+	return nil
 }
 
 // A storer stores the segments of the store paths a build compresses as soon as each is whole in
@@ -132,7 +130,10 @@ func (sc *segmentCache) newStorer(img *os.File, logf func(string, ...any)) *stor
 	go func() {
 		defer close(s.done)
 		for j := range s.jobs {
-			if s.sc.put(&j.info, j.seg, s.img) {
+			// A failure to store is reported and does not fail the build.
+			if err := s.sc.put(&j.info, j.seg, s.img); err != nil {
+				s.sc.c.Warnf("%v", err)
+			} else {
 				s.logf("cache: stored %s", j.info.Path)
 			}
 		}

@@ -223,6 +223,67 @@ func readEntry(f *os.File, k Key) (*Entry, error) {
 	return &Entry{Desc: desc, Data: f, Size: int64(dataLen)}, nil
 }
 
+// Export writes the entry of key k to the file dst, whole or not at all: an entry to keep
+// elsewhere (a segment derivation's output, a store path that a binary cache serves) and give a
+// cache again with Import.
+func (c *Cache) Export(k Key, dst string) error {
+	src, err := os.Open(c.path(k, entrySuffix))
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	defer src.Close()
+	if _, err := readEntry(src, k); err != nil {
+		return fmt.Errorf("cache: %s: %w", src.Name(), err)
+	}
+	fi, err := src.Stat()
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	out, err := atomicfile.Create(dst, atomicfile.Options{Kind: "cache"})
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	defer out.Abandon()
+	if err := copyRange(out.File, 0, src, 0, fi.Size()); err != nil {
+		return fmt.Errorf("cache: %s: %w", dst, err)
+	}
+	if err := out.Commit(atomicfile.Options{Sync: true, Mode: 0o444}); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	return nil
+}
+
+// Import makes the entry file p, written by Export (or Put into another cache), an entry of this
+// cache, by a symbolic link: p, a read-only store path say, is not copied. Its header must be an
+// entry's of this version; its contents are checked when it is read (Get). It returns the entry's
+// key.
+func (c *Cache) Import(p string) (Key, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return Key{}, fmt.Errorf("cache: %w", err)
+	}
+	defer f.Close()
+	head := make([]byte, headerLen())
+	if _, err := io.ReadFull(f, head); err != nil || string(head[:len(entryMagic)]) != entryMagic {
+		return Key{}, fmt.Errorf("cache: %s: not a cache entry of version %d", p, Version)
+	}
+	var k Key
+	copy(k[:], head[len(entryMagic):])
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return Key{}, fmt.Errorf("cache: %w", err)
+	}
+	link := c.path(k, entrySuffix)
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		return Key{}, fmt.Errorf("cache: %w", err)
+	}
+	os.Remove(link)
+	if err := os.Symlink(abs, link); err != nil {
+		return Key{}, fmt.Errorf("cache: %w", err)
+	}
+	return k, nil
+}
+
 // A Range is a stretch of a file: N bytes from Off.
 type Range struct{ Off, N int64 }
 

@@ -189,3 +189,49 @@ func Example() {
 	fmt.Printf("%s: %s\n", e.Desc, b)
 	// Output: its description: compressed bytes of a store path
 }
+
+// TestExportImport: an entry exported to a file (a segment derivation's output) becomes another
+// cache's entry by a link, and reads the same; a file that is no entry is refused, and a damaged
+// one is a miss whose file is left alone.
+func TestExportImport(t *testing.T) {
+	a, err := cache.Open(filepath.Join(t.TempDir(), "a"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := cache.KeyOf("segment", "x")
+	if err := a.Put(k, []byte("desc"), data(t, "..DATA.."), []cache.Range{{Off: 2, N: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "segment")
+	if err := a.Export(k, out); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Export(cache.KeyOf("absent"), filepath.Join(t.TempDir(), "absent")); err == nil {
+		t.Error("exported an entry the cache does not have")
+	}
+	var warned []string
+	b, _ := cache.Open(filepath.Join(t.TempDir(), "b"), func(f string, args ...any) { warned = append(warned, fmt.Sprintf(f, args...)) })
+	got, err := b.Import(out)
+	if err != nil || got != k {
+		t.Fatalf("Import = %v, %v; want %v", got, err, k)
+	}
+	if d, s, ok := read(t, b, k); !ok || d != "desc" || s != "DATA" {
+		t.Fatalf("the imported entry reads %q, %q, %v", d, s, ok)
+	}
+	junk := filepath.Join(t.TempDir(), "junk")
+	os.WriteFile(junk, []byte("not an entry at all, but long enough to have a header's length............."), 0o644)
+	if _, err := b.Import(junk); err == nil || !strings.Contains(err.Error(), junk) {
+		t.Errorf("Import of a file that is no entry: %v", err)
+	}
+	// Damaged after the import: a miss, reported; the file itself is not the cache's to remove.
+	os.Chmod(out, 0o644)
+	raw, _ := os.ReadFile(out)
+	raw[len(raw)-40] ^= 1
+	os.WriteFile(out, raw, 0o444)
+	if _, _, ok := read(t, b, k); ok {
+		t.Error("a damaged imported entry was read")
+	}
+	if _, err := os.Stat(out); err != nil || len(warned) != 1 {
+		t.Errorf("after the damaged entry: %v, warnings %q", err, warned)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"github.com/gonixiso/gonixiso/internal/livestore"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonixiso/gonixiso/internal/livestore"
 	"github.com/gonixiso/gonixiso/internal/testsystem"
 	"github.com/gonixiso/gonixiso/liveiso"
 	"github.com/gonixiso/gonixiso/squash"

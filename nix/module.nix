@@ -257,6 +257,18 @@ let
     if unsupported != [ ] then
       throw "gonixiso: cannot make this configuration's ISO: ${concatStringsSep "; " unsupported}"
     else spec;
+  # The ISO as a derivation of the file f (nix/image.nix or nix/image-incremental.nix), which runs
+  # gonixiso.package in the sandbox.
+  imageWith = f: attr:
+    if config.gonixiso.package == null then
+      throw "gonixiso: system.build.${attr} needs gonixiso.package (gonixiso's flake: overlays.default, or set gonixiso.package = gonixiso.packages.<system>.default)"
+    else
+      import f {
+        gonixiso = config.gonixiso.package;
+        spec = checkedSpec;
+        system = hostSystem;
+        name = "gonixiso-" + image.fileName;
+      };
 in
 {
   # The flake exports this module as a function (import ./nix/module.nix): the file for error
@@ -273,8 +285,8 @@ in
       defaultText = lib.literalExpression "pkgs.gonixiso or null";
       description = ''
         The gonixiso package, for the derivations that run gonixiso inside the Nix sandbox
-        (system.build.gonixisoImage and system.build.gonixisoImageIncremental, to come; see
-        gonixiso's issue 13). gonixiso's flake provides it (packages.<system>.default, or
+        (system.build.gonixisoImage and system.build.gonixisoImageIncremental). gonixiso's flake
+        provides it (packages.<system>.default, or
         overlays.default as pkgs.gonixiso). system.build.gonixiso, the ISO spec, does not need it.
       '';
     };
@@ -288,19 +300,12 @@ in
     # The ISO as a derivation (nix/image.nix), laid out as system.build.isoImage is:
     # $out/iso/<image.fileName> and $out/nix-support/hydra-build-products, for Hydra jobsets,
     # remote builders and `nix build`. The same bytes as `gonixiso build` of the configuration.
-    system.build.gonixisoImage =
-      if config.gonixiso.package == null then
-        throw "gonixiso: system.build.gonixisoImage needs gonixiso.package (gonixiso's flake: overlays.default, or set gonixiso.package = gonixiso.packages.<system>.default)"
-      else
-        import ./image.nix {
-          gonixiso = config.gonixiso.package;
-          spec = checkedSpec;
-          system = hostSystem;
-          name = "gonixiso-" + image.fileName;
-        };
+    system.build.gonixisoImage = imageWith ./image.nix "gonixisoImage";
 
-    # To come: system.build.gonixisoImageIncremental, a SquashFS segment derivation per store
-    # path of the closure (import-from-derivation), placed by a final derivation into the same ISO.
+    # The same ISO from a SquashFS segment derivation per store path of the image (nix/
+    # image-incremental.nix): only changed store paths are compressed again, on any builder, and
+    # binary caches serve the rest. Planning it needs import from derivation.
+    system.build.gonixisoImageIncremental = imageWith ./image-incremental.nix "gonixisoImageIncremental";
 
     warnings = lib.optional (shadowed != [ ])
       "gonixiso: isoImage.contents entries at ${concatStringsSep ", " (unique (map (e: e.target) shadowed))} use targets iso-image.nix fills itself (kernels, menus, EFI image, ...); the ISO spec leaves them out, and gonixiso makes those files from the spec.";

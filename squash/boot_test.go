@@ -3,13 +3,13 @@ package squash_test
 import (
 	"context"
 	"fmt"
-	"github.com/gonixiso/gonixiso/internal/livestore"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/gonixiso/gonixiso/internal/boottest"
+	"github.com/gonixiso/gonixiso/internal/livestore"
 	"github.com/gonixiso/gonixiso/internal/testsystem"
 	"github.com/gonixiso/gonixiso/squash"
 )

@@ -3,13 +3,13 @@ package squash_test
 import (
 	"bytes"
 	"fmt"
-	"github.com/gonixiso/gonixiso/internal/livestore"
 	"io"
 	"io/fs"
 	"log"
 	"os"
 	"path/filepath"
 
+	"github.com/gonixiso/gonixiso/internal/livestore"
 	"github.com/gonixiso/gonixiso/squash"
 )
 

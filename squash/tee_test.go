@@ -3,13 +3,13 @@ package squash_test
 import (
 	"bytes"
 	"fmt"
-	"github.com/gonixiso/gonixiso/internal/livestore"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/gonixiso/gonixiso/internal/livestore"
 	"github.com/gonixiso/gonixiso/internal/testtree"
 	"github.com/gonixiso/gonixiso/squash"
 )

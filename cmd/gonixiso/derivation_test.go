@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -104,5 +105,120 @@ func TestISODerivation(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// nixExpr is a Nix expression over the test flake (as `flake`), for nix's --expr.
+func nixExpr(t *testing.T, expr string) string {
+	return fmt.Sprintf(`let flake = builtins.getFlake "git+file://%s?dir=testdata/system"; in %s`, testsystem.Root(t), expr)
+}
+
+// nixOut runs nix with args and returns its standard output; a failure fails the test with
+// both outputs.
+func nixOut(t *testing.T, args ...string) string {
+	t.Helper()
+	var stderr strings.Builder
+	cmd := exec.Command("nix", args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("nix %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out)
+}
+
+// dryRun returns the derivations `nix build --dry-run` of the expression says it would build and
+// the store paths it would fetch, by name (without hash and .drv).
+func dryRun(t *testing.T, expr string, extra ...string) (build, fetch []string) {
+	t.Helper()
+	args := append([]string{"build", "--dry-run", "--impure", "--expr", expr}, extra...)
+	cmd := exec.Command("nix", args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("nix %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	var list *[]string
+	for _, l := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.Contains(l, "will be built:"):
+			list = &build
+		case strings.Contains(l, "will be fetched"):
+			list = &fetch
+		case strings.HasPrefix(l, "  /nix/store/") && list != nil:
+			name := strings.TrimSuffix(filepath.Base(strings.TrimSpace(l)), ".drv")
+			*list = append(*list, name[33:])
+		default:
+			list = nil
+		}
+	}
+	return build, fetch
+}
+
+// TestISODerivationIncremental builds the ISO from a segment derivation per store path
+// (nix/image-incremental.nix, the module's system.build.gonixisoImageIncremental): the same bytes
+// as gonixiso build (and so as the one-derivation ISO, which boots). After one store path changes
+// (the test system's toplevel with a note), `nix build --dry-run` lists only that path's segment
+// and the image. The segments, copied to a file:// binary cache, let a fresh store build the ISO
+// without compressing anything.
+func TestISODerivationIncremental(t *testing.T) {
+	testsystem.Require(t, "nix", "nix-store")
+	g := staticGonixiso(t)
+	image := func(config string) string {
+		return nixExpr(t, fmt.Sprintf(`flake.lib.isoImageIncremental { gonixiso = builtins.storePath %q; configuration = flake.nixosConfigurations.%q; }`, g, config))
+	}
+	out := nixBuildExpr(t, fmt.Sprintf(`flake.lib.isoImageIncremental { gonixiso = builtins.storePath %q; configuration = flake.nixosConfigurations.%q; }`, g, testsystem.Name))
+	iso := filepath.Join(out, "iso", "nixos-25.11.20261125.gonixiso-x86_64-linux.iso")
+	if !sameBytes(t, iso, builtISO(t)) {
+		t.Fatal("the incremental derivation's ISO differs from gonixiso build's")
+	}
+
+	// One store path changed: its segment and the image are all there is to build.
+	build, _ := dryRun(t, image("gonixiso-test-note"))
+	slices.Sort(build)
+	if want := []string{"gonixiso-image", "gonixiso-segment-nixos-system-gonixiso-test-25.11.20261125.gonixiso"}; !slices.Equal(build, want) {
+		t.Errorf("after the toplevel changed, nix build --dry-run would build %q, want %q", build, want)
+	}
+
+	// A binary cache with everything the image's derivation needs, segments included, and a
+	// fresh store that substitutes from it: the image is the one derivation it builds.
+	dir := t.TempDir()
+	bc := "file://" + filepath.Join(dir, "binary-cache")
+	drv := strings.TrimSpace(nixOut(t, "eval", "--raw", "--impure", "--expr", image(testsystem.Name)+".drvPath"))
+	plan := strings.TrimSpace(nixOut(t, "eval", "--raw", "--impure", "--expr", "("+image(testsystem.Name)+").plan.outPath"))
+	closure, err := exec.Command("nix-store", "-qR", "--include-outputs", drv).Output()
+	if err != nil {
+		t.Fatalf("nix-store -qR --include-outputs %s: %v", drv, err)
+	}
+	inputs := strings.Fields(string(closure))
+	var paths []string
+	for _, p := range inputs {
+		if !strings.HasSuffix(p, ".drv") && p != out {
+			paths = append(paths, p)
+		}
+	}
+	nixOut(t, append([]string{"copy", "--to", bc, plan}, paths...)...)
+	fresh := []string{"--store", filepath.Join(dir, "store"), "--substituters", bc, "--option", "require-sigs", "false"}
+	build, fetch := dryRun(t, image(testsystem.Name), fresh...)
+	if !slices.Equal(build, []string{"gonixiso-image"}) {
+		t.Errorf("a fresh store with the binary cache would build %q, want the image alone", build)
+	}
+	segments := 0
+	for _, f := range fetch {
+		if strings.HasPrefix(f, "gonixiso-segment-") {
+			segments++
+		}
+	}
+	if segments == 0 {
+		t.Errorf("a fresh store would fetch no segment: %q", fetch)
+	}
+	link := filepath.Join(dir, "result")
+	nixOut(t, append([]string{"build", "--impure", "-o", link, "--expr", image(testsystem.Name)}, fresh...)...)
+	target, err := os.Readlink(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	freshISO := filepath.Join(dir, "store", target, "iso", filepath.Base(iso))
+	if !sameBytes(t, freshISO, iso) {
+		t.Error("the fresh store's ISO differs")
 	}
 }

@@ -10,11 +10,11 @@ package main
 import (
 	"flag"
 	"fmt"
-	"github.com/gonixiso/gonixiso/internal/livestore"
 	"os"
 	"path/filepath"
 	"runtime"
 
+	"github.com/gonixiso/gonixiso/internal/livestore"
 	"github.com/gonixiso/gonixiso/squash"
 )
 

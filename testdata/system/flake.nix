@@ -85,16 +85,35 @@
           inherit gonixiso system;
           spec = configuration.config.system.build.gonixiso;
         };
+      # The same ISO from a segment derivation per store path (nix/image-incremental.nix, the
+      # module's system.build.gonixisoImageIncremental): needs import from derivation.
+      isoImageIncremental = { gonixiso, configuration ? testSystem }:
+        import ../../nix/image-incremental.nix {
+          inherit gonixiso system;
+          spec = configuration.config.system.build.gonixiso;
+        };
+      # The test system but for its toplevel, which has a note: one store path changed.
+      noteSystem = lib.nixosSystem {
+        hostName = "gonixiso-test";
+        volumeID = "gonixiso-test-x86_64";
+        specialisations = {
+          alt = { kernelParams = [ "gonixiso.specialisation=alt" ]; };
+        };
+        note = "one store path changed";
+      };
     in
     {
       nixosConfigurations.gonixiso-test = testSystem;
       nixosConfigurations.gonixiso-test-custom = customSystem;
+      nixosConfigurations.gonixiso-test-note = noteSystem;
       packages.${system} = {
         default = testSystem.config.system.build.toplevel;
         iso = isoImage { gonixiso = lib.hostGonixiso; };
+        iso-incremental = isoImageIncremental { gonixiso = lib.hostGonixiso; };
         inherit (lib) busybox kernel initrd syslinux grub2_efi payload;
       };
       lib.isoImage = isoImage;
+      lib.isoImageIncremental = isoImageIncremental;
       # nix/module.nix evaluated against mocks of nixpkgs (module-mock.nix); internal/nixcheck
       # requires every check to be true.
       lib.moduleChecks = (import ./module-mock.nix {

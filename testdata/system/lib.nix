@@ -128,6 +128,9 @@ let
     , nixosLabel ? "25.11.20261125.gonixiso"
     , extraDependencies ? [ ]
     , checkEtc ? true
+      # A note written into the main toplevel alone (its file `note`): a configuration whose store
+      # paths are this one's but for exactly one, the toplevel (null: no note, no change).
+    , note ? null
       # The values of the isoImage, image and boot options nixpkgs' iso-image.nix would read, over
       # isoDefaults below; they go into config and into config.system.build.gonixiso, the ISO
       # spec. A specialisation's own isoImage.configurationName and isoImage.showConfiguration go
@@ -160,7 +163,7 @@ let
 
       # One toplevel. `configName` names it in stage 2's marker; `specs` maps specialisation names
       # to their toplevel derivations (empty for a specialisation itself: NixOS does not nest them).
-      mkToplevel = { configName, kernelParams, specs }:
+      mkToplevel = { configName, kernelParams, specs, note ? null }:
         let
           bootspecOf = out: {
             "org.nixos.bootspec.v1" = {
@@ -184,7 +187,7 @@ let
               stage2 = ./stage-2-init.sh;
               kernelParams = toString kernelParams;
               specLinks = toString (builtins.attrValues (builtins.mapAttrs (n: s: "${n}=${s}") specs));
-            } ''
+            } (''
             mkdir -p $out/specialisation
             ln -s ${kernel}/bzImage $out/kernel
             ln -s ${kernel}/lib/modules $out/kernel-modules
@@ -206,7 +209,7 @@ let
                 -e "s|@expectedPaths@|${busybox} ${kernel} ${initrd} ${syslinux} ${grub2_efi} ${payload} ${etc} ${sw} ${manifest}|g" \
                 $stage2 > $out/init
             chmod 0555 $out/init
-          '';
+          '' + (if note == null then "" else "printf '%s' '${note}' > $out/note\n"));
         in
         drv // { bootspec = bootspecOf drv.outPath; };
 
@@ -217,7 +220,7 @@ let
           specs = { };
         })
         specialisations;
-      toplevel = mkToplevel { configName = "main"; kernelParams = baseParams; specs = specToplevels; };
+      toplevel = mkToplevel { configName = "main"; kernelParams = baseParams; specs = specToplevels; inherit note; };
 
       isoCfg = recursiveUpdate (isoDefaults { inherit nixosLabel volumeID; }) iso;
       # A specialisation inherits the configuration's menu labels unless it sets its own.

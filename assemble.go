@@ -97,6 +97,10 @@ type Config struct {
 	// a sandbox that sees only the store (internal/sandbox): for machines without user
 	// namespaces. A hostile closure's grub-mkimage could then read any file the caller can.
 	NoSandbox bool
+	// NixCache, if set, makes Nix the segment cache instead of Cache: each store path's segment
+	// is a derivation that Nix substitutes from a binary cache or builds, and that goes to the
+	// binary cache after the build (see NixCache). The closure must be known before packing.
+	NixCache *NixCache
 	// OutputInStore lets Output be in the store, though never in a store path the image is made
 	// from: for a derivation that writes its own output ($out), as gonixiso's module's do.
 	OutputInStore bool
@@ -130,7 +134,10 @@ type Result struct {
 	// Costliest are the store paths that cost the SquashFS the most, most first (five, or
 	// fewer in a smaller closure).
 	Costliest []PathCost
-	Stages    []Stage
+	// With NixCache: the segment derivations Nix built, and the segments it fetched from a
+	// binary cache (the others were in the store).
+	SegmentsBuilt, SegmentsFetched int
+	Stages                         []Stage
 }
 
 // Stage is one step of the pipeline and its wall time.
@@ -162,9 +169,14 @@ func Assemble(ctx context.Context, cfg Config) (*Result, error) {
 	}{
 		{"closure", b.readSystem},
 		{"boot", b.planBoot},
+		{"segments", b.nixSegments},
 		{"squashfs", b.writeSquashFS},
 		{"iso", b.writeISO},
+		{"push", b.pushSegments},
 	} {
+		if (step.name == "segments" || step.name == "push") && cfg.NixCache == nil {
+			continue
+		}
 		b.logf("%s", step.name)
 		start := time.Now()
 		if err := step.run(); err != nil {
@@ -181,6 +193,14 @@ func Assemble(ctx context.Context, cfg Config) (*Result, error) {
 func (cfg Config) normalise() (Config, error) {
 	if cfg.Toplevel == "" {
 		return cfg, errors.New("no toplevel given")
+	}
+	if cfg.NixCache != nil {
+		if cfg.Cache != nil {
+			return cfg, errors.New("a cache folder and Nix as the cache: one or the other")
+		}
+		if cfg.NixCache.Gonixiso == "" {
+			return cfg, errors.New("Nix as the cache needs the gonixiso package's store path, which the segment derivations run")
+		}
 	}
 	if cfg.StoreDir == "" {
 		cfg.StoreDir = closure.DefaultStoreDir

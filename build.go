@@ -47,11 +47,19 @@ type build struct {
 	bootClo     *closure.Closure // the closure of cfg.BootRoots, nil without
 	plan        *boot.Plan
 	squashfs    *atomicfile.File // the temporary SquashFS beside the output
+	// With Config.NixCache: the segment derivations' outputs, and that the build's cache is
+	// theirs (nothing to store in it).
+	segments []string
+	noStore  bool
+	cleanup  []func()
 }
 
 func (b *build) close() {
 	if b.squashfs != nil {
 		b.squashfs.Abandon()
+	}
+	for _, f := range b.cleanup {
+		f()
 	}
 	if b.fsys != nil {
 		b.fsys.Close()
@@ -285,6 +293,8 @@ func (b *build) writeSquashFS() error {
 		if sc, err = newSegmentCache(b.cfg.Cache, opts, b.logf); err != nil {
 			return err
 		}
+	}
+	if sc != nil && !b.noStore {
 		st = sc.newStorer(b.squashfs.File, b.logf)
 		defer st.wait()
 		opts.OnSegment = func(seg *squash.Segment) error {

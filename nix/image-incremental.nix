@@ -10,9 +10,8 @@
 # SquashFS settings. Where IFD is not allowed (Hydra's restrict-eval, allow-import-from-derivation
 # = false), use nix/image.nix, which needs none.
 #
-# A segment must depend on its store path alone, so that it survives changes elsewhere: the plan's
-# paths are read without the plan's context, and each is given back its own store path's context
-# with builtins.appendContext (allowed in pure evaluation, unlike builtins.storePath).
+# A segment depends on its store path alone (nix/segment.nix): the plan's paths are read without
+# the plan's context.
 { gonixiso # a store path with bin/gonixiso
 , spec # the ISO spec (config.system.build.gonixiso)
 , system
@@ -31,24 +30,7 @@ let
   };
   planned = builtins.fromJSON (builtins.unsafeDiscardStringContext (builtins.readFile "${plan}"));
 
-  # A store path as a string with its own context: a dependency on that path, and nothing else.
-  storePathOf = p: builtins.appendContext p { ${p} = { path = true; }; };
-
-  # The name of a store path without its hash, for the segment's derivation.
-  nameOf = p: builtins.substring 33 (-1) (baseNameOf p);
-
-  segment = p: derivation {
-    name = "gonixiso-segment-${nameOf p}";
-    inherit system builder;
-    args = [ "derivation" "segment" ];
-    __structuredAttrs = true;
-    storePath = storePathOf p;
-    inherit (planned) settings;
-    # Like the ISO, a segment holds the bytes of its store path (its file names name it), not
-    # a reference to it: a Nix that knows this attribute (2.12 and later) keeps the path out of
-    # the segment's references, so that a binary cache serves the segment alone.
-    unsafeDiscardReferences.out = true;
-  };
+  segment = import ./segment.nix { inherit gonixiso system; inherit (planned) settings; };
 in
 derivation
 {

@@ -63,7 +63,8 @@ func imageFlags() []cli.Flag {
 		&cli.StringFlag{Name: "store-root", Usage: "read the store from this folder, as `nix --store ROOT` keeps a chroot store (ROOT/nix/store/...)"},
 		&cli.StringFlag{Name: "closure-source", Value: "auto", Usage: "where hashes and references come from: auto, db, cli or scan"},
 		&cli.StringFlag{Name: "nix-db", Usage: "the Nix database (default " + closure.DefaultDBPath + ")"},
-		&cli.StringFlag{Name: "cache", Usage: "keep each store path's compressed data here for later builds (default: $XDG_CACHE_HOME/gonixiso)"},
+		&cli.StringFlag{Name: "cache", Usage: "keep each store path's compressed data here for later builds (default: $XDG_CACHE_HOME/gonixiso); `nix` to have Nix build or substitute each store path's segment as a derivation, or a binary cache URL (file://, s3://, ssh://, https://) to also fetch them from it and copy them to it"},
+		&cli.StringFlag{Name: "nix-gonixiso", Usage: "with --cache nix or a URL: the gonixiso package's store path, which the segment derivations run (default: this gonixiso, if it is in the store)"},
 		&cli.BoolFlag{Name: "no-cache", Usage: "neither use nor fill the cache"},
 		&cli.BoolFlag{Name: "check", Usage: "build a second time (without the cache if the first used it, else from it; with other worker counts) and fail if the bytes differ"},
 	}
@@ -116,7 +117,16 @@ func runAssemble(c *cli.Context, top string, s *spec.Spec) error {
 			fmt.Fprintf(out.w, "gonixiso: "+format+"\n", args...)
 		}
 	}
-	if !c.Bool("no-cache") {
+	if v := c.String("cache"); v == "nix" || strings.Contains(v, "://") {
+		if c.Bool("no-cache") {
+			return &exitError{exitFailure, errors.New("--cache and --no-cache exclude each other")}
+		}
+		nc, err := nixCache(c, v)
+		if err != nil {
+			return &exitError{exitFailure, err}
+		}
+		cfg.NixCache = nc
+	} else if !c.Bool("no-cache") {
 		warn := func(format string, args ...any) { fmt.Fprintf(out.w, "gonixiso: "+format+"\n", args...) }
 		// A cache that cannot be used is worth a warning, never a failed build.
 		cc, err := cache.Open(c.String("cache"), warn)
@@ -512,6 +522,9 @@ func (r *reporter) summary(res *gonixiso.Result, overrides []string) {
 	if res.CachedPaths > 0 {
 		fmt.Fprintf(r.w, "  %d of the store paths (%s) came from the cache\n", res.CachedPaths, humanBytes(res.CachedBytes))
 	}
+	if res.SegmentsBuilt+res.SegmentsFetched > 0 {
+		fmt.Fprintf(r.w, "  segments: Nix built %d and fetched %d\n", res.SegmentsBuilt, res.SegmentsFetched)
+	}
 	var parts []string
 	var total time.Duration
 	for _, s := range res.Stages {
@@ -561,4 +574,24 @@ func parseEpoch(epoch string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("source date epoch %q: want seconds since 1970, 0 to 4294967295", epoch)
 	}
 	return time.Unix(secs, 0).UTC(), nil
+}
+
+// nixCache is the NixCache of --cache nix or --cache URL: the segment derivations run the gonixiso
+// of --nix-gonixiso, else this one if it is in the store.
+func nixCache(c *cli.Context, v string) (*gonixiso.NixCache, error) {
+	nc := &gonixiso.NixCache{Gonixiso: c.String("nix-gonixiso")}
+	if v != "nix" {
+		nc.URL = v
+	}
+	if nc.Gonixiso == "" {
+		exe, err := os.Executable()
+		if err == nil {
+			exe, err = filepath.EvalSymlinks(exe)
+		}
+		if err != nil || filepath.Base(filepath.Dir(exe)) != "bin" || !strings.HasPrefix(exe, closure.DefaultStoreDir+"/") {
+			return nil, fmt.Errorf("--cache %s: the segment derivations run a gonixiso of the store, and this one (%s) is not: run gonixiso from its flake (nix run), or name its store path with --nix-gonixiso", v, exe)
+		}
+		nc.Gonixiso = filepath.Dir(filepath.Dir(exe))
+	}
+	return nc, nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/gonixiso/gonixiso"
 	"github.com/gonixiso/gonixiso/cache"
 	"github.com/gonixiso/gonixiso/spec"
-	"github.com/gonixiso/gonixiso/squash"
 )
 
 // The derivations of gonixiso's NixOS module (system.build.gonixisoImage) run gonixiso as their
@@ -52,17 +51,11 @@ func derivationCommand() *cli.Command {
 	}
 }
 
-// segmentSettings are what changes a store path's segment besides the path: the plan hands them
-// from the spec (ConfigFromSpec) to every segment derivation, as plain values.
-type segmentSettings struct {
-	Compression squash.Compression `json:"compression"`
-	BlockSize   int                `json:"blockSize"`
-}
-
-// plan is a plan derivation's output.
+// plan is a plan derivation's output: it hands the spec's settings (ConfigFromSpec) to every
+// segment derivation, as plain values.
 type plan struct {
-	Paths    []string        `json:"paths"`
-	Settings segmentSettings `json:"settings"`
+	Paths    []string                 `json:"paths"`
+	Settings gonixiso.SegmentSettings `json:"settings"`
 }
 
 // buildAttrs are the attributes of a derivation, as Nix writes them in .attrs.json.
@@ -72,9 +65,9 @@ type buildAttrs struct {
 	Outputs map[string]string `json:"outputs"`
 	// Segments are segment derivations' outputs, for iso; StorePath and Settings a segment
 	// derivation's.
-	Segments  []string         `json:"segments"`
-	StorePath string           `json:"storePath"`
-	Settings  *segmentSettings `json:"settings"`
+	Segments  []string                  `json:"segments"`
+	StorePath string                    `json:"storePath"`
+	Settings  *gonixiso.SegmentSettings `json:"settings"`
 }
 
 // readBuildAttrs reads the build's .attrs.json: where $NIX_ATTRS_JSON_FILE says, else in the
@@ -210,7 +203,7 @@ func derivationPlan(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	p := plan{Paths: paths, Settings: segmentSettings{Compression: cfg.Compression, BlockSize: cfg.BlockSize}}
+	p := plan{Paths: paths, Settings: cfg.SegmentSettings()}
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err

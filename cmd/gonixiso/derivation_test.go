@@ -222,3 +222,72 @@ func TestISODerivationIncremental(t *testing.T) {
 		t.Error("the fresh store's ISO differs")
 	}
 }
+
+// TestNixCache builds the test system with Nix as the segment cache and a file:// binary cache
+// (--cache URL): the segments are derivations that Nix builds, then copies to the binary cache;
+// on a second machine (the segments deleted from the local store) they are fetched, none built.
+// Both ISOs are a build's without a cache. A gonixiso outside the store is refused, with the way
+// out.
+func TestNixCache(t *testing.T) {
+	testsystem.Require(t, "nix", "nix-build", "nix-store")
+	g := staticGonixiso(t)
+	top := testsystem.Toplevel(t)
+	dir := t.TempDir()
+	bc := filepath.Join(dir, "binary-cache")
+	t.Setenv("NIX_CONFIG", "require-sigs = false") // the binary cache is not signed
+	flags := []string{"--toplevel", top, "--comp", "zstd", "--level", "3", "-q"}
+	run := func(out string, args ...string) string {
+		t.Helper()
+		log, code := runCLI(t, append(append([]string{"assemble", "-o", filepath.Join(dir, out)}, flags...), args...)...)
+		if code != 0 {
+			t.Fatalf("gonixiso assemble %v: exit %d\n%s", args, code, log)
+		}
+		return log
+	}
+	if log, code := runCLI(t, append([]string{"assemble", "-o", filepath.Join(dir, "x.iso"), "--cache", "file://" + bc}, flags...)...); code != 2 || !strings.Contains(log, "--nix-gonixiso") {
+		t.Errorf("--cache URL with a gonixiso outside the store: exit %d\n%s", code, log)
+	}
+	run("plain.iso", "--no-cache")
+	flags = flags[:len(flags)-1] // the summaries, now
+	counts := func(log string) (built, fetched int) {
+		t.Helper()
+		if _, err := fmt.Sscanf(log[strings.Index(log, "segments: Nix built"):], "segments: Nix built %d and fetched %d", &built, &fetched); err != nil {
+			t.Fatalf("no count of segments in\n%s", log)
+		}
+		return built, fetched
+	}
+	log := run("first.iso", "--cache", "file://"+bc, "--nix-gonixiso", g)
+	if !sameBytes(t, filepath.Join(dir, "first.iso"), filepath.Join(dir, "plain.iso")) {
+		t.Fatal("the ISO with Nix as the cache differs from a build without a cache")
+	}
+	if built, fetched := counts(log); built == 0 || fetched != 0 {
+		t.Errorf("first build: Nix built %d segments and fetched %d, want all built\n%s", built, fetched, log)
+	}
+	// The binary cache has the segments: delete them here, as on another machine.
+	infos, _ := filepath.Glob(filepath.Join(bc, "*.narinfo"))
+	var segments []string
+	for _, f := range infos {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if p, ok := strings.CutPrefix(l, "StorePath: "); ok && strings.Contains(p, "-gonixiso-segment-") {
+				segments = append(segments, p)
+			}
+		}
+	}
+	if len(segments) == 0 {
+		t.Fatalf("no segment in the binary cache (%d narinfo files)", len(infos))
+	}
+	if out, err := exec.Command("nix-store", append([]string{"--delete"}, segments...)...).CombinedOutput(); err != nil {
+		t.Fatalf("nix-store --delete of the segments: %v\n%s", err, out)
+	}
+	log = run("second.iso", "--cache", "file://"+bc, "--nix-gonixiso", g)
+	if built, fetched := counts(log); built != 0 || fetched != len(segments) {
+		t.Errorf("second machine: Nix built %d segments and fetched %d, want none built and %d fetched\n%s", built, fetched, len(segments), log)
+	}
+	if !sameBytes(t, filepath.Join(dir, "second.iso"), filepath.Join(dir, "plain.iso")) {
+		t.Error("the ISO from fetched segments differs from a build without a cache")
+	}
+}

@@ -106,6 +106,7 @@ func (s *Segment) describe(nodes []*node, frags []fragEntry) {
 	s.Entries = make([]SegmentEntry, len(nodes))
 	for i, n := range nodes {
 		e := SegmentEntry{Header: n.hdr, Fragment: noFragment}
+		e.Name = n.path()
 		if n.hdr.Mode.IsRegular() {
 			e.Hash = n.hash
 			if len(n.blocks) > 0 {

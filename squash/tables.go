@@ -141,7 +141,7 @@ func (t *tableWriter) assign(n *node) error {
 	for _, id := range []uint32{n.hdr.UID, n.hdr.GID} {
 		if _, ok := t.idIdx[id]; !ok {
 			if len(t.ids) == maxIDs {
-				return fmt.Errorf("squash: %s: more than %d distinct uids and gids", n.hdr.Name, maxIDs)
+				return fmt.Errorf("squash: %s: more than %d distinct uids and gids", n.path(), maxIDs)
 			}
 			t.idIdx[id] = uint16(len(t.ids))
 			t.ids = append(t.ids, id)
@@ -199,7 +199,7 @@ func (t *tableWriter) writeInode(n *node) error {
 			want++
 		}
 		if int64(len(n.blocks)) != want {
-			return fmt.Errorf("squash: internal error: %s has %d blocks, want %d", n.hdr.Name, len(n.blocks), want)
+			return fmt.Errorf("squash: internal error: %s has %d blocks, want %d", n.path(), len(n.blocks), want)
 		}
 		start := uint64(n.start)
 		if size <= math.MaxUint32 && start <= math.MaxUint32 && n.sparse == 0 {

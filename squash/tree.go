@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"path"
 	"sort"
 	"strings"
 )
@@ -32,7 +31,7 @@ type Header struct {
 // node is an entry of the tree the writer builds; tables are written from it at Close.
 type node struct {
 	name     string // base name; "" for the root
-	hdr      Header
+	hdr      Header // without its Name, which path gives (a full name per node would double the tree)
 	parent   *node
 	explicit bool             // added by the caller, not made for a descendant
 	children map[string]*node // directories
@@ -57,10 +56,10 @@ type node struct {
 func (n *node) isDir() bool    { return n.hdr.Mode.IsDir() }
 func (n *node) implicit() bool { return !n.explicit }
 
-// path returns the node's full name, for errors.
+// path returns the node's full name as a Header names it: "." for the root.
 func (n *node) path() string {
 	if n.parent == nil {
-		return "/"
+		return "."
 	}
 	var parts []string
 	for m := n; m.parent != nil; m = m.parent {
@@ -130,13 +129,13 @@ func checkHeader(h *Header) error {
 // writer's defaults, and returns it.
 func (w *Writer) parentOf(parts []string, name string) (*node, error) {
 	dir := w.root
-	for i, p := range parts[:len(parts)-1] {
+	for _, p := range parts[:len(parts)-1] {
 		child := dir.children[p]
 		if child == nil {
-			child = &node{name: p, parent: dir, fragment: noFragment, hdr: Header{
-				Name: path.Join(parts[:i+1]...), Mode: fs.ModeDir | 0o755, ModTime: w.opts.ModTime,
+			child = &node{name: strings.Clone(p), parent: dir, fragment: noFragment, hdr: Header{
+				Mode: fs.ModeDir | 0o755, ModTime: w.opts.ModTime,
 			}}
-			dir.children[p] = child
+			dir.children[child.name] = child
 			child.children = map[string]*node{}
 		} else if !child.isDir() {
 			return nil, fmt.Errorf("squash: %s: %s is not a directory", name, child.path())
@@ -164,7 +163,7 @@ func (w *Writer) addNode(hdr *Header) (*node, error) {
 		}
 		w.rootSet = true
 		w.root.hdr = *hdr
-		w.root.hdr.Name = "."
+		w.root.hdr.Name = ""
 		return w.root, nil
 	}
 	dir, err := w.parentOf(parts, hdr.Name)
@@ -176,18 +175,20 @@ func (w *Writer) addNode(hdr *Header) (*node, error) {
 		if old.isDir() && hdr.Mode.IsDir() && old.implicit() {
 			// A directory made implicitly for an earlier entry takes the header it now gets.
 			old.hdr = *hdr
-			old.hdr.Name = strings.Join(parts, "/")
+			old.hdr.Name = ""
 			old.explicit = true
 			return old, nil
 		}
 		return nil, fmt.Errorf("squash: %s: entry already exists", hdr.Name)
 	}
-	n := &node{name: base, parent: dir, hdr: *hdr, fragment: noFragment, explicit: true}
-	n.hdr.Name = strings.Join(parts, "/")
+	// The base name is cloned, for the node and its parent's map: a substring would keep the
+	// caller's full name alive.
+	n := &node{name: strings.Clone(base), parent: dir, hdr: *hdr, fragment: noFragment, explicit: true}
+	n.hdr.Name = ""
 	if n.isDir() {
 		n.children = map[string]*node{}
 	}
-	dir.children[base] = n
+	dir.children[n.name] = n
 	return n, nil
 }
 

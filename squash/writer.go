@@ -313,7 +313,7 @@ func (w *Writer) work(j *job) (*job, error) {
 
 func (j *job) where() string {
 	if j.n != nil {
-		return j.n.hdr.Name
+		return j.n.path()
 	}
 	return fmt.Sprintf("fragment block %d", j.frag)
 }
@@ -498,7 +498,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return 0, errors.New("squash: Write without a regular file's header")
 	}
 	if int64(len(p)) > f.n.hdr.Size-f.written {
-		return 0, fmt.Errorf("%w: %s: more than its %d bytes", ErrWriteTooLong, f.n.hdr.Name, f.n.hdr.Size)
+		return 0, fmt.Errorf("%w: %s: more than its %d bytes", ErrWriteTooLong, f.n.path(), f.n.hdr.Size)
 	}
 	written := 0
 	for len(p) > 0 {
@@ -531,7 +531,7 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 		if holes != nil && len(f.buf) == 0 && f.n.hdr.Size-f.written >= int64(w.blockSize) {
 			hole, err := holes(int64(w.blockSize))
 			if err != nil {
-				return total, fmt.Errorf("squash: %s: %w", f.n.hdr.Name, err)
+				return total, fmt.Errorf("squash: %s: %w", f.n.path(), err)
 			}
 			if hole {
 				// A hole in the source: a sparse block, without reading it.
@@ -555,13 +555,13 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 			return total, nil
 		}
 		if err != nil {
-			return total, fmt.Errorf("squash: %s: %w", f.n.hdr.Name, err)
+			return total, fmt.Errorf("squash: %s: %w", f.n.path(), err)
 		}
 	}
 	// More than Size bytes available is an error, as a Write of them would be.
 	var one [1]byte
 	if k, _ := r.Read(one[:]); k > 0 {
-		return total, fmt.Errorf("%w: %s: more than its %d bytes", ErrWriteTooLong, f.n.hdr.Name, f.n.hdr.Size)
+		return total, fmt.Errorf("%w: %s: more than its %d bytes", ErrWriteTooLong, f.n.path(), f.n.hdr.Size)
 	}
 	return total, nil
 }
@@ -667,7 +667,7 @@ func (w *Writer) finishFile() error {
 	}
 	w.bytesIn.Add(int64(len(tail)))
 	if got := f.written + int64(len(tail)); got != n.hdr.Size {
-		return fmt.Errorf("squash: %s: %d bytes written, header says %d", n.hdr.Name, got, n.hdr.Size)
+		return fmt.Errorf("squash: %s: %d bytes written, header says %d", n.path(), got, n.hdr.Size)
 	}
 	if n.hdr.Size == 0 {
 		return nil
@@ -738,7 +738,7 @@ func (w *Writer) addTail(n *node, tail []byte) error {
 	limit := max(tailWindow, 4*w.blockSize)
 	if len(w.tailBytes)+len(tail) > limit {
 		if err := w.packTails(); err != nil {
-			return fmt.Errorf("squash: %s: %w", n.hdr.Name, err)
+			return fmt.Errorf("squash: %s: %w", n.path(), err)
 		}
 	}
 	if w.tailBytes == nil {
@@ -970,6 +970,7 @@ func (w *Writer) Close() error {
 	close(w.jobs)
 	<-w.done
 	defer w.comp.close()
+	defer w.releaseAll()
 	if err == nil {
 		err = w.pipeErr
 	}
@@ -982,6 +983,16 @@ func (w *Writer) Close() error {
 		return err
 	}
 	return nil
+}
+
+// releaseAll drops what the writer holds for the image, the tree above all, once it is closed: a
+// caller that keeps the Writer (for Stats) does not keep the image's inodes in memory.
+func (w *Writer) releaseAll() {
+	w.root, w.file, w.frag = nil, nil, nil
+	w.segDups, w.shared, w.frags, w.tailOf = nil, nil, nil, nil
+	w.seg, w.segNodes, w.tails, w.tailBytes = nil, nil, nil, nil
+	w.splices, w.fragments = nil, nil
+	w.bufs = sync.Pool{}
 }
 
 // isZero reports whether b holds only zero bytes.

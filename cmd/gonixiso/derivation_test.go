@@ -164,7 +164,8 @@ func TestISODerivationIncremental(t *testing.T) {
 	testsystem.Require(t, "nix", "nix-store")
 	g := staticGonixiso(t)
 	image := func(config string) string {
-		return nixExpr(t, fmt.Sprintf(`flake.lib.isoImageIncremental { gonixiso = builtins.storePath %q; configuration = flake.nixosConfigurations.%q; }`, g, config))
+		// Parenthesised: attribute selection binds tighter than application.
+		return nixExpr(t, fmt.Sprintf(`(flake.lib.isoImageIncremental { gonixiso = builtins.storePath %q; configuration = flake.nixosConfigurations.%q; })`, g, config))
 	}
 	out := nixBuildExpr(t, fmt.Sprintf(`flake.lib.isoImageIncremental { gonixiso = builtins.storePath %q; configuration = flake.nixosConfigurations.%q; }`, g, testsystem.Name))
 	iso := filepath.Join(out, "iso", "nixos-25.11.20261125.gonixiso-x86_64-linux.iso")
@@ -184,7 +185,7 @@ func TestISODerivationIncremental(t *testing.T) {
 	dir := t.TempDir()
 	bc := "file://" + filepath.Join(dir, "binary-cache")
 	drv := strings.TrimSpace(nixOut(t, "eval", "--raw", "--impure", "--expr", image(testsystem.Name)+".drvPath"))
-	plan := strings.TrimSpace(nixOut(t, "eval", "--raw", "--impure", "--expr", "("+image(testsystem.Name)+").plan.outPath"))
+	plan := strings.TrimSpace(nixOut(t, "eval", "--raw", "--impure", "--expr", image(testsystem.Name)+".plan.outPath"))
 	closure, err := exec.Command("nix-store", "-qR", "--include-outputs", drv).Output()
 	if err != nil {
 		t.Fatalf("nix-store -qR --include-outputs %s: %v", drv, err)

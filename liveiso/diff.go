@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gonixiso/gonixiso/closure"
 	"io"
 	"io/fs"
 	"iter"
@@ -1169,15 +1170,15 @@ func (d *differ) storePaths(c *sqCompare) error {
 			delta := c.pathDelta("changed", r.p)
 			delta.Files = len(r.diffs)
 			if r.p.a != r.p.b {
-				pa, pb := parseStoreName(r.p.a), parseStoreName(r.p.b)
-				what := pa.version + " → " + pb.version
-				if pa.version == pb.version {
+				pa, pb := closure.ParseName(r.p.a), closure.ParseName(r.p.b)
+				what := pa.Version + " → " + pb.Version
+				if pa.Version == pb.Version {
 					what = "a new hash"
-					if pa.version != "" {
-						what = pa.version + ", a new hash"
+					if pa.Version != "" {
+						what = pa.Version + ", a new hash"
 					}
 				}
-				d.add(LevelStorePath, StoreDir+"/"+r.p.b, -1, "%s: %s, %s (%s; was %s)", pa.display(), what,
+				d.add(LevelStorePath, StoreDir+"/"+r.p.b, -1, "%s: %s, %s (%s; was %s)", pa.String(), what,
 					signedBytes(delta.Cost.Delta), plural(len(r.diffs), "entry differs", "entries differ"), StoreDir+"/"+r.p.a)
 			}
 			if len(r.diffs) > 0 || r.p.a != r.p.b {
@@ -1210,23 +1211,23 @@ func (d *differ) storePaths(c *sqCompare) error {
 
 // pathDelta is the size delta of a pair of store paths (either may be "").
 func (c *sqCompare) pathDelta(change string, p pathPair) StorePathDelta {
-	var pa, pb pkgName
+	var pa, pb closure.Name
 	var sd StorePathDelta
 	if p.a != "" {
-		pa = parseStoreName(p.a)
+		pa = closure.ParseName(p.a)
 		sd.A = StoreDir + "/" + p.a
 		sd.Cost.A = c.a.costs[p.a].Total()
 		sd.Size.A = filesSize(c.a.st.paths[p.a])
 		sd.Files = c.a.costs[p.a].Files
 	}
 	if p.b != "" {
-		pb = parseStoreName(p.b)
+		pb = closure.ParseName(p.b)
 		sd.B = StoreDir + "/" + p.b
 		sd.Cost.B = c.b.costs[p.b].Total()
 		sd.Size.B = filesSize(c.b.st.paths[p.b])
 		sd.Files = c.b.costs[p.b].Files
 	}
-	sd.Change, sd.Name, sd.VersionA, sd.VersionB = change, cmp.Or(pb, pa).display(), pa.version, pb.version
+	sd.Change, sd.Name, sd.VersionA, sd.VersionB = change, cmp.Or(pb, pa).String(), pa.Version, pb.Version
 	sd.Cost.Delta, sd.Size.Delta = sd.Cost.B-sd.Cost.A, sd.Size.B-sd.Size.A
 	return sd
 }

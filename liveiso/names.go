@@ -2,69 +2,14 @@ package liveiso
 
 import (
 	"cmp"
+	"github.com/gonixiso/gonixiso/closure"
 	"slices"
 	"strconv"
 	"strings"
 )
 
-// This file pairs the store paths two images do not share by package name, as `nix store
-// diff-closures` groups a closure's paths: the hash is dropped; an output name ("-dev", "-bin",
-// "-lib32", ...: a last dash-separated part of lower-case letters) is set apart; the rest
-// splits as nix's DrvName does, the name up to the first dash not followed by a letter and the
-// version after it. So `openssh-server-9.2p1-2` → `openssh-server-9.2p1-2-edit1` and
-// `hello-2.12` → `hello-2.12.1` are one package in two versions. Like nix, this cannot tell an
-// output name from a version suffix of letters ("-unstable").
-
-// pkgName is a store path's name split as nix splits it.
-type pkgName struct {
-	name, version, output string
-}
-
-// key is what pairs paths: the name and the output.
-func (p pkgName) key() string { return p.name + "\x00" + p.output }
-
-// display is the name with its output, as a store path shows it: "openssh", "glibc-dev".
-func (p pkgName) display() string {
-	if p.output == "" {
-		return p.name
-	}
-	return p.name + "-" + p.output
-}
-
-// parseStoreName splits a store path's base name ("<hash>-<name>").
-func parseStoreName(base string) pkgName {
-	s := base
-	if _, rest, ok := strings.Cut(base, "-"); ok {
-		s = rest
-	}
-	var p pkgName
-	// nix: std::regex_match(name, "(.*)-([a-z]+|lib32|lib64)").
-	if i := strings.LastIndexByte(s, '-'); i >= 0 {
-		if suf := s[i+1:]; suf == "lib32" || suf == "lib64" || lowerLetters(suf) {
-			p.output, s = suf, s[:i]
-		}
-	}
-	// nix: DrvName, the name up to the first dash not followed by a letter.
-	p.name = s
-	for i := 0; i+1 < len(s); i++ {
-		if s[i] == '-' && !isLetter(s[i+1]) {
-			p.name, p.version = s[:i], s[i+1:]
-			break
-		}
-	}
-	return p
-}
-
-func lowerLetters(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 'a' || s[i] > 'z' {
-			return false
-		}
-	}
-	return s != ""
-}
-
-func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+// This file orders versions of the store paths two images do not share, which diff pairs by
+// package name (closure.ParseName), as `nix store diff-closures` does.
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
@@ -138,7 +83,7 @@ func pairStorePaths(onlyA, onlyB []string) []pathPair {
 	group := func(names []string) map[string][]string {
 		g := map[string][]string{}
 		for _, n := range names {
-			k := parseStoreName(n).key()
+			k := closure.ParseName(n).Key()
 			g[k] = append(g[k], n)
 		}
 		return g
@@ -150,8 +95,8 @@ func pairStorePaths(onlyA, onlyB []string) []pathPair {
 		// Same versions: a new hash only.
 		var restA []string
 		for _, a := range slices.Sorted(slices.Values(as)) {
-			v := parseStoreName(a).version
-			i := slices.IndexFunc(bs, func(b string) bool { return parseStoreName(b).version == v })
+			v := closure.ParseName(a).Version
+			i := slices.IndexFunc(bs, func(b string) bool { return closure.ParseName(b).Version == v })
 			if i < 0 {
 				restA = append(restA, a)
 				continue
@@ -160,7 +105,7 @@ func pairStorePaths(onlyA, onlyB []string) []pathPair {
 			bs = slices.Delete(slices.Clone(bs), i, i+1)
 		}
 		byVersion := func(x, y string) int {
-			return cmp.Or(compareVersions(parseStoreName(x).version, parseStoreName(y).version), strings.Compare(x, y))
+			return cmp.Or(compareVersions(closure.ParseName(x).Version, closure.ParseName(y).Version), strings.Compare(x, y))
 		}
 		slices.SortFunc(restA, byVersion)
 		bs = slices.Clone(bs)

@@ -3,6 +3,7 @@ package liveiso
 import (
 	_ "embed"
 	"fmt"
+	"github.com/gonixiso/gonixiso/closure"
 	"html/template"
 	"io"
 	"math"
@@ -221,12 +222,12 @@ func WriteDiffHTML(w io.Writer, rep *DiffReport, a, b *Inspection) error {
 			if byPath[sp.Path] != nil {
 				continue
 			}
-			r := &row{key: path.Base(sp.Path), name: parseStoreName(path.Base(sp.Path)).display(), change: "unchanged",
+			r := &row{key: path.Base(sp.Path), name: closure.ParseName(path.Base(sp.Path)).String(), change: "unchanged",
 				pa: sp.Path, pb: sp.Path, costB: sp.Cost, sizeB: sp.Size, costA: sp.Cost, sizeA: sp.Size}
 			if x, ok := ca[sp.Path]; ok {
 				r.costA, r.sizeA = x.Cost, x.Size
 			}
-			v := parseStoreName(path.Base(sp.Path)).version
+			v := closure.ParseName(path.Base(sp.Path)).Version
 			r.va, r.vb = v, v
 			rows = append(rows, r)
 		}

@@ -5,29 +5,6 @@ import (
 	"testing"
 )
 
-func TestParseStoreName(t *testing.T) {
-	for base, want := range map[string]pkgName{
-		"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz0-hello-2.12":            {"hello", "2.12", ""},
-		"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz0-hello-2.12.1":          {"hello", "2.12.1", ""},
-		"abc-openssh-server-9.2p1-2":                             {"openssh-server", "9.2p1-2", ""},
-		"abc-openssh-server-9.2p1-2-edit1":                       {"openssh-server", "9.2p1-2-edit1", ""},
-		"abc-glibc-2.39-52-dev":                                  {"glibc", "2.39-52", "dev"},
-		"abc-gcc-13.2.0-lib64":                                   {"gcc", "13.2.0", "lib64"},
-		"abc-etc":                                                {"etc", "", ""},
-		"abc-system-path":                                        {"system", "", "path"},
-		"abc-nixos-system-gonixiso-test-25.11.20261125.gonixiso": {"nixos-system-gonixiso-test", "25.11.20261125.gonixiso", ""},
-		"abc-python3.11-numpy-1.26.4":                            {"python3.11-numpy", "1.26.4", ""},
-		"abc-firmware-unstable":                                  {"firmware", "", "unstable"}, // as nix: ambiguous
-		"abc-perl5.38.2-URI-5.21":                                {"perl5.38.2-URI", "5.21", ""},
-		"abc-source":                                             {"source", "", ""},
-		"abc-linux-6.6.30-modules-shrunk":                        {"linux", "6.6.30-modules", "shrunk"},
-	} {
-		if got := parseStoreName(base); got != want {
-			t.Errorf("parseStoreName(%q) = %+v, want %+v", base, got, want)
-		}
-	}
-}
-
 func TestCompareVersions(t *testing.T) {
 	// In increasing order, as nix-env orders them.
 	order := []string{"1.0pre1", "1.0", "1.0a", "1.0b", "1.0.1", "1.1", "1.2", "1.10", "2.3a", "2.3.1", "10"}

@@ -3,16 +3,59 @@
 // xorriso or an iso-image.nix derivation.
 //
 // Run `gonixiso --help` for the commands.
+//
+// For profiling, GONIXISO_CPUPROFILE=FILE writes a CPU profile of the run and
+// GONIXISO_MEMPROFILE=FILE a heap profile at its end (go tool pprof reads both).
 package main
 
 import (
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/pprof"
 )
 
 func main() {
-	if err := newApp(os.Stdout, os.Stderr).Run(os.Args); err != nil {
+	stop := profile()
+	err := newApp(os.Stdout, os.Stderr).Run(os.Args)
+	stop()
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "gonixiso: %v\n", err)
 		os.Exit(exitCode(err))
+	}
+}
+
+// profile starts the profiles the environment asks for and returns what ends them.
+func profile() (stop func()) {
+	var cpu *os.File
+	if name := os.Getenv("GONIXISO_CPUPROFILE"); name != "" {
+		f, err := os.Create(name)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gonixiso: GONIXISO_CPUPROFILE: %v\n", err)
+		} else {
+			cpu = f
+		}
+	}
+	return func() {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			cpu.Close()
+		}
+		if name := os.Getenv("GONIXISO_MEMPROFILE"); name != "" {
+			runtime.GC()
+			f, err := os.Create(name)
+			if err == nil {
+				err = pprof.WriteHeapProfile(f)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "gonixiso: GONIXISO_MEMPROFILE: %v\n", err)
+			}
+		}
 	}
 }

@@ -111,6 +111,7 @@ type Writer struct {
 	frags     map[[sha256.Size]byte]uint32 // first fragment block of each contents, in the image
 	seg       *Segment
 	segNodes  []*node
+	reuse     map[[sha256.Size]byte]reusable // files whose compressed blocks Reuse offered
 	// The segment's tails waiting to be packed into fragment blocks, in a window of tailWindow
 	// bytes (see packTails).
 	tails     []pendingTail
@@ -125,6 +126,7 @@ type Writer struct {
 
 	// Counters for progress reports (Stats), safe to read from any goroutine.
 	bytesIn, bytesOut atomic.Int64
+	bytesReused       atomic.Int64
 
 	// Consumer state: the pipeline's goroutine until done is closed.
 	pos       int64 // next data offset
@@ -199,6 +201,7 @@ type job struct {
 	runs      []run     // jobRaw: the stretches of the segment's data that are not placed (shared)
 	fragOrigs []int64   // jobRaw: for each fragment block, the earlier block it is, or -1
 	raw       io.Reader // jobRaw
+	reused    bool      // jobBlock: out and size are the block as Reuse's segment stored it
 
 	// sparse is a block of zeros, not stored: sparseLen bytes of the file.
 	sparse    bool
@@ -290,6 +293,9 @@ func (w *Writer) send(j *job) error {
 // work compresses a block: runs on the workers.
 func (w *Writer) work(j *job) (*job, error) {
 	if j.kind != jobBlock && j.kind != jobFragment || j.sparse {
+		return j, nil
+	}
+	if j.reused {
 		return j, nil
 	}
 	raw := func() { j.out, j.size = j.data, uint32(len(j.data))|dataUncompressed }
@@ -697,6 +703,11 @@ func (w *Writer) finishFile() error {
 		}
 	}
 	if !shared {
+		if !f.streaming {
+			if err := w.reused(f); err != nil {
+				return err
+			}
+		}
 		// The held-back blocks go, and so does whatever comes next.
 		f.streaming = true
 		if err := w.sendPending(f); err != nil {
@@ -844,6 +855,7 @@ func (w *Writer) startSegment() {
 	w.seg = &Segment{FragmentBase: w.fragCount}
 	w.segNodes = nil
 	w.segDups = map[[sha256.Size]byte]*node{}
+	w.reuse = nil
 }
 
 func (w *Writer) endSegment() error {
@@ -990,7 +1002,7 @@ func (w *Writer) Close() error {
 func (w *Writer) releaseAll() {
 	w.root, w.file, w.frag = nil, nil, nil
 	w.segDups, w.shared, w.frags, w.tailOf = nil, nil, nil, nil
-	w.seg, w.segNodes, w.tails, w.tailBytes = nil, nil, nil, nil
+	w.seg, w.segNodes, w.tails, w.tailBytes, w.reuse = nil, nil, nil, nil, nil
 	w.splices, w.fragments = nil, nil
 	w.bufs = sync.Pool{}
 }

@@ -1,0 +1,85 @@
+package squash
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+)
+
+// A reusable is a file of a segment offered to Reuse: its blocks as stored, from off in data.
+type reusable struct {
+	size   int64
+	blocks []uint32
+	data   io.ReaderAt
+	off    int64 // of the first block in data
+}
+
+// Reuse offers the compressed blocks of a segment that a writer with the same options wrote
+// earlier (Options.SegmentKey equal; for example a cached segment of an earlier version of the
+// store path being added), with its own data, seg.Size() bytes, in data. Until the current
+// segment ends, a file whose contents one of seg's files has takes that file's blocks as they
+// are stored instead of compressing its own: compression is a function of a block's bytes and
+// the options, so the image's bytes are those the writer would have made, in less time. Files
+// read past the duplicate check's lookahead (16 MiB) are compressed as usual, as are tails.
+//
+// seg is checked as CheckSegment checks it; data is read while the current segment's files are
+// added, on the caller's goroutine.
+func (w *Writer) Reuse(seg *Segment, data io.ReaderAt) error {
+	if err := w.ready(); err != nil {
+		return err
+	}
+	if w.opts.NoDedup {
+		return nil // no contents hashes to find files by
+	}
+	if err := w.CheckSegment(seg); err != nil {
+		return err
+	}
+	if w.reuse == nil {
+		w.reuse = map[[sha256.Size]byte]reusable{}
+	}
+	for i := range seg.Entries {
+		e := &seg.Entries[i]
+		if !e.Mode.IsRegular() || len(e.Blocks) == 0 || dataLength(e.Blocks) == 0 {
+			continue
+		}
+		if _, ok := w.reuse[e.Hash]; !ok {
+			w.reuse[e.Hash] = reusable{size: e.Size, blocks: e.Blocks, data: data, off: e.Offset}
+		}
+	}
+	return nil
+}
+
+// reused turns the held-back block jobs of the file f, whose contents are known, into the
+// blocks of a file that Reuse offered with those contents, read from its segment's data.
+func (w *Writer) reused(f *fileState) error {
+	r, ok := w.reuse[f.n.hash]
+	if !ok || r.size != f.n.hdr.Size || len(r.blocks) < len(f.pending) {
+		return nil
+	}
+	// The offered file's blocks past the held-back ones (a tail stored as a block when fragments
+	// are off) are not needed: the writer sends those itself.
+	for i, j := range f.pending {
+		if j.sparse != (r.blocks[i]&^dataUncompressed == 0) {
+			return nil // cannot be, for equal contents; compress rather than guess
+		}
+	}
+	off := r.off
+	for i, j := range f.pending {
+		size := r.blocks[i]
+		l := int64(size &^ dataUncompressed)
+		if !j.sparse {
+			// The block's buffer takes the stored block, which is no larger.
+			if _, err := r.data.ReadAt(j.data[:l], off); err != nil {
+				return fmt.Errorf("squash: %s: reading a reused block: %w", f.n.path(), err)
+			}
+			j.out, j.size, j.reused = j.data[:l], size, true
+			w.bytesReused.Add(int64(w.blockSize))
+		}
+		off += l
+	}
+	return nil
+}
+
+// Reused is how many bytes of file data the writer took as stored from Reuse's segments instead
+// of compressing them.
+func (w *Writer) Reused() int64 { return w.bytesReused.Load() }

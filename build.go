@@ -352,6 +352,7 @@ func (b *build) writeSquashFS() error {
 	}
 	in, _ := w.Stats()
 	b.res.BytesIn = in + b.res.CachedBytes
+	b.res.ReusedBytes = w.Reused()
 	fi, err := b.squashfs.Stat()
 	if err != nil {
 		return err
@@ -383,6 +384,15 @@ func (b *build) addStorePath(w *squash.Writer, walk *closure.Walk, sc *segmentCa
 				b.prog.add(int64(info.NarSize))
 			}
 			return info, seg != nil, err
+		}
+	}
+	if sc != nil {
+		// An earlier version's compressed blocks, for the files this one did not change.
+		if seg, data, c, ok := sc.earlier(p); ok {
+			defer c.Close() // read while the path is added
+			if err := w.Reuse(seg, data); err != nil {
+				b.logf("cache: %s: not reusing the blocks of its earlier version: %v", p, err)
+			}
 		}
 	}
 	if known {

@@ -347,3 +347,73 @@ func TestCacheInterrupted(t *testing.T) {
 		t.Error("the rerun after an interruption differs from a build without a cache")
 	}
 }
+
+// TestCacheEarlierVersion changes one small file of a store path after a build into the cache (its
+// contents; its size and time stay, so that the entry is not discarded as one that no longer
+// fits the tree, as a new version of a package would be another store path): the path is
+// compressed again, but its unchanged files take the whole blocks its earlier segment stored
+// (zeros.bin's are holes; tails are packed again), and the image equals a cold build's.
+func TestCacheEarlierVersion(t *testing.T) {
+	top := testsystem.Toplevel(t)
+	root := t.TempDir()
+	testsystem.StoreCopy(t, root)
+	store := filepath.Join(root, closure.DefaultStoreDir)
+	cfg := func(c *cache.Cache) gonixiso.Config {
+		return gonixiso.Config{Cache: c, StoreRoot: root, ClosureSource: closure.SourceScan}
+	}
+	cc, _ := openCache(t, t.TempDir())
+	if _, res := assemble(t, top, cfg(cc)); res.ReusedBytes != 0 {
+		t.Errorf("a cold build reused %d bytes", res.ReusedBytes)
+	}
+	var payload string
+	for _, p := range testsystem.Closure(t, top) {
+		if strings.HasSuffix(p, "-gonixiso-test-payload") {
+			payload = filepath.Join(store, filepath.Base(p))
+		}
+	}
+	victim := filepath.Join(payload, "share", "data", "hello.txt")
+	b, err := os.ReadFile(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(victim, 0o644)
+	fi, err := os.Stat(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(victim, bytes.ToUpper(b), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(victim, 0o444)
+	os.Chtimes(victim, fi.ModTime(), fi.ModTime())
+	// The bytes of the unchanged files' whole blocks that are not holes, at the default block
+	// size (nixpkgs' 1 MiB).
+	const blockSize = 1 << 20
+	var want int64
+	filepath.WalkDir(payload, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || p == victim {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		for i := 0; i+blockSize <= len(b); i += blockSize {
+			if !bytes.Equal(b[i:i+blockSize], make([]byte, blockSize)) {
+				want += blockSize
+			}
+		}
+		return err
+	})
+	if want < 3*blockSize {
+		t.Fatalf("the payload has %d bytes of whole blocks of data, too few for this test", want)
+	}
+	warm, res := assemble(t, top, cfg(cc))
+	if res.CachedPaths != res.StorePaths-1 {
+		t.Errorf("%d of %d store paths from the cache, want all but the payload", res.CachedPaths, res.StorePaths)
+	}
+	if res.ReusedBytes != want {
+		t.Errorf("%d bytes of the payload's earlier version reused, want %d", res.ReusedBytes, want)
+	}
+	cold, _ := assemble(t, top, cfg(nil))
+	if !bytes.Equal(cold, warm) {
+		t.Fatal("the image with the earlier version's blocks differs from a cold build")
+	}
+}

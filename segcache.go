@@ -3,8 +3,10 @@ package gonixiso
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/gonixiso/gonixiso/cache"
@@ -56,6 +58,48 @@ func (s *segmentCache) lastHash(storePath string) (closure.Hash, bool) {
 	return h, true
 }
 
+// versionKey names the note of the entry last stored for a store path of a package (name and
+// output, closure.ParseName): a new version of the package reuses that entry's compressed blocks
+// for the files it did not change (squash.Writer.Reuse).
+func (s *segmentCache) versionKey(storePath string) cache.Key {
+	return cache.KeyOf("last of package", s.settings, closure.ParseName(filepath.Base(storePath)).Key())
+}
+
+// earlier returns the segment last stored for another version of the store path's package (or
+// for the path itself with other contents), with its data, if the cache has a sound one: the
+// entry's checksum covers its data, and the writer checks its description (Reuse).
+func (s *segmentCache) earlier(storePath string) (*squash.Segment, io.ReaderAt, io.Closer, bool) {
+	v, ok := s.c.Note(s.versionKey(storePath))
+	if !ok {
+		return nil, nil, nil, false
+	}
+	p, h, _ := strings.Cut(v, " ")
+	hash, err := closure.ParseHash(h)
+	if err != nil {
+		s.c.Warnf("cache: note of the package of %s: %v; ignoring it", storePath, err)
+		return nil, nil, nil, false
+	}
+	e, ok := s.c.Get(s.entryKey(p, hash))
+	if !ok {
+		return nil, nil, nil, false
+	}
+	seg := new(squash.Segment)
+	err = seg.UnmarshalBinary(e.Desc)
+	if err == nil && seg.Size() != e.Size {
+		err = errors.New("description and data lengths differ")
+	}
+	var at int64
+	if err == nil {
+		at, err = e.Data.Seek(0, io.SeekCurrent)
+	}
+	if err != nil {
+		e.Close()
+		s.c.Discard(s.entryKey(p, hash), fmt.Sprintf("%v", err))
+		return nil, nil, nil, false
+	}
+	return seg, io.NewSectionReader(e.Data, at, e.Size), e, true
+}
+
 // get returns the stored segment of a store path with that NAR hash, if the cache has a sound
 // one that describes the path as it is on disk at real, with its data positioned at the start.
 func (s *segmentCache) get(storePath string, narHash closure.Hash, real string) (*squash.Segment, *os.File, bool) {
@@ -95,6 +139,9 @@ func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File) e
 	}
 	if err == nil {
 		err = s.c.SetNote(s.lastKey(p.Path), p.NarHash.String(), k)
+	}
+	if err == nil {
+		err = s.c.SetNote(s.versionKey(p.Path), p.Path+" "+p.NarHash.String(), k)
 	}
 	if err != nil {
 		return fmt.Errorf("cache: cannot store %s: %w", p.Path, err)

@@ -862,6 +862,7 @@ func (w *Writer) endSegment() error {
 	if err := w.finishFile(); err != nil {
 		return err
 	}
+	w.reuse = nil
 	if err := w.packTails(); err != nil {
 		return err
 	}

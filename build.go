@@ -46,7 +46,9 @@ type build struct {
 	clo         *closure.Closure // nil until known: a native scan learns it while packing
 	bootClo     *closure.Closure // the closure of cfg.BootRoots, nil without
 	plan        *boot.Plan
-	squashfs    *atomicfile.File // the temporary SquashFS beside the output
+	squashfs    *atomicfile.File     // the temporary SquashFS beside the output
+	costs       chan error           // the tally of the SquashFS's costs, while the ISO is laid out
+	ahead       func(p string) found // the cache's entry of each store path in turn, looked up ahead
 	// With Config.NixCache: the segment derivations' outputs, and that the build's cache is
 	// theirs (nothing to store in it).
 	segments []string
@@ -55,6 +57,7 @@ type build struct {
 }
 
 func (b *build) close() {
+	b.waitCosts()
 	if b.squashfs != nil {
 		b.squashfs.Abandon()
 	}
@@ -320,6 +323,11 @@ func (b *build) writeSquashFS() error {
 	walk := (*closure.Walk)(nil)
 	if b.clo != nil {
 		walk = b.clo.Walk()
+		if sc != nil {
+			next, stop := sc.lookAhead(b.ctx, b.clo, b.store.Real, b.cfg.Jobs)
+			defer stop()
+			b.ahead = next
+		}
 	} else if walk, err = closure.NewWalk(b.roots, b.store); err != nil {
 		return fail(err)
 	}
@@ -361,10 +369,13 @@ func (b *build) writeSquashFS() error {
 	b.res.StorePaths = len(b.clo.Paths)
 	b.res.ClosureSource = b.clo.Source.String()
 	b.res.NarSize = int64(b.clo.NarSize())
-	if err := b.tallyCosts(); err != nil {
+	if err := b.verifyReads(); err != nil {
 		return err
 	}
-	return b.verifyReads()
+	// The SquashFS is read back for its costs while the ISO stage copies it.
+	b.costs = make(chan error, 1)
+	go func() { b.costs <- b.tallyCosts() }()
+	return nil
 }
 
 // addStorePath places the store path p from the cache if it has a sound entry that fits, or
@@ -421,7 +432,15 @@ func (b *build) fromCache(w *squash.Writer, walk *closure.Walk, sc *segmentCache
 			return nil, info, nil
 		}
 	}
-	seg, data, ok := sc.get(p, hash, b.store.Real(p))
+	var seg *squash.Segment
+	var data *os.File
+	var ok bool
+	if known && b.ahead != nil {
+		f := b.ahead(p)
+		seg, data, ok = f.seg, f.data, f.seg != nil
+	} else {
+		seg, data, ok = sc.get(p, hash, b.store.Real(p))
+	}
 	if !ok {
 		return nil, info, nil
 	}
@@ -538,6 +557,9 @@ func (b *build) writeISO() error {
 	}
 	b.res.ISOSize = fi.Size()
 	b.prog.add(fi.Size())
+	if err := b.waitCosts(); err != nil {
+		return err
+	}
 	if b.cfg.CompressImage {
 		return b.compressImage(out)
 	}

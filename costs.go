@@ -77,3 +77,14 @@ func (b *build) tallyCosts() error {
 	b.res.Costliest = costs
 	return nil
 }
+
+// waitCosts waits for the tally started after the SquashFS was written, if any, and returns its
+// error.
+func (b *build) waitCosts() error {
+	if b.costs == nil {
+		return nil
+	}
+	err := <-b.costs
+	b.costs = nil
+	return err
+}

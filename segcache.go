@@ -1,6 +1,7 @@
 package gonixiso
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gonixiso/gonixiso/cache"
 	"github.com/gonixiso/gonixiso/closure"
+	"github.com/gonixiso/gonixiso/internal/parallel"
 	"github.com/gonixiso/gonixiso/internal/livestore"
 	"github.com/gonixiso/gonixiso/squash"
 )
@@ -220,4 +222,94 @@ func (s *storer) wait() {
 	close(s.jobs)
 	s.mu.Unlock()
 	<-s.done
+}
+
+// A found is a store path's cache entry looked up and checked ahead of the writer: its segment
+// and data, or nil for a miss.
+type found struct {
+	path string
+	seg  *squash.Segment
+	data *os.File
+}
+
+// lookAhead looks up and checks the cache entries of the store paths of a closure known
+// beforehand, in the order the writer takes them, on workers: reading an entry whole for its
+// checksum and comparing its description with the tree on disk cost more than placing it, and
+// a warm build is mostly that. next returns the store path's result, in order; stop ends the
+// lookups and closes what was not taken.
+func (s *segmentCache) lookAhead(ctx context.Context, clo *closure.Closure, real func(string) string, workers int) (next func(p string) found, stop func()) {
+	var order []string
+	for w := clo.Walk(); ; {
+		p, ok := w.Next()
+		if !ok {
+			break
+		}
+		info, _ := w.Known(p)
+		w.Report(info)
+		order = append(order, p)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan found, workers)
+	go func() {
+		defer close(ch)
+		parallel.Ordered(ctx, parallel.Options{Workers: workers},
+			func(emit func(string) error) error {
+				for _, p := range order {
+					if err := emit(p); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			func(p string) (found, error) {
+				info, ok := clo.Lookup(p)
+				if !ok {
+					return found{path: p}, nil
+				}
+				seg, data, ok := s.get(p, info.NarHash, real(p))
+				if !ok {
+					return found{path: p}, nil
+				}
+				return found{p, seg, data}, nil
+			},
+			func(f found) error {
+				select {
+				case ch <- f:
+					return nil
+				case <-ctx.Done():
+					if f.data != nil {
+						f.data.Close()
+					}
+					return ctx.Err()
+				}
+			})
+	}()
+	next = func(p string) found {
+		f, ok := <-ch
+		switch {
+		case !ok:
+			return found{path: p}
+		case f.path != p:
+			// Cannot be: the walks are the same. Look it up here instead.
+			if f.data != nil {
+				f.data.Close()
+			}
+			if info, ok := clo.Lookup(p); ok {
+				if seg, data, ok := s.get(p, info.NarHash, real(p)); ok {
+					return found{p, seg, data}
+				}
+			}
+			return found{path: p}
+		}
+		return f
+	}
+	stop = func() {
+		cancel()
+		for f := range ch {
+			if f.data != nil {
+				f.data.Close()
+			}
+		}
+	}
+	return next, stop
 }

@@ -18,9 +18,10 @@ type reusable struct {
 // earlier (Options.SegmentKey equal; for example a cached segment of an earlier version of the
 // store path being added), with its own data, seg.Size() bytes, in data. Until the current
 // segment ends, a file whose contents one of seg's files has takes that file's blocks as they
-// are stored instead of compressing its own: compression is a function of a block's bytes and
+// are stored instead of compressing its own, and so does a fragment block whose contents one of
+// seg's has: compression is a function of a block's bytes and
 // the options, so the image's bytes are those the writer would have made, in less time. Files
-// read past the duplicate check's lookahead (16 MiB) are compressed as usual, as are tails.
+// read past the duplicate check's lookahead (16 MiB) are compressed as usual.
 //
 // seg is checked as CheckSegment checks it; data is read while the current segment's files are
 // added, on the caller's goroutine.
@@ -36,6 +37,12 @@ func (w *Writer) Reuse(seg *Segment, data io.ReaderAt) error {
 	}
 	if w.reuse == nil {
 		w.reuse = map[[sha256.Size]byte]reusable{}
+		w.reuseFrags = map[[sha256.Size]byte]reusable{}
+	}
+	for _, f := range seg.Fragments {
+		if _, ok := w.reuseFrags[f.Hash]; !ok {
+			w.reuseFrags[f.Hash] = reusable{blocks: []uint32{f.Size}, data: data, off: f.Offset}
+		}
 	}
 	for i := range seg.Entries {
 		e := &seg.Entries[i]
@@ -80,6 +87,28 @@ func (w *Writer) reused(f *fileState) error {
 	return nil
 }
 
-// Reused is how many bytes of file data the writer took as stored from Reuse's segments instead
-// of compressing them.
+// reusedFragment makes the fragment block job j, whose contents hash is known, the stored block
+// of a segment Reuse offered, if one has those contents.
+func (w *Writer) reusedFragment(j *job) error {
+	r, ok := w.reuseFrags[j.hash]
+	if !ok {
+		return nil
+	}
+	size := r.blocks[0]
+	l := int64(size &^ dataUncompressed)
+	if l > int64(cap(j.data)) {
+		return nil // cannot be: checked against the block size
+	}
+	raw := len(j.data)
+	out := j.data[:l]
+	if _, err := r.data.ReadAt(out, r.off); err != nil {
+		return fmt.Errorf("squash: fragment block %d: reading a reused block: %w", j.frag, err)
+	}
+	j.data, j.out, j.size, j.reused = out, out, size, true
+	w.bytesReused.Add(int64(raw))
+	return nil
+}
+
+// Reused is how many bytes of file data (blocks, and fragment blocks of tails) the writer took
+// as stored from Reuse's segments instead of compressing them.
 func (w *Writer) Reused() int64 { return w.bytesReused.Load() }

@@ -102,16 +102,17 @@ type Writer struct {
 	err       error // sticky
 
 	// Producer state: the caller's goroutine.
-	file      *fileState
-	frag      []byte                       // the fragment block being packed, nil when none
-	fragIdx   uint32                       // its index
-	fragCount uint32                       // fragment indexes handed out
-	segDups   map[[sha256.Size]byte]*node  // first file of each contents in the segment
-	shared    map[[sha256.Size]byte]*node  // first file of each contents with blocks, in the image
-	frags     map[[sha256.Size]byte]uint32 // first fragment block of each contents, in the image
-	seg       *Segment
-	segNodes  []*node
-	reuse     map[[sha256.Size]byte]reusable // files whose compressed blocks Reuse offered
+	file       *fileState
+	frag       []byte                       // the fragment block being packed, nil when none
+	fragIdx    uint32                       // its index
+	fragCount  uint32                       // fragment indexes handed out
+	segDups    map[[sha256.Size]byte]*node  // first file of each contents in the segment
+	shared     map[[sha256.Size]byte]*node  // first file of each contents with blocks, in the image
+	frags      map[[sha256.Size]byte]uint32 // first fragment block of each contents, in the image
+	seg        *Segment
+	segNodes   []*node
+	reuse      map[[sha256.Size]byte]reusable // files whose compressed blocks Reuse offered
+	reuseFrags map[[sha256.Size]byte]reusable // and fragment blocks, by contents
 	// The segment's tails waiting to be packed into fragment blocks, in a window of tailWindow
 	// bytes (see packTails).
 	tails     []pendingTail
@@ -836,6 +837,9 @@ func (w *Writer) flushFragment() error {
 			j.kind, j.origFrag = jobShareFragment, o
 		} else {
 			w.frags[j.hash] = j.frag
+			if err := w.reusedFragment(j); err != nil {
+				return err
+			}
 		}
 	}
 	return w.send(j)
@@ -855,20 +859,20 @@ func (w *Writer) startSegment() {
 	w.seg = &Segment{FragmentBase: w.fragCount}
 	w.segNodes = nil
 	w.segDups = map[[sha256.Size]byte]*node{}
-	w.reuse = nil
+	w.reuse, w.reuseFrags = nil, nil
 }
 
 func (w *Writer) endSegment() error {
 	if err := w.finishFile(); err != nil {
 		return err
 	}
-	w.reuse = nil
 	if err := w.packTails(); err != nil {
 		return err
 	}
 	if err := w.flushFragment(); err != nil {
 		return err
 	}
+	w.reuse, w.reuseFrags = nil, nil
 	if len(w.segNodes) == 0 && w.fragCount == w.seg.FragmentBase {
 		return nil
 	}
@@ -1003,7 +1007,8 @@ func (w *Writer) Close() error {
 func (w *Writer) releaseAll() {
 	w.root, w.file, w.frag = nil, nil, nil
 	w.segDups, w.shared, w.frags, w.tailOf = nil, nil, nil, nil
-	w.seg, w.segNodes, w.tails, w.tailBytes, w.reuse = nil, nil, nil, nil, nil
+	w.seg, w.segNodes, w.tails, w.tailBytes = nil, nil, nil, nil
+	w.reuse, w.reuseFrags = nil, nil
 	w.splices, w.fragments = nil, nil
 	w.bufs = sync.Pool{}
 }

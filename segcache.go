@@ -12,8 +12,8 @@ import (
 
 	"github.com/gonixiso/gonixiso/cache"
 	"github.com/gonixiso/gonixiso/closure"
-	"github.com/gonixiso/gonixiso/internal/parallel"
 	"github.com/gonixiso/gonixiso/internal/livestore"
+	"github.com/gonixiso/gonixiso/internal/parallel"
 	"github.com/gonixiso/gonixiso/squash"
 )
 

@@ -238,16 +238,7 @@ type found struct {
 // a warm build is mostly that. next returns the store path's result, in order; stop ends the
 // lookups and closes what was not taken.
 func (s *segmentCache) lookAhead(ctx context.Context, clo *closure.Closure, real func(string) string, workers int) (next func(p string) found, stop func()) {
-	var order []string
-	for w := clo.Walk(); ; {
-		p, ok := w.Next()
-		if !ok {
-			break
-		}
-		info, _ := w.Known(p)
-		w.Report(info)
-		order = append(order, p)
-	}
+	order := clo.Order()
 	ctx, cancel := context.WithCancel(ctx)
 	ch := make(chan found, workers)
 	go func() {

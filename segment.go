@@ -44,18 +44,7 @@ func StorePaths(ctx context.Context, cfg Config) ([]string, error) {
 	if clo == nil {
 		return nil, fmt.Errorf("closure of %s: not known without reading the store (no Nix database or closure info)", b.top)
 	}
-	var paths []string
-	walk := clo.Walk()
-	for {
-		p, ok := walk.Next()
-		if !ok {
-			break
-		}
-		info, _ := walk.Known(p)
-		walk.Report(info)
-		paths = append(paths, p)
-	}
-	return paths, nil
+	return clo.Order(), nil
 }
 
 // PackSegment compresses the store path p as a build with cfg's SquashFS settings (Compression,

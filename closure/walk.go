@@ -128,3 +128,19 @@ func (c *Closure) WalkOrder() []*Path {
 		w.Report(*info)
 	}
 }
+
+// Order returns the closure's store paths in the order its Walk hands them out, which is the
+// order they take in an image.
+func (c *Closure) Order() []string {
+	var paths []string
+	w := c.Walk()
+	for {
+		p, ok := w.Next()
+		if !ok {
+			return paths
+		}
+		info, _ := w.Known(p)
+		w.Report(info)
+		paths = append(paths, p)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gonixiso/gonixiso/squash"
 )
@@ -33,14 +32,7 @@ func TestReuse(t *testing.T) {
 		"v1": {"bin/tool": text(1, 10*bs+300), "lib/libx.so": text(2, 5*bs), "sparse": sparse, "changes": text(3, 4*bs), "small": []byte("small\n")},
 		"v2": {"bin/tool": text(1, 10*bs+300), "lib/libx.so": text(2, 5*bs), "sparse": sparse, "changes": text(5, 4*bs), "small": []byte("small\n"), "new": text(6, 2*bs)},
 	}
-	for d, fs := range files {
-		for name, b := range fs {
-			p := filepath.Join(src, d, name)
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			os.WriteFile(p, b, 0o644)
-			os.Chtimes(p, time.Unix(1, 0), time.Unix(1, 0))
-		}
-	}
+	writeFiles(t, src, files)
 	opts := squash.Options{BlockSize: bs, Compression: squash.Compression{Level: 3, PureGo: true}}
 	_, segs := writeSegmentedIn(t, src, []string{"v1"}, opts, nil)
 	var v1 squash.Segment

@@ -247,14 +247,7 @@ func TestSegmentsAnyOrder(t *testing.T) {
 		"c-third":  {"other": other, "lib/other.so": other, "own": []byte("only in c")},
 		"d-copy":   {"big": big, "small": small, "own": []byte("only in a")}, // a-first's files
 	}
-	for d, fs := range files {
-		for name, b := range fs {
-			p := filepath.Join(src, d, name)
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			os.WriteFile(p, b, 0o644)
-			os.Chtimes(p, time.Unix(1, 0), time.Unix(1, 0))
-		}
-	}
+	writeFiles(t, src, files)
 	opts := squash.Options{BlockSize: bs, Compression: squash.Compression{Level: 3, PureGo: true}}
 	orders := [][]string{
 		{"a-first", "b-second", "c-third"}, {"a-first", "c-third", "b-second"}, {"b-second", "a-first", "c-third"},
@@ -327,5 +320,23 @@ func TestSegmentsAnyOrder(t *testing.T) {
 		os.Chmod(want, 0o755)
 		os.Chtimes(want, time.Unix(1, 0), time.Unix(1, 0))
 		checkImage(t, img, want, "")
+	}
+}
+
+// writeFiles makes, under src, a folder per key of files with its files (by slash-separated
+// name), all with the time 1.
+func writeFiles(t *testing.T, src string, files map[string]map[string][]byte) {
+	t.Helper()
+	for d, fs := range files {
+		for name, b := range fs {
+			p := filepath.Join(src, d, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			os.Chtimes(p, time.Unix(1, 0), time.Unix(1, 0))
+		}
 	}
 }

@@ -19,9 +19,9 @@ type reusable struct {
 // store path being added), with its own data, seg.Size() bytes, in data. Until the current
 // segment ends, a file whose contents one of seg's files has takes that file's blocks as they
 // are stored instead of compressing its own, and so does a fragment block whose contents one of
-// seg's has: compression is a function of a block's bytes and
-// the options, so the image's bytes are those the writer would have made, in less time. Files
-// read past the duplicate check's lookahead (16 MiB) are compressed as usual.
+// seg's has: compression is a function of a block's bytes and the options, so the image's bytes
+// are those the writer would have made, in less time. Files read past the duplicate check's
+// lookahead (16 MiB) are compressed as usual.
 //
 // seg is checked as CheckSegment checks it; data is read while the current segment's files are
 // added, on the caller's goroutine.

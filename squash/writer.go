@@ -202,7 +202,7 @@ type job struct {
 	runs      []run     // jobRaw: the stretches of the segment's data that are not placed (shared)
 	fragOrigs []int64   // jobRaw: for each fragment block, the earlier block it is, or -1
 	raw       io.Reader // jobRaw
-	reused    bool      // jobBlock: out and size are the block as Reuse's segment stored it
+	reused    bool      // jobBlock, jobFragment: out and size are the block as Reuse's segment stored it
 
 	// sparse is a block of zeros, not stored: sparseLen bytes of the file.
 	sparse    bool
@@ -293,10 +293,7 @@ func (w *Writer) send(j *job) error {
 
 // work compresses a block: runs on the workers.
 func (w *Writer) work(j *job) (*job, error) {
-	if j.kind != jobBlock && j.kind != jobFragment || j.sparse {
-		return j, nil
-	}
-	if j.reused {
+	if j.kind != jobBlock && j.kind != jobFragment || j.sparse || j.reused {
 		return j, nil
 	}
 	raw := func() { j.out, j.size = j.data, uint32(len(j.data))|dataUncompressed }

@@ -87,12 +87,17 @@ func (z *zstdC) close() {
 }
 
 // incompressible reports whether libzstd at level 1 saves less than trialMinSaving percent of
-// src (see codec.go): then the block is stored as it is, whatever the compressor. It depends on
-// the bytes alone.
+// src and src is flat (see codec.go): then the block is stored as it is, whatever the compressor.
+// It depends on the bytes alone.
 func incompressible(src []byte) bool {
+	return !trialSaves(src) && flat(src)
+}
+
+// trialSaves reports whether libzstd at level 1 saves at least trialMinSaving percent of src.
+func trialSaves(src []byte) bool {
 	limit := len(src) - len(src)*trialMinSaving/100
 	if limit <= 0 {
-		return false
+		return true
 	}
 	t := trialCtxs()
 	ctx := <-t.ctxs
@@ -105,7 +110,7 @@ func incompressible(src []byte) bool {
 	dst := (*buf)[:limit]
 	n := C.ZSTD_compressCCtx(ctx.c, unsafe.Pointer(&dst[0]), C.size_t(limit),
 		unsafe.Pointer(&src[0]), C.size_t(len(src)), 1)
-	return C.ZSTD_isError(n) != 0 // the only error here: the result did not fit the limit
+	return C.ZSTD_isError(n) == 0 // the only error here: the result did not fit the limit
 }
 
 type trialCtx struct{ c *C.ZSTD_CCtx }

@@ -46,7 +46,9 @@ type build struct {
 	clo         *closure.Closure // nil until known: a native scan learns it while packing
 	bootClo     *closure.Closure // the closure of cfg.BootRoots, nil without
 	plan        *boot.Plan
-	squashfs    *atomicfile.File     // the temporary SquashFS beside the output
+	iso         *atomicfile.File     // the temporary ISO beside the output
+	isoWriter   *iso9660.Writer      // its layout, open until writeISO
+	squashfs    *iso9660.Stream      // the SquashFS, written in place in the ISO
 	costs       chan error           // the tally of the SquashFS's costs, while the ISO is laid out
 	ahead       func(p string) found // the cache's entry of each store path in turn, looked up ahead
 	// With Config.NixCache: the segment derivations' outputs, and that the build's cache is
@@ -58,8 +60,8 @@ type build struct {
 
 func (b *build) close() {
 	b.waitCosts()
-	if b.squashfs != nil {
-		b.squashfs.Abandon()
+	if b.iso != nil {
+		b.iso.Abandon()
 	}
 	for _, f := range b.cleanup {
 		f()
@@ -281,12 +283,12 @@ func (b *build) writeSquashFS() error {
 	if b.clo != nil {
 		narSize = int64(b.clo.NarSize())
 	}
+	if err := b.openISO(); err != nil {
+		return err
+	}
 	b.prog.begin("squashfs", narSize)
 	var err error
-	if b.squashfs, err = atomicfile.Create(b.output, atomicfile.Options{Kind: "squashfs"}); err != nil {
-		return fmt.Errorf("temporary SquashFS beside the output: %w", err)
-	}
-	b.logf("SquashFS in %s", b.squashfs.Name())
+	b.logf("SquashFS in %s, from byte %d", b.iso.Name(), b.squashfs.DataOffset())
 	opts := b.cfg.squashOptions()
 	opts.Context = b.ctx
 	// The segments of the store paths compressed here go to the cache as each ends.
@@ -298,7 +300,7 @@ func (b *build) writeSquashFS() error {
 		}
 	}
 	if sc != nil && !b.noStore {
-		st = sc.newStorer(b.squashfs.File, b.logf)
+		st = sc.newStorer(b.iso.File, b.squashfs.DataOffset(), b.logf)
 		defer st.wait()
 		opts.OnSegment = func(seg *squash.Segment) error {
 			st.segment(seg) // on the writer's consumer goroutine, in order
@@ -361,11 +363,7 @@ func (b *build) writeSquashFS() error {
 	in, _ := w.Stats()
 	b.res.BytesIn = in + b.res.CachedBytes
 	b.res.ReusedBytes = w.Reused()
-	fi, err := b.squashfs.Stat()
-	if err != nil {
-		return err
-	}
-	b.res.SquashFSSize = fi.Size()
+	b.res.SquashFSSize = b.squashfs.Size()
 	b.res.StorePaths = len(b.clo.Paths)
 	b.res.ClosureSource = b.clo.Source.String()
 	b.res.NarSize = int64(b.clo.NarSize())
@@ -493,20 +491,20 @@ func (t narTee) Entry(rel string, fi fs.FileInfo, link string) error {
 
 func (t narTee) Write(b []byte) (int, error) { return t.nw.Write(b) }
 
-// writeISO lays out the ISO from the boot plan and the SquashFS, and renames it into place.
-func (b *build) writeISO() error {
-	b.prog.begin("iso", b.res.SquashFSSize)
+// openISO lays out the ISO from the boot plan, all but the SquashFS, which the next stage
+// writes in place (b.squashfs): at its final offset in the ISO's temporary file, so that the ISO
+// stage has no copy to make.
+func (b *build) openISO() error {
 	// The GPT GUIDs and the MBR signature follow the system, as nixpkgs derives them from the
 	// ISO's store path: here from the toplevel, the extra paths and the image's settings.
 	seed := sha256.New()
 	fmt.Fprintf(seed, "gonixiso iso seed v1\x00%s\x00%q\x00%s\x00%d\x00%s\x00", b.top, b.roots,
 		b.cfg.Compression, b.cfg.BlockSize, b.plan.VolumeID)
-	out, err := atomicfile.Create(b.output, atomicfile.Options{Kind: "iso"})
-	if err != nil {
+	var err error
+	if b.iso, err = atomicfile.Create(b.output, atomicfile.Options{Kind: "iso"}); err != nil {
 		return fmt.Errorf("the ISO beside the output: %w", err)
 	}
-	defer out.Abandon()
-	iw, err := iso9660.NewWriter(out.File, iso9660.Options{
+	iw, err := iso9660.NewWriter(b.iso.File, iso9660.Options{
 		VolumeID:    b.plan.VolumeID,
 		Publisher:   "nixos",
 		Application: "nixos",
@@ -534,23 +532,27 @@ func (b *build) writeISO() error {
 	if err := b.addContents(iw); err != nil {
 		return err
 	}
-	sq, err := iso9660.FromFile(b.squashfs.Name())
-	if err != nil {
-		return err
-	}
-	if err := iw.AddFile(boot.SquashFSPath, iso9660.Header{Mode: 0o444}, sq); err != nil {
-		return err
-	}
 	pb := b.plan.Boot
 	if err := iw.SetBoot(iso9660.Boot{BIOS: pb.BIOSBootFile, Catalog: pb.Catalog, EFI: pb.EFIImage, HybridMBR: pb.HybridMBR}); err != nil {
 		return err
 	}
+	if b.squashfs, err = iw.Stream(boot.SquashFSPath, iso9660.Header{Mode: 0o444}); err != nil {
+		return err
+	}
+	b.isoWriter = iw
+	return nil
+}
+
+// writeISO completes the ISO around the SquashFS and renames it into place.
+func (b *build) writeISO() error {
+	b.prog.begin("iso", b.res.SquashFSSize)
 	if err := b.ctx.Err(); err != nil {
 		return err
 	}
-	if err := iw.Close(); err != nil {
+	if err := b.isoWriter.Close(); err != nil {
 		return err
 	}
+	out := b.iso
 	fi, err := out.Stat()
 	if err != nil {
 		return err

@@ -70,7 +70,7 @@ func storeCosts(img io.ReaderAt, size int64, storeDir string, n int) ([]PathCost
 
 // tallyCosts fills the Result's Costliest from the SquashFS just written.
 func (b *build) tallyCosts() error {
-	costs, err := storeCosts(b.squashfs.File, b.res.SquashFSSize, b.store.Dir, costliest)
+	costs, err := storeCosts(b.squashfs, b.res.SquashFSSize, b.store.Dir, costliest)
 	if err != nil {
 		return fmt.Errorf("reading back the SquashFS: %w", err)
 	}

@@ -127,15 +127,15 @@ func (s *segmentCache) get(storePath string, narHash closure.Hash, real string) 
 	return seg, e.Data, true
 }
 
-// put stores a store path's segment, whose data lies in the image file img (seg.Pieces), and
-// notes its NAR hash.
-func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File) error {
+// put stores a store path's segment, whose data lies in the file img (seg.Pieces, from the
+// image's start at base in img), and notes its NAR hash.
+func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File, base int64) error {
 	desc, err := seg.MarshalBinary()
 	k := s.entryKey(p.Path, p.NarHash)
 	if err == nil {
 		var data []cache.Range
 		for _, p := range seg.Pieces() {
-			data = append(data, cache.Range{Off: p.Offset, N: p.Length})
+			data = append(data, cache.Range{Off: base + p.Offset, N: p.Length})
 		}
 		err = s.c.Put(k, desc, img, data)
 	}
@@ -158,7 +158,8 @@ func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File) e
 // that: whichever of the two comes second sends the pair to a goroutine that stores it.
 type storer struct {
 	sc   *segmentCache
-	img  *os.File // the image being written, which holds the segments' data
+	img  *os.File // the file being written, which holds the segments' data
+	base int64    // where the image starts in it
 	logf func(format string, args ...any)
 
 	mu    sync.Mutex
@@ -173,14 +174,14 @@ type storeJob struct {
 	seg  *squash.Segment
 }
 
-func (sc *segmentCache) newStorer(img *os.File, logf func(string, ...any)) *storer {
-	s := &storer{sc: sc, img: img, logf: logf, infos: map[string]closure.Path{}, segs: map[string]*squash.Segment{},
+func (sc *segmentCache) newStorer(img *os.File, base int64, logf func(string, ...any)) *storer {
+	s := &storer{sc: sc, img: img, base: base, logf: logf, infos: map[string]closure.Path{}, segs: map[string]*squash.Segment{},
 		jobs: make(chan storeJob, 64), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		for j := range s.jobs {
 			// A failure to store is reported and does not fail the build.
-			if err := s.sc.put(&j.info, j.seg, s.img); err != nil {
+			if err := s.sc.put(&j.info, j.seg, s.img, s.base); err != nil {
 				s.sc.c.Warnf("%v", err)
 			} else {
 				s.logf("cache: stored %s", j.info.Path)

@@ -116,7 +116,7 @@ func PackSegment(ctx context.Context, cfg Config, p, out string) error {
 	if err != nil {
 		return err
 	}
-	if err := sc.put(&info, seg, img); err != nil {
+	if err := sc.put(&info, seg, img, 0); err != nil {
 		return err
 	}
 	cfg.Log("segment of %s: %d bytes, NAR hash %s", sp, seg.Size(), info.NarHash)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -66,6 +67,8 @@ type layout struct {
 	ptLBA, ptMLBA, ptSize    uint32 // primary path tables
 	jptLBA, jptMLBA, jptSize uint32 // Joliet path tables
 
+	streamed *entry // the file of Writer.Stream: its data comes last
+
 	bootRecord bool
 	catalog    *entry
 	bios, efi  *entry
@@ -87,7 +90,7 @@ func (w *Writer) layout() (*layout, error) {
 	date := shortDate(w.opts.ModTime)
 
 	// The boot catalog is a file of the tree, added here so that it gets names and a place.
-	if w.boot != nil {
+	if w.boot != nil && w.catalog == nil {
 		if err := w.addCatalog(); err != nil {
 			return nil, err
 		}
@@ -142,6 +145,11 @@ func (w *Writer) layout() (*layout, error) {
 		}
 	}
 	walk(root)
+	for _, e := range all {
+		if e.n == w.streamed && w.streamed != nil {
+			l.streamed = e
+		}
+	}
 	for _, e := range all {
 		if !e.isDir() {
 			continue
@@ -233,7 +241,12 @@ func (w *Writer) layout() (*layout, error) {
 
 // addCatalog adds the boot catalog's file to the tree.
 func (w *Writer) addCatalog() error {
-	return w.addNode(w.boot.Catalog, &node{kind: kindFile, src: bytesSource(nil), size: SectorSize})
+	n := &node{kind: kindFile, src: bytesSource(nil), size: SectorSize}
+	if err := w.addNode(w.boot.Catalog, n); err != nil {
+		return err
+	}
+	w.catalog = n
+	return nil
 }
 
 // rockRidge returns an entry's Rock Ridge attributes (PX, TF), and those followed by the NM and
@@ -333,7 +346,7 @@ func sectorsFor(n int64) int64 { return (n + SectorSize - 1) / SectorSize }
 
 // assignSectors places every structure: descriptors at 16, path tables, directories, the
 // continuation area, the Joliet directories, then file data: the boot catalog, the EFI image
-// and the BIOS boot file first, the other files in path order.
+// and the BIOS boot file first, the other files in path order, a streamed file last.
 func (l *layout) assignSectors(all []*entry) error {
 	next := int64(firstDescriptorLBA + 1) // after the PVD
 	if l.bootRecord {
@@ -386,6 +399,9 @@ func (l *layout) assignSectors(all []*entry) error {
 		if e != nil {
 			files = append([]*entry{e}, files...)
 		}
+	}
+	if i := slices.Index(files, l.streamed); i >= 0 {
+		files = append(append(files[:i:i], files[i+1:]...), l.streamed)
 	}
 	for _, e := range files {
 		if e.n.size == 0 {

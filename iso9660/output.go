@@ -39,6 +39,18 @@ func (o *output) padTo(off int64) error {
 	return nil
 }
 
+// skip passes over n bytes of an output file that are written already.
+func (o *output) skip(n int64) error {
+	if o.f == nil {
+		return fmt.Errorf("iso9660: internal error: passing over bytes of an output that is not a file")
+	}
+	if _, err := o.f.Seek(n, io.SeekCurrent); err != nil {
+		return fmt.Errorf("iso9660: %w", err)
+	}
+	o.pos += n
+	return nil
+}
+
 // copyN copies n bytes from r, by copy_file_range when r and the output are files.
 func (o *output) copyN(r io.Reader, n int64) (int64, error) {
 	var written int64
@@ -71,6 +83,12 @@ func (l *layout) writeTo(w io.Writer) error {
 	for _, e := range l.files {
 		if err := o.padTo(int64(e.dataLBA) * SectorSize); err != nil {
 			return err
+		}
+		if e == l.streamed { // in place already: pass over it
+			if err := o.skip(e.n.size); err != nil {
+				return err
+			}
+			continue
 		}
 		var err error
 		if e.data != nil {

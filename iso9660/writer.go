@@ -141,6 +141,10 @@ type Writer struct {
 	target string    // Create's target path
 	closed bool
 	err    error // the first error from an entry verb: Close returns it
+
+	catalog  *node   // the boot catalog's file, once a layout has added it
+	streamed *node   // the file of Stream, if any
+	stream   *Stream // its contents
 }
 
 type nodeKind uint8
@@ -277,6 +281,9 @@ func (w *Writer) add(name string, n *node) error {
 	if w.closed {
 		return fmt.Errorf("iso9660: %s: writer is closed", name)
 	}
+	if w.stream != nil {
+		return w.fail(fmt.Errorf("iso9660: %s: added after a streamed file", name))
+	}
 	return w.addNode(name, n)
 }
 
@@ -341,6 +348,9 @@ func (w *Writer) Symlink(name, target string, hdr Header) error {
 
 // SetBoot sets the boot configuration; the paths are resolved when the image is written.
 func (w *Writer) SetBoot(b Boot) error {
+	if w.stream != nil {
+		return w.fail(errors.New("iso9660: boot set after a streamed file"))
+	}
 	if b.BIOS == "" && b.EFI == "" {
 		return w.fail(errors.New("iso9660: boot: neither a BIOS boot file nor an EFI image"))
 	}
@@ -372,9 +382,21 @@ func (w *Writer) Close() error {
 	if w.err != nil {
 		return w.err
 	}
+	if s := w.stream; s != nil {
+		s.done = true
+		w.streamed.size = s.Size()
+	}
 	lay, err := w.layout()
 	if err != nil {
 		return err
+	}
+	if s := w.stream; s != nil {
+		if err := s.place(int64(lay.streamed.dataLBA) * SectorSize); err != nil {
+			return err
+		}
+		if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("iso9660: %w", err)
+		}
 	}
 	if w.dst != nil {
 		return lay.writeTo(w.dst)

@@ -288,7 +288,8 @@ func (b *build) writeSquashFS() error {
 	}
 	b.prog.begin("squashfs", narSize)
 	var err error
-	b.logf("SquashFS in %s, from byte %d", b.iso.Name(), b.squashfs.DataOffset())
+	b.logf("SquashFS in %s", b.iso.Name())
+	b.logf("SquashFS from byte %d of the ISO", b.squashfs.DataOffset())
 	opts := b.cfg.squashOptions()
 	opts.Context = b.ctx
 	// The segments of the store paths compressed here go to the cache as each ends.

@@ -3,7 +3,10 @@ package squash
 import (
 	"fmt"
 	"os"
-	"path/filepath"
+	"slices"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // CheckTree reports whether the segment describes the tree at dir as AddTree(name, dir, fix, tee)
@@ -69,18 +72,63 @@ func walkTree(name, dir string, fn func(p string, hdr *Header) error) error {
 	if !fi.IsDir() {
 		return nil
 	}
-	entries, err := os.ReadDir(dir) // sorted by name, as addTree reads them
+	return walkDir(name, dir, fn)
+}
+
+// walkDir calls fn for the entries of the directory dir, named under name, and their trees: each
+// looked up relative to the open directory (fstatat, readlinkat), not by its whole path again.
+func walkDir(name, dir string, fn func(p string, hdr *Header) error) error {
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	d := os.NewFile(uintptr(fd), dir)
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		child := e.Name()
+	slices.Sort(names) // as addTree reads them
+	for _, base := range names {
+		child := base
 		if name != "" && name != "." {
-			child = name + "/" + child
+			child = name + "/" + base
 		}
-		if err := walkTree(child, filepath.Join(dir, e.Name()), fn); err != nil {
+		p := dir + "/" + base
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return &os.PathError{Op: "lstat", Path: p, Err: err}
+		}
+		hdr, err := headerFromStat(child, p, rawStat{st.Mode, st.Uid, st.Gid, st.Rdev, st.Size, st.Mtim.Sec},
+			func() (string, error) { return readlinkAt(fd, base, p) })
+		if err != nil {
 			return err
+		}
+		if err := fn(p, hdr); err != nil {
+			return err
+		}
+		if hdr.Mode.IsDir() {
+			if err := walkDir(child, p, fn); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// readlinkAt reads the target of the symbolic link base in the directory fd (p, for errors).
+func readlinkAt(fd int, base, p string) (string, error) {
+	for n := 256; ; n *= 2 {
+		b := make([]byte, n)
+		k, err := unix.Readlinkat(fd, base, b)
+		if err != nil {
+			return "", &os.PathError{Op: "readlink", Path: p, Err: err}
+		}
+		if k < n {
+			return string(b[:k]), nil
+		}
+		if n > 1<<16 {
+			return "", &os.PathError{Op: "readlink", Path: p, Err: syscall.ENAMETOOLONG}
+		}
+	}
 }

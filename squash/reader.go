@@ -193,7 +193,10 @@ func newReader(ra io.ReaderAt, size int64, xzPureGo bool) (*Reader, error) {
 	r := &Reader{ra: ra, size: sb.BytesUsed, sb: sb, t: t, codec: codec, dec: dec, bs: bs, dataStart: superblockSize,
 		lim: DefaultLimits(sb.BytesUsed)}
 	r.meta.max = 64
-	r.frags.max = max(4, 2*runtime.GOMAXPROCS(0))
+	// The Writer sorts a window of tails (tailWindow) before packing them, so the files of one
+	// directory, read in order, have their tails in any of that window's fragment blocks: the
+	// cache holds two windows' worth (32 MiB at most), so that each is decoded about once.
+	r.frags.max = max(4, 2*runtime.GOMAXPROCS(0), 2*tailWindow/int(bs))
 	r.listings.max = 16
 
 	if err := r.readOptions(); err != nil {

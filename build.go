@@ -553,8 +553,7 @@ func (b *build) writeISO() error {
 	if err := b.isoWriter.Close(); err != nil {
 		return err
 	}
-	out := b.iso
-	fi, err := out.Stat()
+	fi, err := b.iso.Stat()
 	if err != nil {
 		return err
 	}
@@ -564,9 +563,9 @@ func (b *build) writeISO() error {
 		return err
 	}
 	if b.cfg.CompressImage {
-		return b.compressImage(out)
+		return b.compressImage(b.iso)
 	}
-	return out.Commit(atomicfile.Options{Mode: 0o644})
+	return b.iso.Commit(atomicfile.Options{Mode: 0o644})
 }
 
 // compressImage writes the ISO in iso zstd-compressed to the output, as isoImage.compressImage

@@ -66,19 +66,22 @@ func (l *layout) readBIOS() error {
 	if e.n.size < bitEnd+int64(len(isolinuxHybridMagic)) || e.n.size > maxBIOSBootFile {
 		return fmt.Errorf("iso9660: boot BIOS boot file %s: %d bytes, want %d to %d", p, e.n.size, bitEnd+4, maxBIOSBootFile)
 	}
-	rc, err := e.n.src.Open()
-	if err != nil {
-		return fmt.Errorf("iso9660: %s: %w", p, err)
+	if e.n.read == nil { // a Writer with a streamed file lays out twice; the source is read once
+		rc, err := e.n.src.Open()
+		if err != nil {
+			return fmt.Errorf("iso9660: %s: %w", p, err)
+		}
+		defer rc.Close()
+		data, err := io.ReadAll(io.LimitReader(rc, e.n.size+1))
+		if err != nil {
+			return fmt.Errorf("iso9660: %s: %w", p, err)
+		}
+		if int64(len(data)) != e.n.size {
+			return fmt.Errorf("iso9660: %s: source has changed size: read %d bytes, declared %d", p, len(data), e.n.size)
+		}
+		e.n.read = data
 	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, e.n.size+1))
-	if err != nil {
-		return fmt.Errorf("iso9660: %s: %w", p, err)
-	}
-	if int64(len(data)) != e.n.size {
-		return fmt.Errorf("iso9660: %s: source has changed size: read %d bytes, declared %d", p, len(data), e.n.size)
-	}
-	e.data = data
+	e.data = bytes.Clone(e.n.read) // patched with this layout's boot info table
 	return nil
 }
 

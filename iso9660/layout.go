@@ -140,16 +140,14 @@ func (w *Writer) layout() (*layout, error) {
 	var walk func(e *entry)
 	walk = func(e *entry) {
 		all = append(all, e)
+		if w.streamed != nil && e.n == w.streamed {
+			l.streamed = e
+		}
 		for _, c := range e.children {
 			walk(c)
 		}
 	}
 	walk(root)
-	for _, e := range all {
-		if e.n == w.streamed && w.streamed != nil {
-			l.streamed = e
-		}
-	}
 	for _, e := range all {
 		if !e.isDir() {
 			continue

@@ -202,3 +202,47 @@ func TestStreamMultiExtent(t *testing.T) {
 	}
 	t.Fatal("no number of other files made the second record take another sector")
 }
+
+// countingSource counts its Opens.
+type countingSource struct {
+	iso9660.Source
+	opens *int
+}
+
+func (c countingSource) Open() (io.ReadCloser, error) { *c.opens++; return c.Source.Open() }
+
+// TestStreamOpensOnce: Stream lays the image out before Close does again, and the BIOS boot file,
+// which a layout reads to patch, is still opened once, as a Source's contract says.
+func TestStreamOpensOnce(t *testing.T) {
+	dir := t.TempDir()
+	mbr := bootFiles(t, dir, 1<<20)
+	f, err := os.Create(filepath.Join(t.TempDir(), "x.iso"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, _ := iso9660.NewWriter(f, nixOptions("ONCE"))
+	opens := map[string]*int{}
+	for _, p := range []string{"isolinux/isolinux.bin", "boot/efi.img"} {
+		src, err := iso9660.FromFile(filepath.Join(dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opens[p] = new(int)
+		w.AddFile(p, iso9660.Header{}, countingSource{src, opens[p]})
+	}
+	w.SetBoot(nixBoot(mbr))
+	s, err := w.Stream(lastName, iso9660.Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write([]byte("streamed"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for p, n := range opens {
+		if *n != 1 {
+			t.Errorf("%s opened %d times", p, *n)
+		}
+	}
+}

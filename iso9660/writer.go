@@ -166,6 +166,7 @@ type node struct {
 	src      Source
 	size     int64
 	target   string // symbolic link target
+	read     []byte // the BIOS boot file's contents, read by the first layout (Stream's or Close's)
 }
 
 // NewWriter returns a Writer that writes the image to w when it is closed. When w is an

@@ -1,6 +1,7 @@
 package squash
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,63 +17,11 @@ func putU16(b []byte, v uint16) { binary.LittleEndian.PutUint16(b, v) }
 func putU32(b []byte, v uint32) { binary.LittleEndian.PutUint32(b, v) }
 func putU64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
 
-// metaWriter writes a metadata table: a stream cut into metadataSize pieces, each compressed
-// on its own behind a 2-byte header. A position in the table is the offset of the current
-// block's header from the table's start, and an offset in its uncompressed bytes.
-type metaWriter struct {
-	comp    compressor
-	buf     []byte // uncompressed bytes of the current block (fewer than metadataSize)
-	out     []byte // the finished blocks
-	total   int64  // uncompressed bytes written
-	scratch []byte
-}
-
-func (m *metaWriter) block() uint64  { return uint64(len(m.out)) }
-func (m *metaWriter) offset() uint16 { return uint16(len(m.buf)) }
-
-func (m *metaWriter) write(p []byte) error {
-	m.buf = append(m.buf, p...)
-	m.total += int64(len(p))
-	for len(m.buf) >= metadataSize {
-		if err := m.flush(m.buf[:metadataSize]); err != nil {
-			return err
-		}
-		m.buf = append(m.buf[:0], m.buf[metadataSize:]...)
-	}
-	return nil
-}
-
-func (m *metaWriter) finish() error {
-	if len(m.buf) == 0 {
-		return nil
-	}
-	err := m.flush(m.buf)
-	m.buf = m.buf[:0]
-	return err
-}
-
-func (m *metaWriter) flush(b []byte) error {
-	out, ok, err := m.comp.compress(m.scratch[:0], b)
-	if err != nil {
-		return fmt.Errorf("squash: compressing metadata: %w", err)
-	}
-	var hdr [metadataHeaderSize]byte
-	if ok {
-		m.scratch = out
-		putU16(hdr[:], uint16(len(out)))
-		m.out = append(append(m.out, hdr[:]...), out...)
-	} else {
-		putU16(hdr[:], uint16(len(b))|metadataUncompressed)
-		m.out = append(append(m.out, hdr[:]...), b...)
-	}
-	return nil
-}
-
 // tableWriter builds the inode, directory, fragment and id tables from the tree.
 type tableWriter struct {
 	w      *Writer
-	inodes metaWriter
-	dirs   metaWriter
+	inodes *metaWriter
+	dirs   *metaWriter
 	ids    []uint32
 	idIdx  map[uint32]uint16
 	count  uint32 // inodes numbered
@@ -112,12 +61,33 @@ func squashMode(m fs.FileMode) uint16 {
 	return v
 }
 
-// number gives every inode its number in the order writeDir writes them: for each directory,
-// its subdirectories (recursively), then its other entries, then itself. The root is last.
+// The inode and directory tables, as tables linked to each other (metatable.go).
+const (
+	inodeTable = iota
+	directoryTable
+)
+
+// The layout of the inode and directory tables. The inodes of everything but directories come
+// first, in the order of the tree (for each directory, its subdirectories' entries, then its
+// own), and refer to nothing in the tables: their blocks compress at once, in parallel. The
+// directories' inodes follow, each after its subdirectories' (the root last), and each
+// directory's listing is written to the directory table just before its inode: a listing names
+// inodes written before it, a directory inode the listing just written, so each of those blocks
+// waits only for the blocks of the other table finished before it. Inode numbers follow the
+// inode table.
+
+// number gives every inode its number, in the order of the inode table.
 func (t *tableWriter) number(d *node) error {
+	if err := t.numberOthers(d); err != nil {
+		return err
+	}
+	return t.numberDirs(d)
+}
+
+func (t *tableWriter) numberOthers(d *node) error {
 	for _, c := range d.sorted {
 		if c.isDir() {
-			if err := t.number(c); err != nil {
+			if err := t.numberOthers(c); err != nil {
 				return err
 			}
 		}
@@ -125,6 +95,17 @@ func (t *tableWriter) number(d *node) error {
 	for _, c := range d.sorted {
 		if !c.isDir() {
 			if err := t.assign(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (t *tableWriter) numberDirs(d *node) error {
+	for _, c := range d.sorted {
+		if c.isDir() {
+			if err := t.numberDirs(c); err != nil {
 				return err
 			}
 		}
@@ -150,11 +131,11 @@ func (t *tableWriter) assign(n *node) error {
 	return nil
 }
 
-// writeDir writes the inodes of d's subtree, d's listing and d's inode.
-func (t *tableWriter) writeDir(d *node) error {
+// writeInodes writes the inodes of d's subtree but the directories'.
+func (t *tableWriter) writeInodes(d *node) error {
 	for _, c := range d.sorted {
 		if c.isDir() {
-			if err := t.writeDir(c); err != nil {
+			if err := t.writeInodes(c); err != nil {
 				return err
 			}
 		}
@@ -162,6 +143,18 @@ func (t *tableWriter) writeDir(d *node) error {
 	for _, c := range d.sorted {
 		if !c.isDir() {
 			if err := t.writeInode(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeDirs writes the listings and inodes of the directories of d's subtree, d's last.
+func (t *tableWriter) writeDirs(d *node) error {
+	for _, c := range d.sorted {
+		if c.isDir() {
+			if err := t.writeDirs(c); err != nil {
 				return err
 			}
 		}
@@ -179,14 +172,10 @@ func (t *tableWriter) header(b []byte, n *node, typ uint16) {
 	putU32(b[inoNumber:], n.ino)
 }
 
-// place records where n's inode goes and writes it.
-func (t *tableWriter) place(n *node, b []byte) error {
+// place records where n's inode goes (its block's index) and writes it.
+func (t *tableWriter) place(n *node, b []byte, links ...link) error {
 	n.refBlock, n.refOff = t.inodes.block(), t.inodes.offset()
-	if n.refBlock > math.MaxUint32 {
-		return errors.New("squash: inode table larger than 4 GiB")
-	}
-	n.ref = inodeRef(n.refBlock, n.refOff)
-	return t.inodes.write(b)
+	return t.inodes.write(b, links...)
 }
 
 func (t *tableWriter) writeInode(n *node) error {
@@ -254,6 +243,14 @@ type dirIndex struct {
 	name  string // its first entry's name
 }
 
+// indexEntry is an entry of a directory index as the writer lays it out: the block named by
+// its index in the directory table.
+type indexEntry struct {
+	index uint32
+	block uint64
+	name  string
+}
+
 // writeDirInode writes d's listing to the directory table, then d's inode.
 //
 // A listing is cut into headers of at most 256 entries whose inodes share a metadata block and
@@ -263,14 +260,14 @@ type dirIndex struct {
 func (t *tableWriter) writeDirInode(d *node) error {
 	startBlock, startOff := t.dirs.block(), t.dirs.offset()
 	var size uint32
-	var index []dirIndex
+	var index []indexEntry
 	kids := d.sorted
 	for i := 0; i < len(kids); {
 		first := kids[i]
 		hdrBlock := t.dirs.block()
 		hdrPos := t.dirs.total
-		if hdrBlock != startBlock && (len(index) == 0 || index[len(index)-1].start != uint32(hdrBlock)) {
-			index = append(index, dirIndex{index: size, start: uint32(hdrBlock), name: first.name})
+		if hdrBlock != startBlock && (len(index) == 0 || index[len(index)-1].block != hdrBlock) {
+			index = append(index, indexEntry{index: size, block: hdrBlock, name: first.name})
 		}
 		j := i
 		length := int64(dirHeaderSize)
@@ -288,8 +285,7 @@ func (t *tableWriter) writeDirInode(d *node) error {
 		b := make([]byte, 0, length)
 		var h [dirHeaderSize]byte
 		putU32(h[dhCount:], uint32(j-i-1))
-		putU32(h[dhStart:], uint32(first.refBlock))
-		putU32(h[dhInodeNumber:], first.ino)
+		putU32(h[dhInodeNumber:], first.ino) // dhStart: the link below
 		b = append(b, h[:]...)
 		for _, c := range kids[i:j] {
 			var e [dirEntrySize]byte
@@ -303,13 +299,10 @@ func (t *tableWriter) writeDirInode(d *node) error {
 			return fmt.Errorf("squash: %s: directory listing larger than 4 GiB", d.path())
 		}
 		size += uint32(len(b))
-		if err := t.dirs.write(b); err != nil {
+		if err := t.dirs.write(b, link{at: dhStart, table: inodeTable, block: first.refBlock}); err != nil {
 			return err
 		}
 		i = j
-	}
-	if startBlock > math.MaxUint32 {
-		return errors.New("squash: directory table larger than 4 GiB")
 	}
 
 	nlink := uint32(2)
@@ -326,12 +319,11 @@ func (t *tableWriter) writeDirInode(d *node) error {
 	if len(index) == 0 && fileSize <= math.MaxUint16 {
 		b := make([]byte, basicDirSize)
 		t.header(b, d, inodeDir)
-		putU32(b[dirStartBlock:], uint32(startBlock))
 		putU32(b[dirLinkCount:], nlink)
 		putU16(b[dirFileSize:], uint16(fileSize))
 		putU16(b[dirOffset:], startOff)
 		putU32(b[dirParentInode:], parent)
-		return t.place(d, b)
+		return t.place(d, b, link{at: dirStartBlock, table: directoryTable, block: startBlock})
 	}
 	if len(index) > math.MaxUint16 {
 		return fmt.Errorf("squash: %s: directory too large for its index", d.path())
@@ -340,36 +332,33 @@ func (t *tableWriter) writeDirInode(d *node) error {
 	t.header(b, d, inodeExtDir)
 	putU32(b[xdirLinkCount:], nlink)
 	putU32(b[xdirFileSize:], fileSize)
-	putU32(b[xdirStartBlock:], uint32(startBlock))
 	putU32(b[xdirParentInode:], parent)
 	putU16(b[xdirIndexCount:], uint16(len(index)))
 	putU16(b[xdirOffset:], startOff)
 	putU32(b[xdirXattr:], noXattr)
+	links := []link{{at: xdirStartBlock, table: directoryTable, block: startBlock}}
 	for _, ix := range index {
 		var e [dirIndexHeader]byte
 		putU32(e[dindexIndex:], ix.index)
-		putU32(e[dindexStart:], ix.start)
 		putU32(e[dindexNameSize:], uint32(len(ix.name)-1))
+		links = append(links, link{at: int64(len(b) + dindexStart), table: directoryTable, block: ix.block})
 		b = append(append(b, e[:]...), ix.name...)
 	}
-	return t.place(d, b)
+	return t.place(d, b, links...)
 }
 
 // lookupTable writes entries of fixed size as metadata blocks at pos, then the index of those
 // blocks (their absolute offsets, as u64), and returns the index's offset and the bytes.
 func lookupTable(comp compressor, pos int64, entries []byte) (indexAt int64, out []byte, err error) {
-	m := metaWriter{comp: comp}
 	var starts []uint64
 	for off := 0; off < len(entries); off += metadataSize {
-		starts = append(starts, uint64(pos)+m.block())
-		if err := m.write(entries[off:min(off+metadataSize, len(entries))]); err != nil {
+		starts = append(starts, uint64(pos)+uint64(len(out)))
+		b, err := storeMeta(comp, entries[off:min(off+metadataSize, len(entries))])
+		if err != nil {
 			return 0, nil, err
 		}
-		if err := m.finish(); err != nil {
-			return 0, nil, err
-		}
+		out = append(out, b...)
 	}
-	out = m.out
 	indexAt = pos + int64(len(out))
 	for _, s := range starts {
 		out = binary.LittleEndian.AppendUint64(out, s)
@@ -380,27 +369,33 @@ func lookupTable(comp compressor, pos int64, entries []byte) (indexAt int64, out
 // writeTables writes everything after the data: the tables, then the superblock.
 func (w *Writer) writeTables() error {
 	sortTree(w.root)
-	t := &tableWriter{w: w, inodes: metaWriter{comp: w.comp}, dirs: metaWriter{comp: w.comp}, idIdx: map[uint32]uint16{}}
+	t := &tableWriter{w: w, idIdx: map[uint32]uint16{}}
 	if err := t.number(w.root); err != nil {
 		return err
 	}
-	if err := t.writeDir(w.root); err != nil {
+	ctx := w.opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	linked, starts, err := writeLinkedTables(ctx, w.comp, w.workers, 2, func(m []*metaWriter) error {
+		t.inodes, t.dirs = m[inodeTable], m[directoryTable]
+		if err := t.writeInodes(w.root); err != nil {
+			return err
+		}
+		return t.writeDirs(w.root)
+	})
+	if err != nil {
 		return err
 	}
-	if err := t.inodes.finish(); err != nil {
-		return err
-	}
-	if err := t.dirs.finish(); err != nil {
-		return err
-	}
+	w.root.ref = inodeRef(starts[inodeTable][w.root.refBlock], w.root.refOff)
 
 	var sb [superblockSize]byte
 	pos := w.pos
 	inodeAt := pos
-	pos += int64(len(t.inodes.out))
+	pos += int64(len(linked[inodeTable]))
 	dirAt := pos
-	pos += int64(len(t.dirs.out))
-	tables := [][]byte{t.inodes.out, t.dirs.out}
+	pos += int64(len(linked[directoryTable]))
+	tables := [][]byte{linked[inodeTable], linked[directoryTable]}
 
 	fragAt := uint64(tableAbsent)
 	if len(w.fragments) > 0 {

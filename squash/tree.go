@@ -48,8 +48,8 @@ type node struct {
 
 	// Set while writing the tables.
 	ino      uint32
-	ref      uint64 // inode reference
-	refBlock uint64 // inode table offset of the inode's metadata block
+	ref      uint64 // inode reference (the root's only: the superblock's)
+	refBlock uint64 // index of the inode's block in the inode table
 	refOff   uint16
 }
 

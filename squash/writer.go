@@ -94,6 +94,7 @@ type Writer struct {
 	out       io.WriteSeeker
 	opts      Options
 	comp      compressor
+	workers   int
 	blockSize int
 	dataStart int64
 	root      *node
@@ -234,6 +235,7 @@ func NewWriter(out io.WriteSeeker, opts Options) (*Writer, error) {
 		out:       out,
 		opts:      opts,
 		comp:      comp,
+		workers:   workers,
 		blockSize: bs,
 		root: &node{hdr: Header{Name: ".", Mode: fs.ModeDir | 0o755, ModTime: opts.ModTime},
 			children: map[string]*node{}, fragment: noFragment},

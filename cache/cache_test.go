@@ -159,8 +159,8 @@ func TestOpenCreatesNothing(t *testing.T) {
 	if _, err := os.Stat(dir); err != nil {
 		t.Error(err)
 	}
-	blocked, _ := cache.Open(filepath.Join(dir, "v4", "x", "y"), nil)
-	os.WriteFile(filepath.Join(dir, "v4", "x"), nil, 0o644)
+	blocked, _ := cache.Open(filepath.Join(dir, "v5", "x", "y"), nil)
+	os.WriteFile(filepath.Join(dir, "v5", "x"), nil, 0o644)
 	if err := blocked.Prepare(); err == nil {
 		t.Error("Prepare under a file succeeded")
 	}

@@ -50,6 +50,7 @@ type build struct {
 	isoWriter   *iso9660.Writer      // its layout, open until writeISO
 	squashfs    *iso9660.Stream      // the SquashFS, written in place in the ISO
 	costs       chan error           // the tally of the SquashFS's costs, while the ISO is laid out
+	sc          *segmentCache        // the cache's segments, with Config.Cache
 	ahead       func(p string) found // the cache's entry of each store path in turn, looked up ahead
 	// With Config.NixCache: the segment derivations' outputs, and that the build's cache is
 	// theirs (nothing to store in it).
@@ -133,6 +134,30 @@ func (b *build) readSystem() error {
 	b.res.Output = out
 	if stale, err := atomicfile.CleanStale(b.output); err == nil && len(stale) > 0 {
 		b.logf("removed %d temporary files that an interrupted run left: %s", len(stale), strings.Join(stale, ", "))
+	}
+	if b.cfg.NixCache == nil {
+		// The cache holds what it will hold: its entries are checked while the boot files
+		// are made. (With Nix's cache, the segment derivations fill it first.)
+		return b.openCache()
+	}
+	return nil
+}
+
+// openCache opens the segment cache, if the build has one, and starts looking up and checking
+// the entries of a closure known beforehand, in the order the SquashFS takes its store paths.
+func (b *build) openCache() error {
+	if b.cfg.Cache == nil || b.sc != nil {
+		return nil
+	}
+	sc, err := newSegmentCache(b.cfg.Cache, b.cfg.squashOptions(), b.logf)
+	if err != nil {
+		return err
+	}
+	b.sc = sc
+	if b.clo != nil {
+		next, stop := sc.lookAhead(b.ctx, b.clo, b.store.Real, b.cfg.Jobs)
+		b.ahead = next
+		b.cleanup = append(b.cleanup, stop)
 	}
 	return nil
 }
@@ -293,13 +318,11 @@ func (b *build) writeSquashFS() error {
 	opts := b.cfg.squashOptions()
 	opts.Context = b.ctx
 	// The segments of the store paths compressed here go to the cache as each ends.
-	var sc *segmentCache
-	var st *storer
-	if b.cfg.Cache != nil {
-		if sc, err = newSegmentCache(b.cfg.Cache, opts, b.logf); err != nil {
-			return err
-		}
+	if err := b.openCache(); err != nil {
+		return err
 	}
+	sc := b.sc
+	var st *storer
 	if sc != nil && !b.noStore {
 		st = sc.newStorer(b.iso.File, b.squashfs.DataOffset(), b.logf)
 		defer st.wait()
@@ -326,11 +349,6 @@ func (b *build) writeSquashFS() error {
 	walk := (*closure.Walk)(nil)
 	if b.clo != nil {
 		walk = b.clo.Walk()
-		if sc != nil {
-			next, stop := sc.lookAhead(b.ctx, b.clo, b.store.Real, b.cfg.Jobs)
-			defer stop()
-			b.ahead = next
-		}
 	} else if walk, err = closure.NewWalk(b.roots, b.store); err != nil {
 		return fail(err)
 	}

@@ -244,7 +244,7 @@ func (s *segmentCache) lookAhead(ctx context.Context, clo *closure.Closure, real
 	ch := make(chan found, workers)
 	go func() {
 		defer close(ch)
-		parallel.Ordered(ctx, parallel.Options{Workers: workers},
+		parallel.Ordered(ctx, parallel.Options{Workers: workers, Window: 64},
 			func(emit func(string) error) error {
 				for _, p := range order {
 					if err := emit(p); err != nil {

@@ -5,7 +5,8 @@
 // Run `gonixiso --help` for the commands.
 //
 // For profiling, GONIXISO_CPUPROFILE=FILE writes a CPU profile of the run and
-// GONIXISO_MEMPROFILE=FILE a heap profile at its end (go tool pprof reads both).
+// GONIXISO_MEMPROFILE=FILE a heap profile at its end (go tool pprof reads both);
+// GONIXISO_TRACE=FILE writes an execution trace (go tool trace), which shows what waits for what.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 )
 
 func main() {
@@ -39,7 +41,23 @@ func profile() (stop func()) {
 			cpu = f
 		}
 	}
+	var tr *os.File
+	if name := os.Getenv("GONIXISO_TRACE"); name != "" {
+		f, err := os.Create(name)
+		if err == nil {
+			err = trace.Start(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gonixiso: GONIXISO_TRACE: %v\n", err)
+		} else {
+			tr = f
+		}
+	}
 	return func() {
+		if tr != nil {
+			trace.Stop()
+			tr.Close()
+		}
 		if cpu != nil {
 			pprof.StopCPUProfile()
 			cpu.Close()

@@ -76,25 +76,19 @@ const (
 // waits only for the blocks of the other table finished before it. Inode numbers follow the
 // inode table.
 
-// number gives every inode its number, in the order of the inode table.
-func (t *tableWriter) number(d *node) error {
-	if err := t.numberOthers(d); err != nil {
-		return err
-	}
-	return t.numberDirs(d)
-}
-
-func (t *tableWriter) numberOthers(d *node) error {
+// eachOther calls fn for every entry of d's subtree but the directories, in the inode table's
+// order: for each directory, its subdirectories' entries, then its own.
+func eachOther(d *node, fn func(*node) error) error {
 	for _, c := range d.sorted {
 		if c.isDir() {
-			if err := t.numberOthers(c); err != nil {
+			if err := eachOther(c, fn); err != nil {
 				return err
 			}
 		}
 	}
 	for _, c := range d.sorted {
 		if !c.isDir() {
-			if err := t.assign(c); err != nil {
+			if err := fn(c); err != nil {
 				return err
 			}
 		}
@@ -102,15 +96,32 @@ func (t *tableWriter) numberOthers(d *node) error {
 	return nil
 }
 
-func (t *tableWriter) numberDirs(d *node) error {
+// eachDir calls fn for every directory of d's subtree, each after its subdirectories: d last.
+func eachDir(d *node, fn func(*node) error) error {
 	for _, c := range d.sorted {
 		if c.isDir() {
-			if err := t.numberDirs(c); err != nil {
+			if err := eachDir(c, fn); err != nil {
 				return err
 			}
 		}
 	}
-	return t.assign(d)
+	return fn(d)
+}
+
+// number gives every inode its number, in the order of the inode table.
+func (t *tableWriter) number(root *node) error {
+	if err := eachOther(root, t.assign); err != nil {
+		return err
+	}
+	return eachDir(root, t.assign)
+}
+
+// write lays out the inode and directory tables.
+func (t *tableWriter) write(root *node) error {
+	if err := eachOther(root, t.writeInode); err != nil {
+		return err
+	}
+	return eachDir(root, t.writeDirInode)
 }
 
 func (t *tableWriter) assign(n *node) error {
@@ -129,37 +140,6 @@ func (t *tableWriter) assign(n *node) error {
 		}
 	}
 	return nil
-}
-
-// writeInodes writes the inodes of d's subtree but the directories'.
-func (t *tableWriter) writeInodes(d *node) error {
-	for _, c := range d.sorted {
-		if c.isDir() {
-			if err := t.writeInodes(c); err != nil {
-				return err
-			}
-		}
-	}
-	for _, c := range d.sorted {
-		if !c.isDir() {
-			if err := t.writeInode(c); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// writeDirs writes the listings and inodes of the directories of d's subtree, d's last.
-func (t *tableWriter) writeDirs(d *node) error {
-	for _, c := range d.sorted {
-		if c.isDir() {
-			if err := t.writeDirs(c); err != nil {
-				return err
-			}
-		}
-	}
-	return t.writeDirInode(d)
 }
 
 // header fills the common inode header.
@@ -379,10 +359,7 @@ func (w *Writer) writeTables() error {
 	}
 	linked, starts, err := writeLinkedTables(ctx, w.comp, w.workers, 2, func(m []*metaWriter) error {
 		t.inodes, t.dirs = m[inodeTable], m[directoryTable]
-		if err := t.writeInodes(w.root); err != nil {
-			return err
-		}
-		return t.writeDirs(w.root)
+		return t.write(w.root)
 	})
 	if err != nil {
 		return err

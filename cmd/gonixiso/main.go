@@ -11,6 +11,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -29,30 +30,8 @@ func main() {
 
 // profile starts the profiles the environment asks for and returns what ends them.
 func profile() (stop func()) {
-	var cpu *os.File
-	if name := os.Getenv("GONIXISO_CPUPROFILE"); name != "" {
-		f, err := os.Create(name)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "gonixiso: GONIXISO_CPUPROFILE: %v\n", err)
-		} else {
-			cpu = f
-		}
-	}
-	var tr *os.File
-	if name := os.Getenv("GONIXISO_TRACE"); name != "" {
-		f, err := os.Create(name)
-		if err == nil {
-			err = trace.Start(f)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "gonixiso: GONIXISO_TRACE: %v\n", err)
-		} else {
-			tr = f
-		}
-	}
+	cpu := startProfile("GONIXISO_CPUPROFILE", pprof.StartCPUProfile)
+	tr := startProfile("GONIXISO_TRACE", trace.Start)
 	return func() {
 		if tr != nil {
 			trace.Stop()
@@ -76,4 +55,24 @@ func profile() (stop func()) {
 			}
 		}
 	}
+}
+
+// startProfile creates the file the environment variable env names, if it names one, and starts
+// writing a profile to it with start. It returns the file, or nil.
+func startProfile(env string, start func(io.Writer) error) *os.File {
+	name := os.Getenv(env)
+	if name == "" {
+		return nil
+	}
+	f, err := os.Create(name)
+	if err == nil {
+		if err = start(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gonixiso: %s: %v\n", env, err)
+		return nil
+	}
+	return f
 }

@@ -54,12 +54,18 @@ func TestCommitAndAbandon(t *testing.T) {
 
 // TestCleanStale: a temporary file that a killed run left is removed; one that a live run holds,
 // and files of other names, are not.
+// childFile is the file TestCleanStale's child process holds.
+var childFile *File
+
 func TestCleanStale(t *testing.T) {
 	if os.Getenv("ATOMICFILE_CHILD") != "" {
 		f, err := Create(os.Getenv("ATOMICFILE_CHILD"), Options{Kind: "squashfs"})
 		if err != nil {
 			os.Exit(3)
 		}
+		// Held in a package variable: a File no longer used could be collected, and its
+		// finalizer would close it and release the lock while this process lives.
+		childFile = f
 		os.Stdout.WriteString(f.Name() + "\n")
 		select {} // until killed
 	}

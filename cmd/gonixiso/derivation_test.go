@@ -252,12 +252,52 @@ func TestNixCache(t *testing.T) {
 	flags = flags[:len(flags)-1] // the summaries, now
 	counts := func(log string) (built, fetched int) {
 		t.Helper()
-		if _, err := fmt.Sscanf(log[strings.Index(log, "segments: Nix built"):], "segments: Nix built %d and fetched %d", &built, &fetched); err != nil {
+		i := strings.Index(log, "segments: Nix built")
+		if i < 0 {
+			return 0, 0 // the summary names no segment Nix built or fetched
+		}
+		if _, err := fmt.Sscanf(log[i:], "segments: Nix built %d and fetched %d", &built, &fetched); err != nil {
 			t.Fatalf("no count of segments in\n%s", log)
 		}
 		return built, fetched
 	}
+	// The segments in the binary cache, by store path.
+	cached := func() []string {
+		t.Helper()
+		infos, _ := filepath.Glob(filepath.Join(bc, "*.narinfo"))
+		var segments []string
+		for _, f := range infos {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range strings.Split(string(b), "\n") {
+				if p, ok := strings.CutPrefix(l, "StorePath: "); ok && strings.Contains(p, "-gonixiso-segment-") {
+					segments = append(segments, p)
+				}
+			}
+		}
+		if len(segments) == 0 {
+			t.Fatalf("no segment in the binary cache (%d narinfo files)", len(infos))
+		}
+		return segments
+	}
+	deleteSegments := func(segments []string) {
+		t.Helper()
+		if out, err := exec.Command("nix-store", append([]string{"--delete"}, segments...)...).CombinedOutput(); err != nil {
+			t.Fatalf("nix-store --delete of the segments: %v\n%s", err, out)
+		}
+	}
 	log := run("first.iso", "--cache", "file://"+bc, "--nix-gonixiso", g)
+	if built, fetched := counts(log); built == 0 && fetched == 0 {
+		// An earlier run of this gonixiso left its segments in the store (the second
+		// machine below fetches them): delete them, so that Nix builds them here.
+		deleteSegments(cached())
+		if err := os.RemoveAll(bc); err != nil {
+			t.Fatal(err)
+		}
+		log = run("first.iso", "--cache", "file://"+bc, "--nix-gonixiso", g)
+	}
 	if !sameBytes(t, filepath.Join(dir, "first.iso"), filepath.Join(dir, "plain.iso")) {
 		t.Fatal("the ISO with Nix as the cache differs from a build without a cache")
 	}
@@ -265,26 +305,11 @@ func TestNixCache(t *testing.T) {
 		t.Errorf("first build: Nix built %d segments and fetched %d, want all built\n%s", built, fetched, log)
 	}
 	// The binary cache has the segments: delete them here, as on another machine.
-	infos, _ := filepath.Glob(filepath.Join(bc, "*.narinfo"))
-	var segments []string
-	for _, f := range infos {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if p, ok := strings.CutPrefix(l, "StorePath: "); ok && strings.Contains(p, "-gonixiso-segment-") {
-				segments = append(segments, p)
-			}
-		}
-	}
-	if len(segments) == 0 {
-		t.Fatalf("no segment in the binary cache (%d narinfo files)", len(infos))
-	}
-	if out, err := exec.Command("nix-store", append([]string{"--delete"}, segments...)...).CombinedOutput(); err != nil {
-		t.Fatalf("nix-store --delete of the segments: %v\n%s", err, out)
-	}
+	segments := cached()
+	deleteSegments(segments)
 	log = run("second.iso", "--cache", "file://"+bc, "--nix-gonixiso", g)
+	// Leave the store as it was found: a rerun of the same gonixiso builds them again.
+	t.Cleanup(func() { exec.Command("nix-store", append([]string{"--delete"}, segments...)...).Run() })
 	if built, fetched := counts(log); built != 0 || fetched != len(segments) {
 		t.Errorf("second machine: Nix built %d segments and fetched %d, want none built and %d fetched\n%s", built, fetched, len(segments), log)
 	}

@@ -34,7 +34,7 @@ type blockList struct {
 	m     *metaReader
 	i     uint64 // the block whose word is next
 	at    uint64 // image offset of the next stored block
-	buf   [blockListChunk * 4]byte
+	buf   []byte // of up to blockListChunk words: as many as the list has, for a short one
 	words []byte // read, not yet returned
 }
 
@@ -81,6 +81,9 @@ func (b *blockList) next() (w uint32, at int64, err error) {
 	}
 	if len(b.words) == 0 {
 		n := min(b.e.nblocks-b.i, blockListChunk) * 4
+		if uint64(cap(b.buf)) < n {
+			b.buf = make([]byte, n)
+		}
 		b.words = b.buf[:n]
 		if err := b.m.read(b.words); err != nil {
 			b.words = nil

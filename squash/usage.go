@@ -163,10 +163,10 @@ func (t *Tally) owner(name string) int32 {
 // already (a hard link) counts its inode once, for the first owner, and its data as shared.
 func (t *Tally) Add(owner string, e *Entry) error {
 	o := t.owner(owner)
-	t.inodes = append(t.inodes, tallyInode{e.ref, o})
+	t.inodes = append(grow(t.inodes), tallyInode{e.ref, o})
 	switch {
 	case e.Mode.IsDir():
-		t.dirs = append(t.dirs, tallyDir{e: e, owner: o})
+		t.dirs = append(grow(t.dirs), tallyDir{e: e, owner: o})
 	case e.Mode.IsRegular():
 		return t.addFile(o, e)
 	}
@@ -211,7 +211,7 @@ func (t *Tally) addFile(o int32, e *Entry) error {
 		fp.tail = t.part(o, b[:], tallyData{tail: tail, frag: e.fragment, off: e.fragOff})
 	}
 	if fp.run >= 0 || fp.tail >= 0 {
-		t.parts = append(t.parts, fp)
+		t.parts = append(grow(t.parts), fp)
 	}
 	return nil
 }
@@ -226,7 +226,7 @@ func (t *Tally) part(o int32, key []byte, d tallyData) int32 {
 		d.owner, d.files = o, 1
 		i = int32(len(t.data))
 		t.ids[k] = i
-		t.data = append(t.data, d)
+		t.data = append(grow(t.data), d)
 		return i
 	}
 	d0 := &t.data[i]
@@ -342,7 +342,7 @@ func (t *Tally) Usage() (*Usage, error) {
 		return cmp.Or(cmp.Compare(pa, pb), cmp.Compare(sa, sb), cmp.Compare(a, b))
 	})
 	// The owner of shared contents: by their neighbours among the contents of one owner.
-	var own []int32 // contents of one owner, in image order
+	own := make([]int32, 0, len(order)) // contents of one owner, in image order
 	hasOwn := make([]bool, len(t.owners))
 	for _, i := range order {
 		if t.more[i] == nil {
@@ -392,14 +392,14 @@ func (t *Tally) Usage() (*Usage, error) {
 		data          int32 // index in t.data, or -1 for a fragment block
 		frag          int32 // index in blocks
 	}
-	var exts []stretch
+	exts := make([]stretch, 0, len(order))
 	type tail struct {
 		frag  uint32
 		off   uint32
 		size  int64
 		owner int32
 	}
-	var tails []tail
+	tails := make([]tail, 0, len(order))
 	for _, i := range order {
 		d := &t.data[i]
 		if d.length > 0 {
@@ -661,7 +661,7 @@ func (t *Tally) directoryUsage(acc []OwnerUsage) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var spans []metaSpan
+	spans := make([]metaSpan, 0, len(t.inodes)+len(t.dirs))
 	for _, d := range t.dirs {
 		e := d.e
 		if e.listSize <= 3 {
@@ -710,6 +710,16 @@ func (t *Tally) directoryUsage(acc []OwnerUsage) (int64, error) {
 		}
 	}
 	return mt.apportion(spans, func(o int32, n int64) { acc[o].Directories += n }), nil
+}
+
+// grow returns s with room for one more element: twice its length when full, so that the
+// tally's long lists are copied about once as they grow (append grows large slices by a
+// quarter, copying each element some five times, on fresh pages).
+func grow[T any](s []T) []T {
+	if len(s) < cap(s) {
+		return s
+	}
+	return slices.Grow(s, max(len(s), 64))
 }
 
 // split divides total in proportion to weights, rounding so that the parts add up to total:

@@ -1,6 +1,7 @@
 package squash
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -240,6 +241,59 @@ func TestSplit(t *testing.T) {
 		got := split(c.total, c.weights)
 		if !slices.Equal(got, c.want) {
 			t.Errorf("split(%d, %v) = %v, want %v", c.total, c.weights, got, c.want)
+		}
+	}
+}
+
+// BenchmarkTally tallies an image of a store's shape: 300 top-level folders of 100 small files
+// and 100 symlinks each, and a few files of several blocks, as gonixiso assemble does after
+// every build to name the costliest store paths.
+func BenchmarkTally(b *testing.B) {
+	var img bytes.Buffer
+	w, err := NewWriter(&seekBuffer{b: &img}, Options{BlockSize: testBlockSize, Compression: Compression{Algorithm: Gzip, Level: 1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for p := range 300 {
+		for f := range 100 {
+			data := fmt.Appendf(nil, "file %d of path %d\n", f, p)
+			if f == 0 {
+				data = bytes.Repeat(data, 3*testBlockSize/len(data))
+			}
+			if err := w.WriteHeader(&Header{Name: fmt.Sprintf("p%03d/lib/f%03d", p, f), Mode: 0o444, Size: int64(len(data))}); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := w.Write(data); err != nil {
+				b.Fatal(err)
+			}
+			if err := w.WriteHeader(&Header{Name: fmt.Sprintf("p%03d/bin/l%03d", p, f), Mode: fs.ModeSymlink | 0o777,
+				Linkname: fmt.Sprintf("../lib/f%03d", f)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	ra := bytes.NewReader(img.Bytes())
+	for b.Loop() {
+		r, err := NewReader(ra, int64(img.Len()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		t := r.Tally()
+		err = r.Walk(func(name string, e *Entry) error {
+			top, _, _ := strings.Cut(name, "/")
+			return t.Add(top, e)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := t.Usage(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 )
@@ -116,7 +117,17 @@ type tallyInode struct {
 type tallyDir struct {
 	e     *Entry
 	owner int32
+	recs  []dirRecord // its listing's records, in the image's order
 }
+
+// dirRecord is a record of a directory listing: a header, or an entry naming the inode ref.
+type dirRecord struct {
+	pos uint32 // offset in the listing
+	n   uint32 // bytes
+	ref uint64 // the inode an entry names; headerRecord for a header
+}
+
+const headerRecord = math.MaxUint64
 
 // dataKey identifies a stored part of files' contents: a digest of where it lies.
 type dataKey [16]byte
@@ -166,7 +177,14 @@ func (t *Tally) Add(owner string, e *Entry) error {
 	t.inodes = append(grow(t.inodes), tallyInode{e.ref, o})
 	switch {
 	case e.Mode.IsDir():
-		t.dirs = append(grow(t.dirs), tallyDir{e: e, owner: o})
+		d := tallyDir{e: e, owner: o}
+		if e.listSize > 3 {
+			var err error
+			if d.recs, err = t.r.listingRecords(e); err != nil {
+				return err
+			}
+		}
+		t.dirs = append(grow(t.dirs), d)
 	case e.Mode.IsRegular():
 		return t.addFile(o, e)
 	}
@@ -653,6 +671,43 @@ func (t *Tally) inodeUsage(acc []OwnerUsage) (int64, error) {
 	return mt.apportion(spans, func(o int32, n int64) { acc[o].Inodes += n }), nil
 }
 
+// listingRecords returns the records of directory e's listing, in the image's order (a Walk has
+// just read it: the listing comes from the reader's cache).
+func (r *Reader) listingRecords(e *Entry) ([]dirRecord, error) {
+	l, err := r.listing(e)
+	if err != nil {
+		return nil, err
+	}
+	// The entries in the image's order: the listing's, unless the image stores them unsorted
+	// (l.disk).
+	entry := func(k int) (string, uint64) {
+		if l.disk == nil {
+			return l.ents[k].name, l.ents[k].ref
+		}
+		name := l.disk[k]
+		j, _ := slices.BinarySearchFunc(l.ents, name, func(c dirent, n string) int { return strings.Compare(c.name, n) })
+		return name, l.ents[j].ref
+	}
+	recs := make([]dirRecord, 0, len(l.headers)+len(l.ents))
+	next := 0
+	for _, h := range l.headers {
+		p := h.pos
+		recs = append(recs, dirRecord{pos: p, n: dirHeaderSize, ref: headerRecord})
+		p += dirHeaderSize
+		for range h.count {
+			if next >= len(l.ents) {
+				break
+			}
+			name, ref := entry(next)
+			next++
+			n := uint32(dirEntrySize + len(name))
+			recs = append(recs, dirRecord{pos: p, n: n, ref: ref})
+			p += n
+		}
+	}
+	return recs, nil
+}
+
 // directoryUsage charges the directory table: a listing's headers to its directory's owner,
 // each entry's record to the owner of the entry it names.
 func (t *Tally) directoryUsage(acc []OwnerUsage) (int64, error) {
@@ -661,52 +716,32 @@ func (t *Tally) directoryUsage(acc []OwnerUsage) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	spans := make([]metaSpan, 0, len(t.inodes)+len(t.dirs))
+	var n int
 	for _, d := range t.dirs {
-		e := d.e
-		if e.listSize <= 3 {
+		n += len(d.recs)
+	}
+	spans := make([]metaSpan, 0, n)
+	for _, d := range t.dirs {
+		if d.recs == nil {
 			continue
 		}
+		e := d.e
 		start, ok := mt.position(uint64(e.listBlock), int(e.listOffset))
 		if !ok {
 			return 0, fmt.Errorf("squash: %s: directory listing at %d:%d: not at a metadata block of the directory table",
 				e.Name, e.listBlock, e.listOffset)
 		}
-		l, err := r.listing(e)
-		if err != nil {
-			return 0, err
-		}
-		// The entries in the image's order: the listing's, unless the image stores them
-		// unsorted (l.disk).
-		entry := func(k int) (string, uint64) {
-			if l.disk == nil {
-				return l.ents[k].name, l.ents[k].ref
-			}
-			name := l.disk[k]
-			j, _ := slices.BinarySearchFunc(l.ents, name, func(c dirent, n string) int { return strings.Compare(c.name, n) })
-			return name, l.ents[j].ref
-		}
-		next := 0
-		for _, h := range l.headers {
-			p := start + int64(h.pos)
-			spans = append(spans, metaSpan{start: p, end: p + dirHeaderSize, owner: d.owner})
-			p += dirHeaderSize
-			for range h.count {
-				if next >= len(l.ents) {
-					break
-				}
-				name, ref := entry(next)
-				next++
-				o := d.owner
-				if k, ok := slices.BinarySearchFunc(t.inodes, ref, func(in tallyInode, ref uint64) int {
+		for _, rec := range d.recs {
+			p := start + int64(rec.pos)
+			o := d.owner
+			if rec.ref != headerRecord {
+				if k, ok := slices.BinarySearchFunc(t.inodes, rec.ref, func(in tallyInode, ref uint64) int {
 					return cmp.Compare(in.ref, ref)
 				}); ok {
 					o = t.inodes[k].owner
 				}
-				n := int64(dirEntrySize + len(name))
-				spans = append(spans, metaSpan{start: p, end: p + n, owner: o})
-				p += n
 			}
+			spans = append(spans, metaSpan{start: p, end: p + int64(rec.n), owner: o})
 		}
 	}
 	return mt.apportion(spans, func(o int32, n int64) { acc[o].Directories += n }), nil

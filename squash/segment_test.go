@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gonixiso/gonixiso/internal/testtree"
 	"github.com/gonixiso/gonixiso/squash"
@@ -338,5 +341,102 @@ func writeFiles(t *testing.T, src string, files map[string]map[string][]byte) {
 			}
 			os.Chtimes(p, time.Unix(1, 0), time.Unix(1, 0))
 		}
+	}
+}
+
+// CheckTree passes a tree as it was written and names the entry where it differs in type, mode,
+// time, size or a symlink's target length; a target of the same length is contents, which the
+// caller's key vouches for, as a file's bytes are.
+func TestCheckTree(t *testing.T) {
+	// canon gives every entry the time 1, as a store has it, so that only a spoiled time shows.
+	canon := func(tree string) error {
+		return filepath.WalkDir(tree, func(p string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return unix.Lutimes(p, []unix.Timeval{{Sec: 1}, {Sec: 1}})
+		})
+	}
+	// segmented writes a store-like tree, and returns it and its segment.
+	segmented := func(t *testing.T) (string, *squash.Segment) {
+		dir := t.TempDir()
+		tree := filepath.Join(dir, "p")
+		for name, data := range map[string]string{"bin/tool": "#!/bin/sh\n", "lib/a.so": "library", "share/doc": "text"} {
+			p := filepath.Join(tree, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(data), 0o444); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Symlink("a.so", filepath.Join(tree, "lib/b.so")); err != nil {
+			t.Fatal(err)
+		}
+		if err := canon(tree); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Create(filepath.Join(dir, "img"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var seg *squash.Segment
+		w, err := squash.NewWriter(f, squash.Options{ModTime: 1, OnSegment: func(s *squash.Segment) error { seg = s; return nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.AddTree("p", tree, squash.AllRoot, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return tree, seg
+	}
+	relink := func(tree, target string) error {
+		link := filepath.Join(tree, "lib/b.so")
+		if err := os.Remove(link); err != nil {
+			return err
+		}
+		return os.Symlink(target, link)
+	}
+	for _, c := range []struct {
+		name  string
+		spoil func(tree string) error
+		want  string // "" for none
+	}{
+		{"as written", func(string) error { return nil }, ""},
+		{"same target length", func(tree string) error { return relink(tree, "x.so") }, ""},
+		{"owner", func(tree string) error { return os.Lchown(filepath.Join(tree, "lib/b.so"), 1, 1) }, ""}, // AllRoot
+		{"mode", func(tree string) error { return os.Chmod(filepath.Join(tree, "share/doc"), 0o644) }, "share/doc: mode"},
+		{"time", func(tree string) error {
+			return os.Chtimes(filepath.Join(tree, "bin/tool"), time.Unix(5, 0), time.Unix(5, 0))
+		}, "bin/tool: modification time changed"},
+		{"size", func(tree string) error { return os.WriteFile(filepath.Join(tree, "lib/a.so"), []byte("lib"), 0o444) }, "lib/a.so: size changed"},
+		{"target", func(tree string) error { return relink(tree, "longer.so") }, "lib/b.so: link target changed"},
+		{"type", func(tree string) error {
+			if err := os.Remove(filepath.Join(tree, "share/doc")); err != nil {
+				return err
+			}
+			return os.Mkdir(filepath.Join(tree, "share/doc"), 0o555)
+		}, "share/doc: mode"},
+		{"entry", func(tree string) error { return os.WriteFile(filepath.Join(tree, "lib/c.so"), nil, 0o444) }, "lib/c.so: the segment has"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tree, seg := segmented(t)
+			if err := c.spoil(tree); err != nil {
+				t.Fatal(err)
+			}
+			if c.name != "time" {
+				if err := canon(tree); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := seg.CheckTree("p", tree, squash.AllRoot)
+			if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+				t.Fatalf("CheckTree = %v, want %q", err, c.want)
+			}
+		})
 	}
 }

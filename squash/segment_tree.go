@@ -2,6 +2,7 @@ package squash
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"syscall"
@@ -11,13 +12,15 @@ import (
 
 // CheckTree reports whether the segment describes the tree at dir as AddTree(name, dir, fix, tee)
 // followed by Flush would add it now: the same entries, in the same order, with the same types,
-// modes, owners, times, sizes, link targets and device numbers. A stored segment was made from a
-// tree; its contents are the caller's to vouch for (a cache keys them by a hash of the tree), and
-// CheckTree covers what such a hash may not (a NAR records no times or owners), so that placing
-// the segment gives the bytes adding the tree again would.
+// modes, owners, times, sizes and device numbers. A stored segment was made from a tree; its
+// contents are the caller's to vouch for (a cache keys them by a hash of the tree, as a NAR hash
+// covers files' bytes and symlinks' targets), and CheckTree covers what such a hash may not (a
+// NAR records no times or owners), so that placing the segment gives the bytes adding the tree
+// again would. It reads no file and no link target: a target's length (lstat's size) is checked,
+// not its bytes.
 func (s *Segment) CheckTree(name, dir string, fix func(*Header) error) error {
 	i := 0
-	err := walkTree(name, dir, func(p string, hdr *Header) error {
+	err := walkTree(name, dir, func(p string, hdr *Header, size int64) error {
 		if fix != nil {
 			if err := fix(hdr); err != nil {
 				return err
@@ -37,7 +40,7 @@ func (s *Segment) CheckTree(name, dir string, fix func(*Header) error) error {
 			return fmt.Errorf("%s: modification time changed", p)
 		case e.Size != hdr.Size:
 			return fmt.Errorf("%s: size changed", p)
-		case e.Linkname != hdr.Linkname:
+		case e.Mode&fs.ModeSymlink != 0 && int64(len(e.Linkname)) != size:
 			return fmt.Errorf("%s: link target changed", p)
 		case e.UID != hdr.UID || e.GID != hdr.GID:
 			return fmt.Errorf("%s: owner changed", p)
@@ -56,17 +59,22 @@ func (s *Segment) CheckTree(name, dir string, fix func(*Header) error) error {
 }
 
 // walkTree calls fn with the header of every entry of the tree at dir, named under name, in the
-// order AddTree adds them: a directory, then its entries by name.
-func walkTree(name, dir string, fn func(p string, hdr *Header) error) error {
+// order AddTree adds them: a directory, then its entries by name; and lstat's size, which for a
+// symlink, whose header has no target, is its target's length.
+func walkTree(name, dir string, fn func(p string, hdr *Header, size int64) error) error {
 	fi, err := os.Lstat(dir)
 	if err != nil {
 		return err
 	}
-	hdr, err := headerFromFile(name, dir, fi)
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: no stat", dir)
+	}
+	hdr, err := statHeader(name, dir, rawStat{st.Mode, st.Uid, st.Gid, st.Rdev, st.Size, st.Mtim.Sec})
 	if err != nil {
 		return err
 	}
-	if err := fn(dir, hdr); err != nil {
+	if err := fn(dir, hdr, st.Size); err != nil {
 		return err
 	}
 	if !fi.IsDir() {
@@ -77,7 +85,7 @@ func walkTree(name, dir string, fn func(p string, hdr *Header) error) error {
 
 // walkDir calls fn for the entries of the directory dir, named under name, and their trees: each
 // looked up relative to the open directory (fstatat, readlinkat), not by its whole path again.
-func walkDir(name, dir string, fn func(p string, hdr *Header) error) error {
+func walkDir(name, dir string, fn func(p string, hdr *Header, size int64) error) error {
 	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: dir, Err: err}
@@ -99,12 +107,11 @@ func walkDir(name, dir string, fn func(p string, hdr *Header) error) error {
 		if err := unix.Fstatat(fd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return &os.PathError{Op: "lstat", Path: p, Err: err}
 		}
-		hdr, err := headerFromStat(child, p, rawStat{st.Mode, st.Uid, st.Gid, st.Rdev, st.Size, st.Mtim.Sec},
-			func() (string, error) { return readlinkAt(fd, base, p) })
+		hdr, err := statHeader(child, p, rawStat{st.Mode, st.Uid, st.Gid, st.Rdev, st.Size, st.Mtim.Sec})
 		if err != nil {
 			return err
 		}
-		if err := fn(p, hdr); err != nil {
+		if err := fn(p, hdr, st.Size); err != nil {
 			return err
 		}
 		if hdr.Mode.IsDir() {
@@ -116,19 +123,7 @@ func walkDir(name, dir string, fn func(p string, hdr *Header) error) error {
 	return nil
 }
 
-// readlinkAt reads the target of the symbolic link base in the directory fd (p, for errors).
-func readlinkAt(fd int, base, p string) (string, error) {
-	for n := 256; ; n *= 2 {
-		b := make([]byte, n)
-		k, err := unix.Readlinkat(fd, base, b)
-		if err != nil {
-			return "", &os.PathError{Op: "readlink", Path: p, Err: err}
-		}
-		if k < n {
-			return string(b[:k]), nil
-		}
-		if n > 1<<16 {
-			return "", &os.PathError{Op: "readlink", Path: p, Err: syscall.ENAMETOOLONG}
-		}
-	}
+// statHeader is the header of an entry from its lstat alone: a symlink's without its target.
+func statHeader(name, p string, st rawStat) (*Header, error) {
+	return headerFromStat(name, p, st, func() (string, error) { return "", nil })
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gonixiso/gonixiso"
+	"github.com/gonixiso/gonixiso/boot"
 	"github.com/gonixiso/gonixiso/cache"
 	"github.com/gonixiso/gonixiso/closure"
 	"github.com/gonixiso/gonixiso/internal/testsystem"
@@ -415,5 +416,43 @@ func TestCacheEarlierVersion(t *testing.T) {
 	cold, _ := assemble(t, top, cfg(nil))
 	if !bytes.Equal(cold, warm) {
 		t.Fatal("the image with the earlier version's blocks differs from a cold build")
+	}
+}
+
+// TestCacheGrubImage: a build with a cache keeps grub-mkimage's image, and the next build with
+// the same GRUB and embedded configuration takes it from there, with the same bytes; another
+// embedded configuration (no serial console) runs grub-mkimage again.
+func TestCacheGrubImage(t *testing.T) {
+	top := testsystem.Toplevel(t)
+	cc, warn := openCache(t, t.TempDir())
+	build := func(cfg gonixiso.Config) ([]byte, bool) {
+		t.Helper()
+		var log warnings
+		cfg.Cache, cfg.Log = cc, log.add
+		b, _ := assemble(t, top, cfg)
+		return b, strings.Contains(log.String(), "grub-mkimage from the cache")
+	}
+	cold, memo := build(gonixiso.Config{})
+	if memo {
+		t.Fatal("a build with an empty cache took GRUB's image from it")
+	}
+	warm, memo := build(gonixiso.Config{})
+	if !memo {
+		t.Error("the second build ran grub-mkimage again")
+	}
+	if !bytes.Equal(cold, warm) {
+		t.Fatal("the image with GRUB's image from the cache differs")
+	}
+	noSerial := gonixiso.Config{Boot: boot.Options{NoSerial: true}}
+	other, memo := build(noSerial)
+	if memo {
+		t.Error("another embedded configuration took GRUB's image from the cache")
+	}
+	none, _ := assemble(t, top, noSerial)
+	if !bytes.Equal(other, none) {
+		t.Fatal("the image without a serial console differs from one built without a cache")
+	}
+	if s := warn.String(); s != "" {
+		t.Errorf("unexpected cache warnings:\n%s", s)
 	}
 }

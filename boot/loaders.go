@@ -262,48 +262,58 @@ const maxGrubModules = 256 << 20
 // host file into the image, and works in a folder of its own, by relative paths: run runs it
 // there (the pipeline's runs a program of the store in a sandbox that sees nothing but the store
 // and that folder); without run, it runs as it is.
-func (l *Loaders) mkimage(ctx context.Context, st Store, run Runner, embedded []byte) ([]byte, error) {
-	dir, err := os.MkdirTemp("", "gonixiso-grub-")
-	if err != nil {
-		return nil, fmt.Errorf("boot: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	if err := copyFolder(st, l.GrubModules, filepath.Join(dir, grubTarget), maxGrubModules); err != nil {
-		return nil, fmt.Errorf("boot: GRUB modules: %w", err)
-	}
+func (l *Loaders) mkimage(ctx context.Context, st Store, run Runner, memo Memo, embedded []byte) ([]byte, error) {
 	const cfg, out = "embedded.cfg", "BOOTX64.EFI"
-	if err := os.WriteFile(filepath.Join(dir, cfg), embedded, 0o644); err != nil {
-		return nil, fmt.Errorf("boot: %w", err)
-	}
 	mods := slices.Clone(grubModules)
 	if isFile(st, path.Join(l.GrubModules, optionalGrubModule+".mod")) {
 		mods = append(mods, optionalGrubModule)
 	}
 	args := append([]string{"--directory=" + grubTarget, "-o", out, "-p", GrubDir, "-O", grubTarget, "-c", cfg}, mods...)
-	var stderr bytes.Buffer
-	if run != nil {
-		err = run(ctx, l.GrubMkimage, args, dir, &stderr)
-	} else {
-		var bin string
-		if bin, err = st.HostPath(fsName(l.GrubMkimage)); err != nil {
+	produce := func() ([]byte, error) {
+		dir, err := os.MkdirTemp("", "gonixiso-grub-")
+		if err != nil {
 			return nil, fmt.Errorf("boot: %w", err)
 		}
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Dir, cmd.Env, cmd.Stderr = dir, []string{}, &stderr
-		err = cmd.Run()
+		defer os.RemoveAll(dir)
+		if err := copyFolder(st, l.GrubModules, filepath.Join(dir, grubTarget), maxGrubModules); err != nil {
+			return nil, fmt.Errorf("boot: GRUB modules: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, cfg), embedded, 0o644); err != nil {
+			return nil, fmt.Errorf("boot: %w", err)
+		}
+		var stderr bytes.Buffer
+		if run != nil {
+			err = run(ctx, l.GrubMkimage, args, dir, &stderr)
+		} else {
+			var bin string
+			if bin, err = st.HostPath(fsName(l.GrubMkimage)); err != nil {
+				return nil, fmt.Errorf("boot: %w", err)
+			}
+			cmd := exec.CommandContext(ctx, bin, args...)
+			cmd.Dir, cmd.Env, cmd.Stderr = dir, []string{}, &stderr
+			err = cmd.Run()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("boot: %s: %v: %s", l.GrubMkimage, err, strings.TrimSpace(stderr.String()))
+		}
+		data, err := os.ReadFile(filepath.Join(dir, out))
+		if err != nil {
+			return nil, fmt.Errorf("boot: grub-mkimage: %w", err)
+		}
+		if len(data) == 0 {
+			return nil, errors.New("boot: grub-mkimage wrote an empty image")
+		}
+		return data, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("boot: %s: %v: %s", l.GrubMkimage, err, strings.TrimSpace(stderr.String()))
+	if memo == nil {
+		return produce()
 	}
-	data, err := os.ReadFile(filepath.Join(dir, out))
-	if err != nil {
-		return nil, fmt.Errorf("boot: grub-mkimage: %w", err)
-	}
-	if len(data) == 0 {
-		return nil, errors.New("boot: grub-mkimage wrote an empty image")
-	}
-	return data, nil
+	key := "grub-mkimage\x00" + strings.Join(args, "\x00") + "\x00" + string(embedded)
+	return memo([]string{l.GrubMkimage, l.GrubModules}, key, produce)
 }
+
+// Memo is Options.Memo.
+type Memo func(paths []string, key string, produce func() ([]byte, error)) ([]byte, error)
 
 // A Runner runs prog, a program of the Store (a path in it, by name), with args, in the host
 // folder dir as its current directory and its only writable place, its errors to stderr. The

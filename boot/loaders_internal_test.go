@@ -40,7 +40,7 @@ func TestLoadersNowhere(t *testing.T) {
 // TestMkimageFails: grub-mkimage's complaint reaches the caller.
 func TestMkimageFails(t *testing.T) {
 	l := &Loaders{GrubMkimage: "/bin/false", GrubModules: t.TempDir()}
-	if _, err := l.mkimage(context.Background(), HostStore, nil, nil); err == nil || !strings.Contains(err.Error(), "/bin/false") {
+	if _, err := l.mkimage(context.Background(), HostStore, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "/bin/false") {
 		t.Errorf("error %v, want one naming the program", err)
 	}
 }

@@ -94,6 +94,12 @@ type Options struct {
 	// their HostPath. A program of a system's closure is the system's code: gonixiso's pipeline
 	// runs it in a sandbox.
 	Run Runner
+	// Memo, if set, may keep the result of a slow step (grub-mkimage) between builds: it returns
+	// what produce returns, made from the files or folders of the Store named by paths and from
+	// key, which holds everything else the result depends on. Memo keeps a result only where
+	// those paths cannot change (store paths whose hashes it knows), and calls produce
+	// otherwise.
+	Memo Memo
 	// HostBootloaders lets boot take this machine's bootloaders (Debian's packages) where the
 	// system has none; the Store must show HostBootloaderPaths. Without it, a system without
 	// bootloaders is an error wrapping ErrNoBootloader.

@@ -153,7 +153,7 @@ func NewPlan(ctx context.Context, st Store, sys *System, opts Options) (*Plan, e
 	}
 
 	if !opts.NoUEFI {
-		bootx, err := loaders.mkimage(ctx, st, opts.Run, menus.GrubEmbedded)
+		bootx, err := loaders.mkimage(ctx, st, opts.Run, opts.Memo, menus.GrubEmbedded)
 		if err != nil {
 			return nil, err
 		}

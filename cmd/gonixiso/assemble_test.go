@@ -388,12 +388,13 @@ func TestCacheCommand(t *testing.T) {
 		"--comp", "gzip", "--level", "1"); code != 0 {
 		t.Fatalf("assemble: exit %d\n%s", code, log)
 	}
+	// An entry per store path (11), and GRUB's image.
 	log, code := runCLI(t, "cache", "info", "--cache", cache)
-	if code != 0 || !strings.Contains(log, "11 entries") {
+	if code != 0 || !strings.Contains(log, "12 entries") {
 		t.Errorf("cache info: exit %d:\n%s", code, log)
 	}
 	log, code = runCLI(t, "cache", "gc", "--cache", cache, "--max-size", "0")
-	if code != 0 || !strings.Contains(log, "removed 11 entries") {
+	if code != 0 || !strings.Contains(log, "removed 12 entries") {
 		t.Errorf("cache gc: exit %d:\n%s", code, log)
 	}
 	if _, code := runCLI(t, "cache", "gc", "--cache", cache); code != 2 {

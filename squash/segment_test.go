@@ -345,8 +345,8 @@ func writeFiles(t *testing.T, src string, files map[string]map[string][]byte) {
 }
 
 // CheckTree passes a tree as it was written and names the entry where it differs in type, mode,
-// time, size or a symlink's target length; a target of the same length is contents, which the
-// caller's key vouches for, as a file's bytes are.
+// time, size, a symlink's target length, or an entry more or less; a target of the same length is
+// contents, which the caller's key vouches for, as a file's bytes are.
 func TestCheckTree(t *testing.T) {
 	// canon gives every entry the time 1, as a store has it, so that only a spoiled time shows.
 	canon := func(tree string) error {
@@ -358,7 +358,7 @@ func TestCheckTree(t *testing.T) {
 		})
 	}
 	// segmented writes a store-like tree, and returns it and its segment.
-	segmented := func(t *testing.T) (string, *squash.Segment) {
+	segmented := func(t *testing.T, many bool) (string, *squash.Segment) {
 		dir := t.TempDir()
 		tree := filepath.Join(dir, "p")
 		for name, data := range map[string]string{"bin/tool": "#!/bin/sh\n", "lib/a.so": "library", "share/doc": "text"} {
@@ -372,6 +372,21 @@ func TestCheckTree(t *testing.T) {
 		}
 		if err := os.Symlink("a.so", filepath.Join(tree, "lib/b.so")); err != nil {
 			t.Fatal(err)
+		}
+		dirs := 0
+		if many {
+			dirs = 40 // 4,000 entries: more than one stretch of CheckTree
+		}
+		for d := range dirs {
+			for f := range 100 {
+				p := filepath.Join(tree, fmt.Sprintf("many/d%02d/f%02d", d, f))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, nil, 0o444); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		if err := canon(tree); err != nil {
 			t.Fatal(err)
@@ -421,10 +436,21 @@ func TestCheckTree(t *testing.T) {
 			}
 			return os.Mkdir(filepath.Join(tree, "share/doc"), 0o555)
 		}, "share/doc: mode"},
-		{"entry", func(tree string) error { return os.WriteFile(filepath.Join(tree, "lib/c.so"), nil, 0o444) }, "lib/c.so: the segment has"},
+		{"entry", func(tree string) error { return os.WriteFile(filepath.Join(tree, "lib/c.so"), nil, 0o444) }, "lib/c.so: not in the segment"},
+		{"missing", func(tree string) error { return os.Remove(filepath.Join(tree, "lib/a.so")) }, "lib/a.so: not in the tree"},
+		{"symlinked folder", func(tree string) error {
+			// The folder's entries are looked up beneath the tree, never through the link.
+			if err := os.Rename(filepath.Join(tree, "lib"), filepath.Join(tree, "../elsewhere")); err != nil {
+				return err
+			}
+			return os.Symlink("../elsewhere", filepath.Join(tree, "lib"))
+		}, "lib: mode"},
+		// Many entries are checked in parallel stretches; the first that differs is named.
+		{"many", func(tree string) error { return os.Chmod(filepath.Join(tree, "many/d17/f09"), 0o644) }, "many/d17/f09: mode"},
+		{"many missing", func(tree string) error { return os.Remove(filepath.Join(tree, "many/d03/f00")) }, "many/d03/f00: not in the tree"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tree, seg := segmented(t)
+			tree, seg := segmented(t, strings.HasPrefix(c.name, "many"))
 			if err := c.spoil(tree); err != nil {
 				t.Fatal(err)
 			}

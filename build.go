@@ -53,6 +53,10 @@ type build struct {
 	costs       chan error           // the tally of the SquashFS's costs, while the ISO is laid out
 	sc          *segmentCache        // the cache's segments, with Config.Cache
 	ahead       func(p string) found // the cache's entry of each store path in turn, looked up ahead
+	// The store paths the cache lacks, compressed ahead in a warm build (ahead.go), and what
+	// those placed read and reused.
+	aheadOf              map[string]chan aheadSegment
+	aheadIn, aheadReused int64
 	// With Config.NixCache: the segment derivations' outputs, and that the build's cache is
 	// theirs (nothing to store in it).
 	segments []string
@@ -159,6 +163,9 @@ func (b *build) openCache() error {
 		next, stop := sc.lookAhead(b.ctx, b.clo, b.store.Real, b.cfg.Jobs)
 		b.ahead = next
 		b.cleanup = append(b.cleanup, stop)
+		if !b.noStore {
+			b.compressAhead(b.ctx, sc)
+		}
 	}
 	return nil
 }
@@ -417,8 +424,8 @@ func (b *build) writeSquashFS() error {
 		return err
 	}
 	in, _ := w.Stats()
-	b.res.BytesIn = in + b.res.CachedBytes
-	b.res.ReusedBytes = w.Reused()
+	b.res.BytesIn = in + b.res.CachedBytes + b.aheadIn
+	b.res.ReusedBytes = w.Reused() + b.aheadReused
 	b.res.SquashFSSize = b.squashfs.Size()
 	b.res.StorePaths = len(b.clo.Paths)
 	b.res.ClosureSource = b.clo.Source.String()
@@ -450,6 +457,12 @@ func (b *build) addStorePath(w *squash.Writer, walk *closure.Walk, sc *segmentCa
 			}
 			return info, seg != nil, err
 		}
+	}
+	if placed, err := b.placeAhead(w, p); placed || err != nil {
+		if placed {
+			b.prog.add(int64(info.NarSize))
+		}
+		return info, placed, err
 	}
 	if sc != nil {
 		// An earlier version's compressed blocks, for the files this one did not change.

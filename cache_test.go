@@ -456,3 +456,46 @@ func TestCacheGrubImage(t *testing.T) {
 		t.Errorf("unexpected cache warnings:\n%s", s)
 	}
 }
+
+// TestCacheCompressAhead: a warm build compresses the store paths the cache lacks ahead of the
+// writer, stores them, and places them with the bytes a cold build has; a cold build does not.
+func TestCacheCompressAhead(t *testing.T) {
+	top := testsystem.Toplevel(t)
+	spec, err := filepath.EvalSymlinks(filepath.Join(top, "specialisation", testsystem.Specialisation))
+	if err != nil {
+		t.Fatal(err)
+	}
+	coldTop, _ := assemble(t, top, gonixiso.Config{})
+	c, warn := openCache(t, t.TempDir())
+	out := t.TempDir()
+	build := func(top string) ([]byte, *gonixiso.Result, string) {
+		t.Helper()
+		var log warnings
+		b, res := assemble(t, top, gonixiso.Config{Cache: c, Log: log.add, Output: filepath.Join(out, "out.iso")})
+		return b, res, log.String()
+	}
+	_, _, log := build(spec)
+	if strings.Contains(log, "compressed ahead") {
+		t.Errorf("a cold build compressed store paths ahead:\n%s", log)
+	}
+	warm, res, log := build(top)
+	if want := "stored " + top + " (compressed ahead)"; !strings.Contains(log, want) {
+		t.Errorf("the warm build's log lacks %q:\n%s", want, log)
+	}
+	if res.CachedPaths != res.StorePaths-1 {
+		t.Errorf("the warm build took %d of %d store paths from the cache, want all but its toplevel", res.CachedPaths, res.StorePaths)
+	}
+	if !bytes.Equal(warm, coldTop) {
+		t.Fatal("the warm build with its toplevel compressed ahead differs from its cold build")
+	}
+	again, res, _ := build(top)
+	if res.CachedPaths != res.StorePaths || !bytes.Equal(again, coldTop) {
+		t.Errorf("the next build took %d of %d store paths from the cache (want all), or differs", res.CachedPaths, res.StorePaths)
+	}
+	if s := warn.String(); s != "" {
+		t.Errorf("unexpected cache warnings:\n%s", s)
+	}
+	if left, _ := filepath.Glob(filepath.Join(out, "*gonixiso-tmp")); len(left) > 0 {
+		t.Errorf("scratch files left: %v", left)
+	}
+}

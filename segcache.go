@@ -127,6 +127,12 @@ func (s *segmentCache) get(storePath string, narHash closure.Hash, real string) 
 	return seg, e.Data, true
 }
 
+// has reports whether the cache has an entry for the store path with that NAR hash, sound or
+// not: it only looks.
+func (s *segmentCache) has(storePath string, narHash closure.Hash) bool {
+	return s.c.Has(s.entryKey(storePath, narHash))
+}
+
 // put stores a store path's segment, whose data lies in the file img (seg.Pieces, from the
 // image's start at base in img), and notes its NAR hash.
 func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File, base int64) error {

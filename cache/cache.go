@@ -194,6 +194,12 @@ func (c *Cache) Get(k Key) (e *Entry, ok bool) {
 	return e, true
 }
 
+// Has reports whether an entry is stored under k, without reading or checking it.
+func (c *Cache) Has(k Key) bool {
+	_, err := os.Stat(c.path(k, entrySuffix))
+	return err == nil
+}
+
 // Discard removes the entry stored under k and reports why.
 func (c *Cache) Discard(k Key, why string) {
 	p := c.path(k, entrySuffix)

@@ -65,7 +65,9 @@ func (b *build) compressAhead(ctx context.Context, sc *segmentCache) {
 		for ; i < len(missing); i++ {
 			a := b.compressOne(ctx, sc, missing[i])
 			if a.err != nil {
-				b.logf("%s: compressing it ahead: %v", missing[i].Path, a.err)
+				if ctx.Err() == nil { // else the build is over
+					b.logf("%s: compressing it ahead: %v; the writer compresses it in turn", missing[i].Path, a.err)
+				}
 				return
 			}
 			chans[i] <- a

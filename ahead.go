@@ -29,12 +29,15 @@ type aheadSegment struct {
 	err    error
 }
 
-// warmShare is the share of a closure's store paths the cache must hold for a build to compress
-// the others ahead.
-const warmShare = 0.5
+// aheadPaths is how many store paths a build compresses ahead at most, or a twentieth of its
+// closure if that is more: each is compressed whole (its last fragment block, then tables of its
+// own) before the next starts, which costs little against the idle core it fills when a few
+// paths changed; when many are missing (a rerun after an interrupted cold build), the writer's
+// own pipeline, which runs on from one path into the next, is the better one.
+const aheadPaths = 8
 
 // compressAhead starts compressing ahead the store paths of the known closure that the cache
-// lacks, if it holds most of the others.
+// lacks, if they are few.
 func (b *build) compressAhead(ctx context.Context, sc *segmentCache) {
 	var missing []*closure.Path
 	order := b.clo.WalkOrder()
@@ -43,7 +46,7 @@ func (b *build) compressAhead(ctx context.Context, sc *segmentCache) {
 			missing = append(missing, p)
 		}
 	}
-	if len(missing) == 0 || float64(len(order)-len(missing)) < warmShare*float64(len(order)) {
+	if len(missing) == 0 || len(missing) > max(aheadPaths, len(order)/20) {
 		return
 	}
 	b.aheadOf = map[string]chan aheadSegment{}

@@ -29,24 +29,25 @@ type aheadSegment struct {
 	err    error
 }
 
-// aheadPaths is how many store paths a build compresses ahead at most, or a twentieth of its
-// closure if that is more: each is compressed whole (its last fragment block, then tables of its
-// own) before the next starts, which costs little against the idle core it fills when a few
-// paths changed; when many are missing (a rerun after an interrupted cold build), the writer's
+// aheadShare bounds the store paths a build compresses ahead: at most this share of the
+// closure's bytes (NAR sizes). Each is compressed whole (its last fragment block, then tables of
+// its own) before the next starts, which costs little against the idle core it fills when a few
+// paths changed; when much is missing (a rerun after an interrupted cold build), the writer's
 // own pipeline, which runs on from one path into the next, is the better one.
-const aheadPaths = 8
+const aheadShare = 0.05
 
 // compressAhead starts compressing ahead the store paths of the known closure that the cache
 // lacks, if they are few.
 func (b *build) compressAhead(ctx context.Context, sc *segmentCache) {
 	var missing []*closure.Path
-	order := b.clo.WalkOrder()
-	for _, p := range order {
+	var bytes uint64
+	for _, p := range b.clo.WalkOrder() {
 		if !sc.has(p.Path, p.NarHash) {
 			missing = append(missing, p)
+			bytes += p.NarSize
 		}
 	}
-	if len(missing) == 0 || len(missing) > max(aheadPaths, len(order)/20) {
+	if len(missing) == 0 || float64(bytes) > aheadShare*float64(b.clo.NarSize()) {
 		return
 	}
 	b.aheadOf = map[string]chan aheadSegment{}

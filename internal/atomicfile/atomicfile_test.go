@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCommitAndAbandon(t *testing.T) {
@@ -67,7 +68,11 @@ func TestCleanStale(t *testing.T) {
 		// finalizer would close it and release the lock while this process lives.
 		childFile = f
 		os.Stdout.WriteString(f.Name() + "\n")
-		select {} // until killed
+		// Until killed. Not select{}: with no timer pending (a test binary run by hand has no
+		// -test.timeout), the runtime finds every goroutine asleep, ends the process as
+		// deadlocked and so releases the lock, at a moment of its own: the flake CI met twice.
+		time.Sleep(time.Hour)
+		os.Exit(4)
 	}
 	dir := t.TempDir()
 	target := filepath.Join(dir, "nixos.iso")

@@ -112,12 +112,7 @@ func (b *build) compressOne(ctx context.Context, sc *segmentCache, p *closure.Pa
 	if err != nil {
 		return aheadSegment{err: err}
 	}
-	if eseg, data, c, ok := sc.earlier(p.Path); ok {
-		defer c.Close()
-		if err := w.Reuse(eseg, data); err != nil {
-			b.logf("cache: %s: not reusing the blocks of its earlier version: %v", p.Path, err)
-		}
-	}
+	defer b.offerEarlier(w, sc, p.Path)()
 	if err := livestore.AddPath(w, b.store.Real(p.Path), nil); err != nil {
 		w.Close()
 		return aheadSegment{err: err}

@@ -321,6 +321,20 @@ func (b *build) memo(paths []string, key string, produce func() ([]byte, error))
 	return data, err
 }
 
+// offerEarlier offers w the compressed blocks of the store path p's earlier version in the
+// cache, for the files this one did not change, and returns what to call once p is added (the
+// entry is read while it is).
+func (b *build) offerEarlier(w *squash.Writer, sc *segmentCache, p string) (done func()) {
+	seg, data, c, ok := sc.earlier(p)
+	if !ok {
+		return func() {}
+	}
+	if err := w.Reuse(seg, data); err != nil {
+		b.logf("cache: %s: not reusing the blocks of its earlier version: %v", p, err)
+	}
+	return func() { c.Close() }
+}
+
 // runTool runs a program boot needs (grub-mkimage): one of the store in a sandbox that sees only
 // the store and its work folder (a system's closure brings it, and gonixiso often runs as root);
 // one the caller named on this machine (--grub, --host-bootloaders) as it is.
@@ -465,13 +479,7 @@ func (b *build) addStorePath(w *squash.Writer, walk *closure.Walk, sc *segmentCa
 		return info, placed, err
 	}
 	if sc != nil {
-		// An earlier version's compressed blocks, for the files this one did not change.
-		if seg, data, c, ok := sc.earlier(p); ok {
-			defer c.Close() // read while the path is added
-			if err := w.Reuse(seg, data); err != nil {
-				b.logf("cache: %s: not reusing the blocks of its earlier version: %v", p, err)
-			}
-		}
+		defer b.offerEarlier(w, sc, p)()
 	}
 	if known {
 		return info, false, livestore.AddPath(w, real, nil)

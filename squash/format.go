@@ -22,7 +22,7 @@ package squash
 // the same entries and Options change (block and fragment layout, what is stored raw, how
 // duplicates are recorded, the segment description), so that stored segments of an older layout
 // (see Segment) are not placed in a newer image.
-const LayoutVersion = 6
+const LayoutVersion = 7
 
 // magic is the superblock's first four bytes, "hsqs" on disk.
 const magic = 0x73717368

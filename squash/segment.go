@@ -267,7 +267,7 @@ func (w *Writer) AddSegment(seg *Segment, data io.Reader) (err error) {
 			continue
 		}
 		first[e.Hash] = i
-		if e.Size < int64(w.blockSize) {
+		if sharedBlocks(e, w.blockSize) == 0 {
 			continue
 		}
 		if o := w.shared[e.Hash]; o != nil && o.hdr.Size == e.Size {
@@ -309,6 +309,17 @@ func (w *Writer) AddSegment(seg *Segment, data io.Reader) (err error) {
 	}
 	w.startSegment()
 	return nil
+}
+
+// sharedBlocks is how many of a file's blocks count for sharing them with a later segment, as the
+// writer counted them (finishFile): all but a tail of zeros, which is a sparse block when it is not
+// in a fragment block, and is stored nowhere.
+func sharedBlocks(e *SegmentEntry, blockSize int) int {
+	n := len(e.Blocks)
+	if n > 0 && e.Size%int64(blockSize) != 0 && e.Fragment == noFragment && e.Blocks[n-1]&^dataUncompressed == 0 {
+		n--
+	}
+	return n
 }
 
 // placeSegment copies a stored segment's own data but for the runs the image has already, and

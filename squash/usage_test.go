@@ -199,7 +199,13 @@ func TestUsageOrder(t *testing.T) {
 	u := usageOf(t, openImage(t, img, false))
 	checkSum(t, u)
 	first, copied := u.Owners["aaaa-first-1.0"], u.Owners["zzzz-copy-1.0"]
-	if first.Data != 0 || first.Fragments == 0 || first.Duplicates != 3 || copied.Data == 0 || copied.Fragments == 0 || copied.Duplicates != 0 {
+	// Files with blocks repeat the copy's: the three with full blocks, and share/small/b, random
+	// bytes shorter than a block, a block of its own where the trial tells it cannot shrink.
+	dups := 3
+	if cgoAvailable {
+		dups = 4
+	}
+	if first.Data != 0 || first.Fragments == 0 || first.Duplicates != dups || copied.Data == 0 || copied.Fragments == 0 || copied.Duplicates != 0 {
 		t.Errorf("written first: %+v; written second: %+v", copied, first)
 	}
 }

@@ -689,8 +689,8 @@ func (w *Writer) finishFile() error {
 	}
 	// A tail that cannot shrink goes in a block of its own, as with NoFragments: stored as it
 	// is either way, it is then among the file's blocks, which later segments share.
-	tailBlock := len(tail) > 0 && !zeroTail &&
-		(w.opts.NoFragments || len(tail) >= minTailBlock && incompressible(tail))
+	flatTail := !w.opts.NoFragments && !zeroTail && len(tail) >= minTailBlock && incompressible(tail)
+	tailBlock := flatTail || w.opts.NoFragments && len(tail) > 0 && !zeroTail
 	blocks := f.blocks
 	if tailBlock {
 		blocks++
@@ -744,7 +744,7 @@ func (w *Writer) finishFile() error {
 		if shared {
 			return nil // the shared blocks have it
 		}
-		j := &job{kind: jobBlock, n: n, first: f.blocks == 0, data: tail, stored: !w.opts.NoFragments}
+		j := &job{kind: jobBlock, n: n, first: f.blocks == 0, data: tail, stored: flatTail}
 		f.blocks++
 		tail = nil // the job has it
 		return w.send(j)

@@ -318,16 +318,22 @@ func TestSegmentsAnyOrder(t *testing.T) {
 		t.Errorf("big and big-again have their own blocks in b-second's segment")
 	}
 	for order, cold := range colds {
-		img := filepath.Join(t.TempDir(), "img")
-		os.WriteFile(img, cold, 0o644)
-		want := t.TempDir()
-		for _, d := range strings.Fields(order) {
-			run(t, "cp", "-a", filepath.Join(src, d), filepath.Join(want, d))
-		}
-		os.Chmod(want, 0o755)
-		os.Chtimes(want, time.Unix(1, 0), time.Unix(1, 0))
-		checkImage(t, img, want, "")
+		checkSubtrees(t, cold, src, strings.Fields(order))
 	}
+}
+
+// checkSubtrees checks that the image holds the given subtrees of src at its root, as they are.
+func checkSubtrees(t *testing.T, image []byte, src string, dirs []string) {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "img")
+	os.WriteFile(img, image, 0o644)
+	want := t.TempDir()
+	for _, d := range dirs {
+		run(t, "cp", "-a", filepath.Join(src, d), filepath.Join(want, d))
+	}
+	os.Chmod(want, 0o755)
+	os.Chtimes(want, time.Unix(1, 0), time.Unix(1, 0))
+	checkImage(t, img, want, "")
 }
 
 // TestTailBlocksShared: a file shorter than a block whose bytes cannot shrink (a gzipped
@@ -378,15 +384,7 @@ func TestTailBlocksShared(t *testing.T) {
 		if warm, _ := writeSegmentedIn(t, src, []string{"a", "b"}, opts, map[string]stored{"b": a}); !bytes.Equal(warm, cold) {
 			t.Errorf("fragments %v: placing b's stored segment changes the image", !noFrag)
 		}
-		img := filepath.Join(t.TempDir(), "img")
-		os.WriteFile(img, cold, 0o644)
-		tree := t.TempDir()
-		for _, d := range []string{"a", "b"} {
-			run(t, "cp", "-a", filepath.Join(src, d), filepath.Join(tree, d))
-		}
-		os.Chmod(tree, 0o755)
-		os.Chtimes(tree, time.Unix(1, 0), time.Unix(1, 0))
-		checkImage(t, img, tree, "")
+		checkSubtrees(t, cold, src, []string{"a", "b"})
 	}
 }
 

@@ -113,11 +113,12 @@ func (b *build) compressOne(ctx context.Context, sc *segmentCache, p *closure.Pa
 		return aheadSegment{err: err}
 	}
 	defer b.offerEarlier(w, sc, p.Path)()
-	if err := livestore.AddPath(w, b.store.Real(p.Path), nil); err != nil {
-		w.Close()
-		return aheadSegment{err: err}
+	err = livestore.AddPath(w, b.store.Real(p.Path), nil)
+	if cerr := w.Close(); err == nil {
+		err = cerr
 	}
-	if err := w.Close(); err != nil {
+	if err != nil {
+		sc.keepUnfinished(w, b.store.StoreDir(), f.File, 0) // what it compressed of p, if anything
 		return aheadSegment{err: err}
 	}
 	if seg == nil {

@@ -321,18 +321,31 @@ func (b *build) memo(paths []string, key string, produce func() ([]byte, error))
 	return data, err
 }
 
-// offerEarlier offers w the compressed blocks of the store path p's earlier version in the
-// cache, for the files this one did not change, and returns what to call once p is added (the
-// entry is read while it is).
+// offerEarlier offers w the compressed blocks that the cache holds of the store path p: what an
+// interrupted build had compressed of it, and its earlier version's, for the files this one did
+// not change. It returns what to call once p is added (the entries are read while it is).
 func (b *build) offerEarlier(w *squash.Writer, sc *segmentCache, p string) (done func()) {
-	seg, data, c, ok := sc.earlier(p)
-	if !ok {
-		return func() {}
+	var closers []io.Closer
+	for _, of := range []struct {
+		what   string
+		lookup func(string) (*squash.Segment, io.ReaderAt, io.Closer, bool)
+	}{{"what an interrupted build compressed of it", sc.unfinished}, {"its earlier version", sc.earlier}} {
+		seg, data, c, ok := of.lookup(p)
+		if !ok {
+			continue
+		}
+		closers = append(closers, c)
+		if err := w.Reuse(seg, data); err != nil {
+			b.logf("cache: %s: not reusing the blocks of %s: %v", p, of.what, err)
+		} else if seg.Unfinished {
+			b.logf("cache: %s: reusing the blocks of %d files an interrupted build compressed", p, len(seg.Entries))
+		}
 	}
-	if err := w.Reuse(seg, data); err != nil {
-		b.logf("cache: %s: not reusing the blocks of its earlier version: %v", p, err)
+	return func() {
+		for _, c := range closers {
+			c.Close()
+		}
 	}
-	return func() { c.Close() }
 }
 
 // runTool runs a program boot needs (grub-mkimage): one of the store in a sandbox that sees only
@@ -394,8 +407,15 @@ func (b *build) writeSquashFS() error {
 		return err
 	}
 	b.res.Compression = b.cfg.Compression.String()
+	// What a failed writer compressed of the store path it was writing is kept too.
+	keep := func() {
+		if st != nil {
+			sc.keepUnfinished(w, b.store.StoreDir(), b.iso.File, b.squashfs.DataOffset())
+		}
+	}
 	fail := func(err error) error {
 		w.Close()
+		keep()
 		return err
 	}
 	stop := b.prog.track(w.Stats)
@@ -435,6 +455,7 @@ func (b *build) writeSquashFS() error {
 		return fail(err)
 	}
 	if err := w.Close(); err != nil {
+		keep()
 		return err
 	}
 	in, _ := w.Stats()

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gonixiso/gonixiso"
 	"github.com/gonixiso/gonixiso/boot"
 	"github.com/gonixiso/gonixiso/cache"
@@ -349,6 +351,112 @@ func TestCacheInterrupted(t *testing.T) {
 	}
 }
 
+// wholeBlocks returns the bytes of the whole blocks that are not holes, at the default block
+// size (nixpkgs' 1 MiB), of the files under dir but skip: the bytes a writer that reuses their
+// blocks takes as stored.
+func wholeBlocks(t *testing.T, dir, skip string) int64 {
+	t.Helper()
+	const blockSize = 1 << 20
+	var n int64
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || p == skip {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		for i := 0; i+blockSize <= len(b); i += blockSize {
+			if !bytes.Equal(b[i:i+blockSize], make([]byte, blockSize)) {
+				n += blockSize
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 3*blockSize {
+		t.Fatalf("%s has %d bytes of whole blocks of data, too few for this test", dir, n)
+	}
+	return n
+}
+
+// TestCacheInterruptedInPath fails a cold build in the middle of a store path, at a file it
+// cannot pack (a FIFO, after the payload's data files): the cache keeps the blocks of the files
+// the build had compressed whole, and once the FIFO is gone, the rerun takes them as stored
+// instead of compressing them again, makes the bytes of a build without a cache, and leaves no
+// unfinished entry behind (the cache holds what a cold build's holds).
+func TestCacheInterruptedInPath(t *testing.T) {
+	top := testsystem.Toplevel(t)
+	root := t.TempDir()
+	testsystem.StoreCopy(t, root)
+	store := filepath.Join(root, closure.DefaultStoreDir)
+	var payload string
+	for _, p := range testsystem.Closure(t, top) {
+		if strings.HasSuffix(p, "-gonixiso-test-payload") {
+			payload = filepath.Join(store, filepath.Base(p))
+		}
+	}
+	fifo := filepath.Join(payload, "share", "zzz-fifo")
+	want := wholeBlocks(t, payload, "")
+	for _, source := range []closure.Source{closure.SourceScan, closure.SourceDB} {
+		t.Run(source.String(), func(t *testing.T) {
+			cfg := func(c *cache.Cache) gonixiso.Config {
+				cfg := gonixiso.Config{Cache: c, StoreRoot: root, ClosureSource: source}
+				if source == closure.SourceDB {
+					// The machine's database, whose store paths the copy holds.
+					cfg.DBPath = closure.DefaultDBPath
+				}
+				return cfg
+			}
+			if err := unix.Mkfifo(fifo, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var logged strings.Builder
+			var mu sync.Mutex
+			cc, _ := openCache(t, t.TempDir())
+			failing := cfg(cc)
+			failing.Toplevel, failing.Output, failing.Compression = top, filepath.Join(t.TempDir(), "x.iso"), fast
+			failing.Log = func(format string, args ...any) {
+				mu.Lock()
+				fmt.Fprintf(&logged, format+"\n", args...)
+				mu.Unlock()
+			}
+			_, err := gonixiso.Assemble(context.Background(), failing)
+			os.Remove(fifo)
+			if err == nil || !strings.Contains(err.Error(), "zzz-fifo") {
+				t.Fatalf("a build of a store path with a FIFO: %v, want an error that names it", err)
+			}
+			mu.Lock()
+			if !strings.Contains(logged.String(), "cache: kept the blocks of") {
+				t.Errorf("the failed build kept nothing of the payload:\n%s", logged.String())
+			}
+			mu.Unlock()
+			warm, res := assemble(t, top, cfg(cc))
+			if res.ReusedBytes != want {
+				t.Errorf("the rerun reused %d bytes of what the failed build compressed, want %d", res.ReusedBytes, want)
+			}
+			none, _ := assemble(t, top, cfg(nil))
+			if !bytes.Equal(warm, none) {
+				t.Error("the rerun after a failure in a store path differs from a build without a cache")
+			}
+			cold, _ := openCache(t, t.TempDir())
+			assemble(t, top, cfg(cold))
+			if a, b := entries(t, cc), entries(t, cold); a != b {
+				t.Errorf("after the rerun, the cache holds %d entries, a cold build's %d", a, b)
+			}
+		})
+	}
+}
+
+// entries counts a cache's entries.
+func entries(t *testing.T, c *cache.Cache) int {
+	t.Helper()
+	es, err := c.Entries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(es)
+}
+
 // TestCacheEarlierVersion changes one small file of a store path after a build into the cache (its
 // contents; its size and time stay, so that the entry is not discarded as one that no longer
 // fits the tree, as a new version of a package would be another store path): the path is
@@ -387,25 +495,7 @@ func TestCacheEarlierVersion(t *testing.T) {
 	}
 	os.Chmod(victim, 0o444)
 	os.Chtimes(victim, fi.ModTime(), fi.ModTime())
-	// The bytes of the unchanged files' whole blocks that are not holes, at the default block
-	// size (nixpkgs' 1 MiB).
-	const blockSize = 1 << 20
-	var want int64
-	filepath.WalkDir(payload, func(p string, d os.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() || p == victim {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		for i := 0; i+blockSize <= len(b); i += blockSize {
-			if !bytes.Equal(b[i:i+blockSize], make([]byte, blockSize)) {
-				want += blockSize
-			}
-		}
-		return err
-	})
-	if want < 3*blockSize {
-		t.Fatalf("the payload has %d bytes of whole blocks of data, too few for this test", want)
-	}
+	want := wholeBlocks(t, payload, victim)
 	warm, res := assemble(t, top, cfg(cc))
 	if res.CachedPaths != res.StorePaths-1 {
 		t.Errorf("%d of %d store paths from the cache, want all but the payload", res.CachedPaths, res.StorePaths)

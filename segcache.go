@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -67,6 +68,13 @@ func (s *segmentCache) versionKey(storePath string) cache.Key {
 	return cache.KeyOf("last of package", s.settings, closure.ParseName(filepath.Base(storePath)).Key())
 }
 
+// unfinishedKey names what a build that failed or was interrupted had compressed of a store
+// path (squash.Writer.Unfinished): its files' whole blocks, which a rerun takes instead of
+// compressing them again. It is removed once the path's segment is stored.
+func (s *segmentCache) unfinishedKey(storePath string) cache.Key {
+	return cache.KeyOf("unfinished segment", s.settings, storePath)
+}
+
 // earlier returns the segment last stored for another version of the store path's package (or
 // for the path itself with other contents), with its data, if the cache has a sound one: the
 // entry's checksum covers its data, and the writer checks its description (Reuse).
@@ -81,12 +89,23 @@ func (s *segmentCache) earlier(storePath string) (*squash.Segment, io.ReaderAt, 
 		s.c.Warnf("cache: note of the package of %s: %v; ignoring it", storePath, err)
 		return nil, nil, nil, false
 	}
-	e, ok := s.c.Get(s.entryKey(p, hash))
+	return s.reusable(s.entryKey(p, hash))
+}
+
+// unfinished returns what an interrupted build kept of the store path (unfinishedKey), with its
+// data, if the cache has a sound one.
+func (s *segmentCache) unfinished(storePath string) (*squash.Segment, io.ReaderAt, io.Closer, bool) {
+	return s.reusable(s.unfinishedKey(storePath))
+}
+
+// reusable returns the segment stored under k with its data, for its blocks (squash.Writer.Reuse).
+func (s *segmentCache) reusable(k cache.Key) (*squash.Segment, io.ReaderAt, io.Closer, bool) {
+	e, ok := s.c.Get(k)
 	if !ok {
 		return nil, nil, nil, false
 	}
 	seg := new(squash.Segment)
-	err = seg.UnmarshalBinary(e.Desc)
+	err := seg.UnmarshalBinary(e.Desc)
 	if err == nil && seg.Size() != e.Size {
 		err = errors.New("description and data lengths differ")
 	}
@@ -96,7 +115,7 @@ func (s *segmentCache) earlier(storePath string) (*squash.Segment, io.ReaderAt, 
 	}
 	if err != nil {
 		e.Close()
-		s.c.Discard(s.entryKey(p, hash), fmt.Sprintf("%v", err))
+		s.c.Discard(k, fmt.Sprintf("%v", err))
 		return nil, nil, nil, false
 	}
 	return seg, io.NewSectionReader(e.Data, at, e.Size), e, true
@@ -154,7 +173,33 @@ func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File, b
 	if err != nil {
 		return fmt.Errorf("cache: cannot store %s: %w", p.Path, err)
 	}
+	s.c.Delete(s.unfinishedKey(p.Path))
 	return nil
+}
+
+// keepUnfinished stores what the failed writer w had compressed of the store path it was
+// writing (squash.Writer.Unfinished), whose data lies in img from the image's start at base, for
+// a rerun to take instead of compressing it again. A failure to store it is reported.
+func (s *segmentCache) keepUnfinished(w *squash.Writer, storeDir string, img *os.File, base int64) {
+	u := w.Unfinished()
+	if u == nil || len(u.Entries) == 0 {
+		return // fragment blocks alone: too little to keep
+	}
+	name, _, _ := strings.Cut(u.Entries[0].Name, "/") // entries are named from the store
+	p := path.Join(storeDir, name)
+	desc, err := u.MarshalBinary()
+	if err == nil {
+		var data []cache.Range
+		for _, pc := range u.Pieces() {
+			data = append(data, cache.Range{Off: base + pc.Offset, N: pc.Length})
+		}
+		err = s.c.Put(s.unfinishedKey(p), desc, img, data)
+	}
+	if err != nil {
+		s.c.Warnf("cache: cannot keep what was compressed of %s: %v", p, err)
+		return
+	}
+	s.logf("cache: kept the blocks of %d files of %s, unfinished (%d bytes)", len(u.Entries), p, u.Size())
 }
 
 // A storer stores the segments of the store paths a build compresses as soon as each is whole in

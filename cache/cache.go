@@ -208,6 +208,11 @@ func (c *Cache) Discard(k Key, why string) {
 	}
 }
 
+// Delete removes the entry stored under k, if any: its caller has no more use for it.
+func (c *Cache) Delete(k Key) {
+	os.Remove(c.path(k, entrySuffix))
+}
+
 // readEntry checks an entry's file and returns the entry.
 func readEntry(f *os.File, k Key) (*Entry, error) {
 	fi, err := f.Stat()

@@ -23,8 +23,10 @@ type reusable struct {
 // are those the writer would have made, in less time. Files read past the duplicate check's
 // lookahead (16 MiB) are compressed as usual.
 //
-// seg is checked as CheckSegment checks it; data is read while the current segment's files are
-// added, on the caller's goroutine.
+// seg may be an unfinished segment (Writer.Unfinished): the blocks a writer that failed had
+// written, which a rerun takes instead of compressing them again. It is checked as CheckSegment
+// checks a segment; data is read while the current segment's files are added, on the caller's
+// goroutine.
 func (w *Writer) Reuse(seg *Segment, data io.ReaderAt) error {
 	if err := w.ready(); err != nil {
 		return err
@@ -32,7 +34,7 @@ func (w *Writer) Reuse(seg *Segment, data io.ReaderAt) error {
 	if w.opts.NoDedup {
 		return nil // no contents hashes to find files by
 	}
-	if err := w.CheckSegment(seg); err != nil {
+	if err := w.checkStored(seg); err != nil {
 		return err
 	}
 	if w.reuse == nil {

@@ -2,7 +2,9 @@ package squash_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -107,5 +109,196 @@ func TestReuse(t *testing.T) {
 	}
 	if err := w.Close(); err != nil {
 		t.Errorf("after a refused Reuse: %v", err)
+	}
+}
+
+// failAfter is an image file that fails every write past its first n bytes, as a full disk does.
+type failAfter struct {
+	*os.File
+	n int64
+}
+
+func (f *failAfter) Write(b []byte) (int, error) {
+	at, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	if at+int64(len(b)) > f.n {
+		return 0, errors.New("no space left (test)")
+	}
+	return f.File.Write(b)
+}
+
+// TestUnfinished fails a writer in the middle of a segment, on the caller's side (a file that
+// cannot be read, an interruption) and on the pipeline's (a full disk): Unfinished describes the
+// whole blocks of the files that were written whole, which a rerun takes as stored (Reuse), with
+// the bytes of a writer that never failed; it cannot be placed, and it keeps its kind through
+// MarshalBinary.
+func TestUnfinished(t *testing.T) {
+	bs := 16 << 10
+	text := func(seed byte, n int) []byte {
+		r := rand.New(rand.NewChaCha8([32]byte{seed}))
+		var b strings.Builder
+		for b.Len() < n {
+			fmt.Fprintf(&b, "line %d of a file that compresses: %x\n", r.IntN(1000), r.IntN(16))
+		}
+		return []byte(b.String()[:n])
+	}
+	src := t.TempDir()
+	writeFiles(t, src, map[string]map[string][]byte{"p": {
+		"a":     text(1, 10*bs+300),
+		"b":     text(2, 5*bs),
+		"b2":    text(2, 5*bs), // b's contents: b's blocks
+		"c":     append(make([]byte, 3*bs), text(4, bs+100)...),
+		"d":     text(3, 4*bs+7),
+		"small": []byte("small\n"),
+		"zz/e":  text(5, 3*bs),
+	}})
+	opts := squash.Options{BlockSize: bs, Compression: squash.Compression{Level: 3, PureGo: true}}
+	// write writes p to out's file, failing as out and fix say, and returns the image and the
+	// writer.
+	write := func(t *testing.T, opts squash.Options, out func(*os.File) io.WriteSeeker, fix func(*squash.Header) error, reuse *squash.Segment, data []byte) ([]byte, *squash.Writer, error) {
+		t.Helper()
+		f, err := os.Create(filepath.Join(t.TempDir(), "img"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		w, err := squash.NewWriter(out(f), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteHeader(&squash.Header{Name: ".", Mode: os.ModeDir | 0o755, ModTime: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if reuse != nil {
+			if err := w.Reuse(reuse, bytes.NewReader(data)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err = w.AddTree("p", filepath.Join(src, "p"), func(h *squash.Header) error {
+			if fix != nil {
+				if err := fix(h); err != nil {
+					return err
+				}
+			}
+			return squash.AllRoot(h)
+		}, nil)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		b, rerr := os.ReadFile(f.Name())
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		return b, w, err
+	}
+	file := func(f *os.File) io.WriteSeeker { return f }
+	cold, w, err := write(t, opts, file, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Unfinished() != nil {
+		t.Error("a writer that did not fail has an unfinished segment")
+	}
+	// The data area's bytes up to the start of p/d's blocks in the cold image: a, b, c.
+	var dStart int64
+	rd, err := squash.NewReader(bytes.NewReader(cold), int64(len(cold)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := rd.Lookup("p/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b, err := range rd.Blocks(d) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		dStart = b.ImageOffset
+		break
+	}
+
+	for _, tc := range []struct {
+		name string
+		out  func(*os.File) io.WriteSeeker
+		fix  func(*squash.Header) error
+		want []string // files described, by name
+	}{
+		// The failure comes as zz is added: d was finished when small's header came; small has
+		// no whole block, and the tails wait in the segment's window.
+		{"a file that cannot be read", file, func(h *squash.Header) error {
+			if h.Name == "p/zz" {
+				return errors.New("cannot read p/zz (test)")
+			}
+			return nil
+		}, []string{"p/a", "p/b", "p/b2", "p/c", "p/d"}},
+		// The disk fills up as d's first block is written: a, b and c are written whole.
+		{"a full disk", func(f *os.File) io.WriteSeeker { return &failAfter{f, dStart + 1} }, nil, []string{"p/a", "p/b", "p/b2", "p/c"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img, w, err := write(t, opts, tc.out, tc.fix, nil, nil)
+			if err == nil {
+				t.Fatal("the writer did not fail")
+			}
+			u := w.Unfinished()
+			if u == nil {
+				t.Fatal("no unfinished segment")
+			}
+			var names []string
+			var want int64 // bytes of blocks that are not holes
+			for _, e := range u.Entries {
+				names = append(names, e.Name)
+				if e.Name != "p/b2" { // b's contents: offered once
+					for _, b := range e.Blocks {
+						if b != 0 {
+							want += int64(bs)
+						}
+					}
+				}
+			}
+			if fmt.Sprint(names) != fmt.Sprint(tc.want) {
+				t.Errorf("unfinished segment of %v, want %v", names, tc.want)
+			}
+			var data []byte
+			for _, p := range u.Pieces() {
+				data = append(data, img[p.Offset:p.Offset+p.Length]...)
+			}
+			desc, err := u.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back squash.Segment
+			if err := back.UnmarshalBinary(desc); err != nil || !back.Unfinished || len(back.Entries) != len(u.Entries) {
+				t.Fatalf("read back: unfinished %v, %d entries, %v", back.Unfinished, len(back.Entries), err)
+			}
+			for _, workers := range []int{1, 4} {
+				o := opts
+				o.Workers = workers
+				again, w, err := write(t, o, file, nil, &back, data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(again, cold) {
+					t.Errorf("%d workers: the rerun with the unfinished segment differs from a writer that did not fail", workers)
+				}
+				if w.Reused() != want {
+					t.Errorf("%d workers: %d bytes reused, want %d", workers, w.Reused(), want)
+				}
+			}
+			f, err := os.Create(filepath.Join(t.TempDir(), "img"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			w2, err := squash.NewWriter(f, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w2.Close()
+			if w2.CheckSegment(&back) == nil || w2.AddSegment(&back, io.NopCloser(bytes.NewReader(data))) == nil {
+				t.Error("an unfinished segment can be placed")
+			}
+		})
 	}
 }

@@ -29,6 +29,9 @@ type Segment struct {
 	Fragments []SegmentFragment
 	// Entries are the entries added in the segment, in the order they were added.
 	Entries []SegmentEntry
+	// Unfinished marks what the image holds of a segment that a failed writer did not end
+	// (Writer.Unfinished): blocks for a later writer to Reuse, not a segment to place.
+	Unfinished bool
 
 	splices []splice // the shared blocks, in order
 }
@@ -124,7 +127,8 @@ func (s *Segment) describe(nodes []*node, frags []fragEntry) {
 }
 
 // check validates a segment read back from storage against the writer's block size, so that a
-// corrupt description cannot produce a corrupt image.
+// corrupt description cannot produce a corrupt image. An unfinished segment's entries are
+// regular files without their tails: each has its whole blocks, and no fragment.
 func (s *Segment) check(blockSize int) error {
 	size := s.Size()
 	if size < 0 {
@@ -140,15 +144,18 @@ func (s *Segment) check(blockSize int) error {
 		if err := checkHeader(&e.Header); err != nil {
 			return err
 		}
+		bs := int64(blockSize)
+		if s.Unfinished && (!e.Mode.IsRegular() || e.Fragment != noFragment || e.Size < bs) {
+			return fmt.Errorf("%s: not a file's whole blocks in an unfinished segment", e.Name)
+		}
 		if !e.Mode.IsRegular() {
 			if len(e.Blocks) > 0 || e.Fragment != noFragment {
 				return fmt.Errorf("%s: data on a non-regular entry", e.Name)
 			}
 			continue
 		}
-		bs := int64(blockSize)
 		want := e.Size / bs
-		if e.Fragment == noFragment && e.Size%bs != 0 {
+		if !s.Unfinished && e.Fragment == noFragment && e.Size%bs != 0 {
 			want++
 		}
 		if int64(len(e.Blocks)) != want {
@@ -187,6 +194,14 @@ func (s *Segment) check(blockSize int) error {
 // A segment does not depend on the segments before it, so one that was sound when stored can be
 // placed after any others. An error says why not; the writer is unaffected.
 func (w *Writer) CheckSegment(seg *Segment) error {
+	if seg.Unfinished {
+		return errors.New("squash: stored segment: unfinished (its blocks can be reused, not placed)")
+	}
+	return w.checkStored(seg)
+}
+
+// checkStored tells whether seg, finished or not, is sound for this writer (see CheckSegment).
+func (w *Writer) checkStored(seg *Segment) error {
 	if err := seg.check(w.blockSize); err != nil {
 		return fmt.Errorf("squash: stored segment: %w", err)
 	}
@@ -382,6 +397,6 @@ func (w *Writer) placeSegment(j *job) error {
 		}
 		w.fragments = append(w.fragments, fragEntry{start: where(f.Offset), size: f.Size})
 	}
-	w.segStart = w.pos
+	w.nextSegment()
 	return nil
 }

@@ -1,6 +1,7 @@
 package squash
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -8,14 +9,21 @@ import (
 	"math"
 )
 
-// segmentMagic starts a segment's binary description; the digit is its version.
-const segmentMagic = "gonixiso squash segment 4\n"
+// segmentMagic starts a segment's binary description, unfinishedMagic an unfinished segment's;
+// the digit is the version of what follows, the same for both.
+const (
+	segmentMagic    = "gonixiso squash segment 4\n"
+	unfinishedMagic = "gonixiso squash unfinished segment 4\n"
+)
 
 // MarshalBinary encodes the segment's description (not its data) for storage: its size, its
 // fragment blocks and its entries, all relative to the segment. Start, End and FragmentBase are
-// not kept, since a stored segment is placed anew.
+// not kept, since a stored segment is placed anew; Unfinished is.
 func (s *Segment) MarshalBinary() ([]byte, error) {
 	b := []byte(segmentMagic)
+	if s.Unfinished {
+		b = []byte(unfinishedMagic)
+	}
 	b = binary.AppendUvarint(b, uint64(s.Size()))
 	b = binary.AppendUvarint(b, uint64(len(s.Fragments)))
 	for _, f := range s.Fragments {
@@ -126,15 +134,20 @@ func (d *segDecoder) str() string {
 // UnmarshalBinary decodes a description made by MarshalBinary. Its Start is 0 and its End its
 // size. The entries are checked again when the segment is placed (AddSegment).
 func (s *Segment) UnmarshalBinary(data []byte) error {
-	if len(data) < len(segmentMagic) || string(data[:len(segmentMagic)]) != segmentMagic {
+	rest, ok := bytes.CutPrefix(data, []byte(segmentMagic))
+	unfinished := false
+	if !ok {
+		rest, unfinished = bytes.CutPrefix(data, []byte(unfinishedMagic))
+	}
+	if !ok && !unfinished {
 		return fmt.Errorf("%w: not a segment description (or another version)", errSegment)
 	}
-	d := &segDecoder{b: data[len(segmentMagic):]}
+	d := &segDecoder{b: rest}
 	size := d.uvarint()
 	if size > math.MaxInt64 {
 		d.fail()
 	}
-	out := Segment{End: int64(size)}
+	out := Segment{End: int64(size), Unfinished: unfinished}
 	out.Fragments = make([]SegmentFragment, d.count(37))
 	for i := range out.Fragments {
 		off := d.uvarint()

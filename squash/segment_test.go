@@ -2,6 +2,7 @@ package squash_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -201,6 +202,22 @@ func FuzzSegmentDescription(f *testing.F) {
 		w.Flush()
 	}
 	w.Close()
+	// And an unfinished segment: what a writer that failed in the middle of sizes leaves.
+	w, _ = squash.NewWriter(img, squash.Options{BlockSize: 4096, Compression: squash.Compression{Level: 1, PureGo: true}})
+	added := 0
+	w.AddTree("sizes", filepath.Join(src, "sizes"), func(*squash.Header) error {
+		if added++; added == 10 {
+			return errors.New("stop")
+		}
+		return nil
+	}, nil)
+	w.Close()
+	if u := w.Unfinished(); u == nil {
+		f.Fatal("no unfinished segment for a seed")
+	} else {
+		d, _ := u.MarshalBinary()
+		f.Add(d)
+	}
 	f.Fuzz(func(t *testing.T, desc []byte) {
 		var seg squash.Segment
 		if err := seg.UnmarshalBinary(desc); err != nil {
@@ -223,6 +240,14 @@ func FuzzSegmentDescription(f *testing.F) {
 		defer out.Close()
 		w, _ := squash.NewWriter(out, squash.Options{BlockSize: 4096, Compression: squash.Compression{Level: 1, PureGo: true}})
 		data := make([]byte, max(0, min(seg.Size(), 1<<20)))
+		if seg.Unfinished {
+			// Its blocks are reused, whatever they hold, by a writer that adds a tree.
+			if err := w.Reuse(&seg, bytes.NewReader(data)); err == nil {
+				w.AddTree("sizes", filepath.Join(src, "sizes"), nil, nil)
+			}
+			w.Close()
+			return
+		}
 		if err := w.AddSegment(&seg, bytes.NewReader(data)); err != nil {
 			w.Close()
 			return

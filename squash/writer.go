@@ -54,6 +54,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -137,6 +138,10 @@ type Writer struct {
 	spliced   int64    // bytes of the segment's own data left out of the image (splices)
 	splices   []splice // of the segment being written
 	fragments []fragEntry
+	segFrag   int     // the segment's first fragment block, in fragments
+	segFiles  []*node // the segment's files that have blocks written, or another file's
+
+	unfinished *Segment // what a failed writer's image holds of its last segment (Unfinished)
 }
 
 type fragEntry struct {
@@ -348,6 +353,7 @@ func (w *Writer) consume(j *job) error {
 		n := j.n
 		if j.first {
 			n.start, n.self = w.pos, w.selfPos()
+			w.segFiles = append(w.segFiles, n)
 		}
 		if j.sparse {
 			n.blocks = append(n.blocks, 0)
@@ -386,6 +392,7 @@ func (w *Writer) consume(j *job) error {
 		if err := w.unwrite(n); err != nil {
 			return err
 		}
+		w.tookBlocks(n)
 		n.start, n.blocks, n.sparse, n.self = o.start, o.blocks, o.sparse, o.self
 	case jobShare:
 		// The file's blocks repeat an earlier segment's file's: they stay in the segment's own
@@ -394,6 +401,7 @@ func (w *Writer) consume(j *job) error {
 		if err := w.unwrite(n); err != nil {
 			return err
 		}
+		w.tookBlocks(n)
 		n.self = w.selfPos()
 		if l := dataLength(o.blocks); l > 0 {
 			w.splices = append(w.splices, splice{at: w.pos, src: o.start, n: l})
@@ -405,7 +413,7 @@ func (w *Writer) consume(j *job) error {
 		seg.Start, seg.End = w.segStart, w.pos
 		seg.splices = w.splices
 		seg.describe(j.nodes, w.fragments[seg.FragmentBase:])
-		w.segStart, w.spliced, w.splices = w.pos, 0, nil
+		w.nextSegment()
 		if w.opts.OnSegment != nil {
 			if err := w.opts.OnSegment(seg); err != nil {
 				return err
@@ -415,6 +423,20 @@ func (w *Writer) consume(j *job) error {
 		return w.placeSegment(j)
 	}
 	return nil
+}
+
+// tookBlocks notes that the file n takes another file's blocks (jobDup, jobShare): it is among
+// the segment's files with blocks, unless its own first block already put it there.
+func (w *Writer) tookBlocks(n *node) {
+	if len(n.blocks) == 0 {
+		w.segFiles = append(w.segFiles, n)
+	}
+}
+
+// nextSegment starts the consumer's next segment where the data ends.
+func (w *Writer) nextSegment() {
+	w.segStart, w.spliced, w.splices = w.pos, 0, nil
+	w.segFrag, w.segFiles = len(w.fragments), nil
 }
 
 // selfPos is the offset of the next byte in the current segment's own data: on the consumer.
@@ -1009,6 +1031,7 @@ func (w *Writer) Close() error {
 	}
 	if err != nil {
 		w.err = err
+		w.unfinished = w.describeUnfinished()
 		return err
 	}
 	if err := w.writeTables(); err != nil {
@@ -1018,6 +1041,48 @@ func (w *Writer) Close() error {
 	return nil
 }
 
+// Unfinished returns, once Close has failed, what the image holds of the segment the writer was
+// writing (with Pieces, as for a segment): the whole blocks of the files whose blocks were all
+// written, each file described without its tail, and the fragment blocks written. A later writer
+// with the same options takes them as stored (Reuse) when it writes the same files again, as a
+// rerun after an interruption or a failure does, instead of compressing them again. It cannot
+// be placed (AddSegment). Unfinished is nil when Close succeeded or nothing is to be had, as
+// without duplicate detection (no contents hashes to find the files by).
+func (w *Writer) Unfinished() *Segment { return w.unfinished }
+
+// describeUnfinished describes the consumer's segment as far as it was written, once the
+// pipeline has stopped: a file's blocks are all written once its last one is, or once it took
+// another file's (jobDup, jobShare); its contents hash, once the producer finished it.
+func (w *Writer) describeUnfinished() *Segment {
+	if w.opts.NoDedup {
+		return nil
+	}
+	s := &Segment{Start: w.segStart, End: w.pos, FragmentBase: uint32(w.segFrag), Unfinished: true,
+		splices: slices.Clone(w.splices)}
+	for _, f := range w.fragments[w.segFrag:] {
+		s.Fragments = append(s.Fragments, SegmentFragment{Offset: f.self, Size: f.size, Hash: f.hash})
+	}
+	bs := int64(w.blockSize)
+	for _, n := range w.segFiles {
+		whole := n.hdr.Size / bs
+		if whole == 0 || int64(len(n.blocks)) < whole || n.hash == ([sha256.Size]byte{}) {
+			continue
+		}
+		e := SegmentEntry{Header: n.hdr, Offset: n.self, Blocks: slices.Clone(n.blocks[:whole]), Fragment: noFragment, Hash: n.hash}
+		e.Name = n.path()
+		for _, b := range e.Blocks {
+			if b == 0 {
+				e.Sparse += bs
+			}
+		}
+		s.Entries = append(s.Entries, e)
+	}
+	if len(s.Entries) == 0 && len(s.Fragments) == 0 {
+		return nil
+	}
+	return s
+}
+
 // releaseAll drops what the writer holds for the image, the tree above all, once it is closed: a
 // caller that keeps the Writer (for Stats) does not keep the image's inodes in memory.
 func (w *Writer) releaseAll() {
@@ -1025,7 +1090,7 @@ func (w *Writer) releaseAll() {
 	w.segDups, w.shared, w.frags, w.tailOf = nil, nil, nil, nil
 	w.seg, w.segNodes, w.tails, w.tailBytes = nil, nil, nil, nil
 	w.reuse, w.reuseFrags = nil, nil
-	w.splices, w.fragments = nil, nil
+	w.splices, w.fragments, w.segFiles = nil, nil, nil
 	w.bufs = sync.Pool{}
 }
 

@@ -13,6 +13,7 @@
 package livestore
 
 import (
+	"fmt"
 	"io/fs"
 	"path/filepath"
 
@@ -34,10 +35,39 @@ func AddRoot(w *squash.Writer, t int64) error {
 // segment of its own. tee, if not nil, sees the path as it is read (squash.Tee), so that a caller
 // can hash it from the same reads.
 func AddPath(w *squash.Writer, p string, tee squash.Tee) error {
-	if err := w.AddTree(filepath.Base(p), p, squash.AllRoot, tee); err != nil {
+	if err := w.AddTree(filepath.Base(p), p, storeEntry(p), tee); err != nil {
 		return err
 	}
 	return w.Flush()
+}
+
+// storeEntry makes a header of the store path p's tree an entry of the image: owned by root
+// (-all-root), and refused if it is neither a regular file, a directory nor a symlink, which
+// is all a store path can hold (a NAR has nothing else): a FIFO or a device there was not made
+// by Nix, and a FIFO's reader would wait forever on the booted system.
+func storeEntry(p string) func(*squash.Header) error {
+	return func(h *squash.Header) error {
+		if t := h.Mode.Type(); t != 0 && t != fs.ModeDir && t != fs.ModeSymlink {
+			return fmt.Errorf("livestore: %s: a store path cannot hold a %s (only files, directories and symlinks)",
+				filepath.Join(filepath.Dir(p), h.Name), typeName(t))
+		}
+		return squash.AllRoot(h)
+	}
+}
+
+// typeName names a file type that a store path cannot hold.
+func typeName(t fs.FileMode) string {
+	switch {
+	case t&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case t&fs.ModeSocket != 0:
+		return "socket"
+	case t&fs.ModeCharDevice != 0:
+		return "character device"
+	case t&fs.ModeDevice != 0:
+		return "block device"
+	}
+	return "file of type " + t.String()
 }
 
 // AddRegistration adds the registration file at the root, mode 0444 with the time t, in a segment
@@ -55,5 +85,5 @@ func AddRegistration(w *squash.Writer, registration []byte, t int64) error {
 // CheckPath reports whether seg, a stored segment, describes the store path p as AddPath would add
 // it now (squash.Segment.CheckTree).
 func CheckPath(seg *squash.Segment, p string) error {
-	return seg.CheckTree(filepath.Base(p), p, squash.AllRoot)
+	return seg.CheckTree(filepath.Base(p), p, storeEntry(p))
 }

@@ -131,8 +131,9 @@ type Result struct {
 	Warnings    []string
 	CachedPaths int   // store paths placed from the cache
 	CachedBytes int64 // their bytes of file contents
-	// ReusedBytes are bytes of files compressed by an earlier build, of an earlier version of
-	// their store path, whose blocks the cache gave as they were stored.
+	// ReusedBytes are bytes of files compressed by an earlier build (of an earlier version of
+	// their store path, or of the path itself by a build that was interrupted in it), whose
+	// blocks the cache gave as they were stored.
 	ReusedBytes int64
 	// Costliest are the store paths that cost the SquashFS the most, most first (five, or
 	// fewer in a smaller closure).

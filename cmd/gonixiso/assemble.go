@@ -523,7 +523,7 @@ func (r *reporter) summary(res *gonixiso.Result, overrides []string) {
 		fmt.Fprintf(r.w, "  %d of the store paths (%s) came from the cache\n", res.CachedPaths, humanBytes(res.CachedBytes))
 	}
 	if res.ReusedBytes > 0 {
-		fmt.Fprintf(r.w, "  %s of files the cache had compressed in earlier versions of their store paths\n", humanBytes(res.ReusedBytes))
+		fmt.Fprintf(r.w, "  %s of files the cache had compressed in earlier builds (of earlier versions of their store paths, or interrupted)\n", humanBytes(res.ReusedBytes))
 	}
 	if res.SegmentsBuilt+res.SegmentsFetched > 0 {
 		fmt.Fprintf(r.w, "  segments: Nix built %d and fetched %d\n", res.SegmentsBuilt, res.SegmentsFetched)

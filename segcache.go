@@ -182,8 +182,8 @@ func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File, b
 // a rerun to take instead of compressing it again. A failure to store it is reported.
 func (s *segmentCache) keepUnfinished(w *squash.Writer, storeDir string, img *os.File, base int64) {
 	u := w.Unfinished()
-	if u == nil || len(u.Entries) == 0 {
-		return // fragment blocks alone: too little to keep
+	if u == nil {
+		return
 	}
 	name, _, _ := strings.Cut(u.Entries[0].Name, "/") // entries are named from the store
 	p := path.Join(storeDir, name)
@@ -199,7 +199,7 @@ func (s *segmentCache) keepUnfinished(w *squash.Writer, storeDir string, img *os
 		s.c.Warnf("cache: cannot keep what was compressed of %s: %v", p, err)
 		return
 	}
-	s.logf("cache: kept the blocks of %d files of %s, unfinished (%d bytes)", len(u.Entries), p, u.Size())
+	s.logf("cache: kept the blocks of %d files and %d fragment blocks of %s, unfinished (%d bytes)", len(u.Entries)-1, len(u.Fragments), p, u.Size())
 }
 
 // A storer stores the segments of the store paths a build compresses as soon as each is whole in

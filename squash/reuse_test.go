@@ -131,8 +131,9 @@ func (f *failAfter) Write(b []byte) (int, error) {
 
 // TestUnfinished fails a writer in the middle of a segment, on the caller's side (a file that
 // cannot be read, an interruption) and on the pipeline's (a full disk): Unfinished describes the
-// whole blocks of the files that were written whole, which a rerun takes as stored (Reuse), with
-// the bytes of a writer that never failed; it cannot be placed, and it keeps its kind through
+// whole blocks of the files that were written whole and the fragment blocks written (once the
+// tails of p/m fill the segment's tail window), which a rerun takes as stored (Reuse), with the
+// bytes of a writer that never failed; it cannot be placed, and it keeps its kind through
 // MarshalBinary.
 func TestUnfinished(t *testing.T) {
 	bs := 16 << 10
@@ -145,7 +146,7 @@ func TestUnfinished(t *testing.T) {
 		return []byte(b.String()[:n])
 	}
 	src := t.TempDir()
-	writeFiles(t, src, map[string]map[string][]byte{"p": {
+	p := map[string][]byte{
 		"a":     text(1, 10*bs+300),
 		"b":     text(2, 5*bs),
 		"b2":    text(2, 5*bs), // b's contents: b's blocks
@@ -153,7 +154,11 @@ func TestUnfinished(t *testing.T) {
 		"d":     text(3, 4*bs+7),
 		"small": []byte("small\n"),
 		"zz/e":  text(5, 3*bs),
-	}})
+	}
+	for i := range 2100 { // 16.8 MB of tails, more than the window holds
+		p[fmt.Sprintf("m/%04d", i)] = append([]byte(fmt.Sprintf("%04d ", i)), text(byte(10+i%7), 7995)...)
+	}
+	writeFiles(t, src, map[string]map[string][]byte{"p": p})
 	opts := squash.Options{BlockSize: bs, Compression: squash.Compression{Level: 3, PureGo: true}}
 	// write writes p to out's file, failing as out and fix say, and returns the image and the
 	// writer.
@@ -169,6 +174,9 @@ func TestUnfinished(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := w.WriteHeader(&squash.Header{Name: ".", Mode: os.ModeDir | 0o755, ModTime: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil { // p is a segment of its own
 			t.Fatal(err)
 		}
 		if reuse != nil {
@@ -220,10 +228,11 @@ func TestUnfinished(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		name string
-		out  func(*os.File) io.WriteSeeker
-		fix  func(*squash.Header) error
-		want []string // files described, by name
+		name  string
+		out   func(*os.File) io.WriteSeeker
+		fix   func(*squash.Header) error
+		want  []string // entries described, by name
+		frags bool     // fragment blocks too
 	}{
 		// The failure comes as zz is added: d was finished when small's header came; small has
 		// no whole block, and the tails wait in the segment's window.
@@ -232,9 +241,9 @@ func TestUnfinished(t *testing.T) {
 				return errors.New("cannot read p/zz (test)")
 			}
 			return nil
-		}, []string{"p/a", "p/b", "p/b2", "p/c", "p/d"}},
+		}, []string{"p", "p/a", "p/b", "p/b2", "p/c", "p/d"}, true},
 		// The disk fills up as d's first block is written: a, b and c are written whole.
-		{"a full disk", func(f *os.File) io.WriteSeeker { return &failAfter{f, dStart + 1} }, nil, []string{"p/a", "p/b", "p/b2", "p/c"}},
+		{"a full disk", func(f *os.File) io.WriteSeeker { return &failAfter{f, dStart + 1} }, nil, []string{"p", "p/a", "p/b", "p/b2", "p/c"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			img, w, err := write(t, opts, tc.out, tc.fix, nil, nil)
@@ -260,6 +269,9 @@ func TestUnfinished(t *testing.T) {
 			if fmt.Sprint(names) != fmt.Sprint(tc.want) {
 				t.Errorf("unfinished segment of %v, want %v", names, tc.want)
 			}
+			if tc.frags != (len(u.Fragments) > 0) {
+				t.Errorf("%d fragment blocks described", len(u.Fragments))
+			}
 			var data []byte
 			for _, p := range u.Pieces() {
 				data = append(data, img[p.Offset:p.Offset+p.Length]...)
@@ -282,8 +294,9 @@ func TestUnfinished(t *testing.T) {
 				if !bytes.Equal(again, cold) {
 					t.Errorf("%d workers: the rerun with the unfinished segment differs from a writer that did not fail", workers)
 				}
-				if w.Reused() != want {
-					t.Errorf("%d workers: %d bytes reused, want %d", workers, w.Reused(), want)
+				// Fragment blocks count their tails' bytes.
+				if got := w.Reused(); tc.frags && got <= want || !tc.frags && got != want {
+					t.Errorf("%d workers: %d bytes reused, want %d of blocks, and fragment blocks: %v", workers, got, want, tc.frags)
 				}
 			}
 			f, err := os.Create(filepath.Join(t.TempDir(), "img"))

@@ -127,8 +127,9 @@ func (s *Segment) describe(nodes []*node, frags []fragEntry) {
 }
 
 // check validates a segment read back from storage against the writer's block size, so that a
-// corrupt description cannot produce a corrupt image. An unfinished segment's entries are
-// regular files without their tails: each has its whole blocks, and no fragment.
+// corrupt description cannot produce a corrupt image. An unfinished segment's first entry has
+// no data; the others are regular files without their tails: each has its whole blocks, and no
+// fragment.
 func (s *Segment) check(blockSize int) error {
 	size := s.Size()
 	if size < 0 {
@@ -140,9 +141,15 @@ func (s *Segment) check(blockSize int) error {
 			return fmt.Errorf("fragment %d out of bounds", i)
 		}
 	}
-	for _, e := range s.Entries {
+	for i, e := range s.Entries {
 		if err := checkHeader(&e.Header); err != nil {
 			return err
+		}
+		if s.Unfinished && i == 0 {
+			if len(e.Blocks) > 0 || e.Fragment != noFragment {
+				return fmt.Errorf("%s: data on the first entry of an unfinished segment", e.Name)
+			}
+			continue
 		}
 		bs := int64(blockSize)
 		if s.Unfinished && (!e.Mode.IsRegular() || e.Fragment != noFragment || e.Size < bs) {
@@ -210,7 +217,7 @@ func (w *Writer) checkStored(seg *Segment) error {
 	}
 	for i := range seg.Entries {
 		e := &seg.Entries[i]
-		if e.Mode.IsRegular() && e.Size > 0 && e.Hash == ([32]byte{}) {
+		if e.Mode.IsRegular() && e.Size > 0 && e.Hash == ([32]byte{}) && !(seg.Unfinished && i == 0) {
 			return fmt.Errorf("squash: stored segment: %s has no contents hash (written without duplicate detection)", e.Name)
 		}
 	}

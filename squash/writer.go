@@ -139,6 +139,7 @@ type Writer struct {
 	splices   []splice // of the segment being written
 	fragments []fragEntry
 	segFrag   int     // the segment's first fragment block, in fragments
+	segHead   *node   // the segment's first entry, once a job of the segment came
 	segFiles  []*node // the segment's files that have blocks written, or another file's
 
 	unfinished *Segment // what a failed writer's image holds of its last segment (Unfinished)
@@ -216,6 +217,7 @@ type job struct {
 	runs      []run     // jobRaw: the stretches of the segment's data that are not placed (shared)
 	fragOrigs []int64   // jobRaw: for each fragment block, the earlier block it is, or -1
 	raw       io.Reader // jobRaw
+	head      *node     // the first entry of the segment the job belongs to (nil for jobRaw)
 	reused    bool      // jobBlock, jobFragment: out and size are the block as Reuse's segment stored it
 	stored    bool      // jobBlock: a tail known not to shrink, stored as it is
 
@@ -296,6 +298,9 @@ func (w *Writer) run(workers int) {
 
 // send hands a job to the pipeline; it fails once the pipeline has failed.
 func (w *Writer) send(j *job) error {
+	if len(w.segNodes) > 0 {
+		j.head = w.segNodes[0]
+	}
 	select {
 	case w.jobs <- j:
 		return nil
@@ -348,6 +353,9 @@ func (w *Writer) putBuf(b []byte) {
 
 // consume writes results in the producer's order: runs on the pipeline's goroutine.
 func (w *Writer) consume(j *job) error {
+	if w.segHead == nil {
+		w.segHead = j.head
+	}
 	switch j.kind {
 	case jobBlock:
 		n := j.n
@@ -436,7 +444,7 @@ func (w *Writer) tookBlocks(n *node) {
 // nextSegment starts the consumer's next segment where the data ends.
 func (w *Writer) nextSegment() {
 	w.segStart, w.spliced, w.splices = w.pos, 0, nil
-	w.segFrag, w.segFiles = len(w.fragments), nil
+	w.segFrag, w.segHead, w.segFiles = len(w.fragments), nil, nil
 }
 
 // selfPos is the offset of the next byte in the current segment's own data: on the consumer.
@@ -1042,8 +1050,9 @@ func (w *Writer) Close() error {
 }
 
 // Unfinished returns, once Close has failed, what the image holds of the segment the writer was
-// writing (with Pieces, as for a segment): the whole blocks of the files whose blocks were all
-// written, each file described without its tail, and the fragment blocks written. A later writer
+// writing (with Pieces, as for a segment): its first entry, which names it, without its data;
+// then the whole blocks of the files whose blocks were all written, each file described without
+// its tail; and the fragment blocks written. A later writer
 // with the same options takes them as stored (Reuse) when it writes the same files again, as a
 // rerun after an interruption or a failure does, instead of compressing them again. It cannot
 // be placed (AddSegment). Unfinished is nil when Close succeeded or nothing is to be had, as
@@ -1054,11 +1063,14 @@ func (w *Writer) Unfinished() *Segment { return w.unfinished }
 // pipeline has stopped: a file's blocks are all written once its last one is, or once it took
 // another file's (jobDup, jobShare); its contents hash, once the producer finished it.
 func (w *Writer) describeUnfinished() *Segment {
-	if w.opts.NoDedup {
+	if w.opts.NoDedup || w.segHead == nil {
 		return nil
 	}
 	s := &Segment{Start: w.segStart, End: w.pos, FragmentBase: uint32(w.segFrag), Unfinished: true,
 		splices: slices.Clone(w.splices)}
+	head := SegmentEntry{Header: w.segHead.hdr, Fragment: noFragment}
+	head.Name = w.segHead.path()
+	s.Entries = append(s.Entries, head)
 	for _, f := range w.fragments[w.segFrag:] {
 		s.Fragments = append(s.Fragments, SegmentFragment{Offset: f.self, Size: f.size, Hash: f.hash})
 	}
@@ -1077,7 +1089,7 @@ func (w *Writer) describeUnfinished() *Segment {
 		}
 		s.Entries = append(s.Entries, e)
 	}
-	if len(s.Entries) == 0 && len(s.Fragments) == 0 {
+	if len(s.Entries) == 1 && len(s.Fragments) == 0 {
 		return nil
 	}
 	return s
@@ -1090,7 +1102,7 @@ func (w *Writer) releaseAll() {
 	w.segDups, w.shared, w.frags, w.tailOf = nil, nil, nil, nil
 	w.seg, w.segNodes, w.tails, w.tailBytes = nil, nil, nil, nil
 	w.reuse, w.reuseFrags = nil, nil
-	w.splices, w.fragments, w.segFiles = nil, nil, nil
+	w.splices, w.fragments, w.segHead, w.segFiles = nil, nil, nil, nil
 	w.bufs = sync.Pool{}
 }
 

@@ -1,6 +1,7 @@
 package squash
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -51,11 +52,83 @@ func (w *Writer) Reuse(seg *Segment, data io.ReaderAt) error {
 		if !e.Mode.IsRegular() || len(e.Blocks) == 0 || dataLength(e.Blocks) == 0 {
 			continue
 		}
-		if _, ok := w.reuse[e.Hash]; !ok {
-			w.reuse[e.Hash] = reusable{size: e.Size, blocks: e.Blocks, data: data, off: e.Offset}
+		r := reusable{size: e.Size, blocks: e.Blocks, data: data, off: e.Offset}
+		if seg.Unfinished {
+			// By name too: a file the writer was in the middle of has no contents hash,
+			// and a file past the duplicate check's lookahead is not found by it.
+			if err := w.partDecoder(); err != nil {
+				return err
+			}
+			if w.reuseParts == nil {
+				w.reuseParts = map[string]reusable{}
+			}
+			w.reuseParts[e.Name] = r
+		}
+		if _, ok := w.reuse[e.Hash]; !ok && e.Hash != ([32]byte{}) {
+			w.reuse[e.Hash] = r
 		}
 	}
 	return nil
+}
+
+// partDecoder makes the decoder that checks blocks offered by name (sameAsStored).
+func (w *Writer) partDecoder() error {
+	if w.dec != nil {
+		return nil
+	}
+	_, dec, err := newDecoder(w.comp.id(), false)
+	if err != nil {
+		return fmt.Errorf("squash: reusing blocks: %w", err)
+	}
+	w.dec = dec
+	return nil
+}
+
+// partBlock returns the file's next block as the unfinished segment Reuse offered stores it, with
+// its size word, if that has the block and it is not a hole, read when read is set; either way
+// it steps past it.
+func (w *Writer) partBlock(f *fileState, read bool) ([]byte, uint32) {
+	p := f.part
+	if p == nil || f.blocks >= len(p.blocks) {
+		return nil, 0
+	}
+	size := p.blocks[f.blocks]
+	l := int64(size &^ dataUncompressed)
+	at := f.partAt
+	f.partAt += l
+	if !read || l == 0 || l > int64(w.blockSize) {
+		return nil, 0
+	}
+	b := w.getBuf()[:l]
+	if _, err := p.data.ReadAt(b, at); err != nil {
+		w.putBuf(b)
+		return nil, 0 // compressed as usual
+	}
+	return b, size
+}
+
+// sameAsStored makes the block job j the block an unfinished segment stored for it (j.was) if
+// that holds j's bytes, decoded to check: on the workers. Compression is a function of the
+// bytes and the options, so the stored block is the one compressing would give.
+func (w *Writer) sameAsStored(j *job) bool {
+	was, size := j.was, j.wasSize
+	j.was = nil
+	same := false
+	if size&dataUncompressed != 0 {
+		same = bytes.Equal(was, j.data)
+	} else {
+		dst := w.getBuf()[:w.blockSize]
+		n, err := w.dec.decode(dst, was)
+		same = err == nil && bytes.Equal(dst[:n], j.data)
+		w.putBuf(dst)
+	}
+	if !same {
+		w.putBuf(was)
+		return false
+	}
+	j.out, j.size, j.reused = was, size, true
+	w.bytesReused.Add(int64(len(j.data)))
+	return true
 }
 
 // reused turns the held-back block jobs of the file f, whose contents are known, into the
@@ -83,6 +156,10 @@ func (w *Writer) reused(f *fileState) error {
 			}
 			j.out, j.size, j.reused = j.data[:l], size, true
 			w.bytesReused.Add(int64(w.blockSize))
+			if j.was != nil {
+				w.putBuf(j.was)
+				j.was = nil
+			}
 		}
 		off += l
 	}

@@ -130,11 +130,12 @@ func (f *failAfter) Write(b []byte) (int, error) {
 }
 
 // TestUnfinished fails a writer in the middle of a segment, on the caller's side (a file that
-// cannot be read, an interruption) and on the pipeline's (a full disk): Unfinished describes the
-// whole blocks of the files that were written whole and the fragment blocks written (once the
-// tails of p/m fill the segment's tail window), which a rerun takes as stored (Reuse), with the
-// bytes of a writer that never failed; it cannot be placed, and it keeps its kind through
-// MarshalBinary.
+// cannot be read, an interruption) and on the pipeline's (a full disk, before p/d and in the
+// middle of p/e, a file larger than the duplicate check's lookahead): Unfinished describes the
+// whole blocks written of the files that have some, the first ones of the file the writer was in,
+// and the fragment blocks written (once the tails of p/m fill the segment's tail window), which a
+// rerun takes as stored (Reuse), with the bytes of a writer that never failed; it cannot be
+// placed, and it keeps its kind through MarshalBinary.
 func TestUnfinished(t *testing.T) {
 	bs := 16 << 10
 	text := func(seed byte, n int) []byte {
@@ -152,6 +153,7 @@ func TestUnfinished(t *testing.T) {
 		"b2":    text(2, 5*bs), // b's contents: b's blocks
 		"c":     append(make([]byte, 3*bs), text(4, bs+100)...),
 		"d":     text(3, 4*bs+7),
+		"e":     text(6, 20<<20), // streams: more than the 16 MiB lookahead
 		"small": []byte("small\n"),
 		"zz/e":  text(5, 3*bs),
 	}
@@ -209,23 +211,28 @@ func TestUnfinished(t *testing.T) {
 	if w.Unfinished() != nil {
 		t.Error("a writer that did not fail has an unfinished segment")
 	}
-	// The data area's bytes up to the start of p/d's blocks in the cold image: a, b, c.
-	var dStart int64
+	// Where blocks of p/d and p/e start in the cold image.
 	rd, err := squash.NewReader(bytes.NewReader(cold), int64(len(cold)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := rd.Lookup("p/d")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for b, err := range rd.Blocks(d) {
+	blockAt := func(name string, i int) int64 {
+		e, err := rd.Lookup(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		dStart = b.ImageOffset
-		break
+		for b, err := range rd.Blocks(e) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Offset == int64(i*bs) {
+				return b.ImageOffset
+			}
+		}
+		t.Fatalf("%s has no block %d", name, i)
+		return 0
 	}
+	dStart, eMiddle := blockAt("p/d", 0), blockAt("p/e", 800)
 
 	for _, tc := range []struct {
 		name  string
@@ -241,9 +248,11 @@ func TestUnfinished(t *testing.T) {
 				return errors.New("cannot read p/zz (test)")
 			}
 			return nil
-		}, []string{"p", "p/a", "p/b", "p/b2", "p/c", "p/d"}, true},
+		}, []string{"p", "p/a", "p/b", "p/b2", "p/c", "p/d", "p/e"}, true},
 		// The disk fills up as d's first block is written: a, b and c are written whole.
 		{"a full disk", func(f *os.File) io.WriteSeeker { return &failAfter{f, dStart + 1} }, nil, []string{"p", "p/a", "p/b", "p/b2", "p/c"}, false},
+		// The disk fills up in the middle of e: its first 800 blocks are written.
+		{"a full disk in a large file", func(f *os.File) io.WriteSeeker { return &failAfter{f, eMiddle + 1} }, nil, []string{"p", "p/a", "p/b", "p/b2", "p/c", "p/d", "p/e"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			img, w, err := write(t, opts, tc.out, tc.fix, nil, nil)
@@ -258,6 +267,9 @@ func TestUnfinished(t *testing.T) {
 			var want int64 // bytes of blocks that are not holes
 			for _, e := range u.Entries {
 				names = append(names, e.Name)
+				if e.Name == "p/e" && len(e.Blocks) != 1280 && len(e.Blocks) != 800 {
+					t.Errorf("p/e with %d blocks, want all 1280 or the first 800", len(e.Blocks))
+				}
 				if e.Name != "p/b2" { // b's contents: offered once
 					for _, b := range e.Blocks {
 						if b != 0 {

@@ -128,8 +128,8 @@ func (s *Segment) describe(nodes []*node, frags []fragEntry) {
 
 // check validates a segment read back from storage against the writer's block size, so that a
 // corrupt description cannot produce a corrupt image. An unfinished segment's first entry has
-// no data; the others are regular files without their tails: each has its whole blocks, and no
-// fragment.
+// no data; the others are regular files without their tails: each has some of its whole blocks,
+// the first ones, and no fragment.
 func (s *Segment) check(blockSize int) error {
 	size := s.Size()
 	if size < 0 {
@@ -164,6 +164,9 @@ func (s *Segment) check(blockSize int) error {
 		want := e.Size / bs
 		if !s.Unfinished && e.Fragment == noFragment && e.Size%bs != 0 {
 			want++
+		}
+		if s.Unfinished && len(e.Blocks) > 0 && int64(len(e.Blocks)) <= want {
+			want = int64(len(e.Blocks)) // the first ones
 		}
 		if int64(len(e.Blocks)) != want {
 			return fmt.Errorf("%s: %d blocks for %d bytes", e.Name, len(e.Blocks), e.Size)
@@ -217,7 +220,8 @@ func (w *Writer) checkStored(seg *Segment) error {
 	}
 	for i := range seg.Entries {
 		e := &seg.Entries[i]
-		if e.Mode.IsRegular() && e.Size > 0 && e.Hash == ([32]byte{}) && !(seg.Unfinished && i == 0) {
+		// An unfinished segment's files written in part have no contents hash.
+		if e.Mode.IsRegular() && e.Size > 0 && e.Hash == ([32]byte{}) && !seg.Unfinished {
 			return fmt.Errorf("squash: stored segment: %s has no contents hash (written without duplicate detection)", e.Name)
 		}
 	}

@@ -115,6 +115,8 @@ type Writer struct {
 	segNodes   []*node
 	reuse      map[[sha256.Size]byte]reusable // files whose compressed blocks Reuse offered
 	reuseFrags map[[sha256.Size]byte]reusable // and fragment blocks, by contents
+	reuseParts map[string]reusable            // and files of unfinished segments, by name
+	dec        decoder                        // to check blocks of reuseParts
 	// The segment's tails waiting to be packed into fragment blocks, in a window of tailWindow
 	// bytes (see packTails).
 	tails     []pendingTail
@@ -177,6 +179,10 @@ type fileState struct {
 	// file streams (and a duplicate's blocks are compressed, written and dropped).
 	pending   []*job
 	streaming bool
+	// The file's blocks as an unfinished segment Reuse offered has them, by name, which
+	// the workers take if they hold the same bytes; partAt is where the next one lies.
+	part   *reusable
+	partAt int64
 }
 
 // lookahead is how many bytes of a file wait for its duplicate check before being compressed.
@@ -219,7 +225,11 @@ type job struct {
 	raw       io.Reader // jobRaw
 	head      *node     // the first entry of the segment the job belongs to (nil for jobRaw)
 	reused    bool      // jobBlock, jobFragment: out and size are the block as Reuse's segment stored it
-	stored    bool      // jobBlock: a tail known not to shrink, stored as it is
+	// jobBlock: the block as an unfinished segment stored it, and its size word, for the worker
+	// to take if it decodes to data (reuseParts).
+	was     []byte
+	wasSize uint32
+	stored  bool // jobBlock: a tail known not to shrink, stored as it is
 
 	// sparse is a block of zeros, not stored: sparseLen bytes of the file.
 	sparse    bool
@@ -315,6 +325,9 @@ func (w *Writer) send(j *job) error {
 // work compresses a block: runs on the workers.
 func (w *Writer) work(j *job) (*job, error) {
 	if j.kind != jobBlock && j.kind != jobFragment || j.sparse || j.reused {
+		return j, nil
+	}
+	if j.was != nil && w.sameAsStored(j) {
 		return j, nil
 	}
 	raw := func() { j.out, j.size = j.data, uint32(len(j.data))|dataUncompressed }
@@ -508,6 +521,9 @@ func (w *Writer) WriteHeader(hdr *Header) error {
 	w.segNodes = append(w.segNodes, n)
 	if n.hdr.Mode.IsRegular() {
 		w.file = &fileState{n: n, hash: sha256.New(), buf: w.getBuf()}
+		if r, ok := w.reuseParts[n.path()]; ok && r.size == n.hdr.Size {
+			w.file.part, w.file.partAt = &r, r.off
+		}
 	}
 	return nil
 }
@@ -634,6 +650,7 @@ func (w *Writer) flushBlock(f *fileState) error {
 	f.written += int64(len(f.buf))
 	w.bytesIn.Add(int64(len(f.buf)))
 	j := &job{kind: jobBlock, n: f.n, first: f.blocks == 0, data: f.buf}
+	j.was, j.wasSize = w.partBlock(f, true)
 	f.blocks++
 	f.buf = w.getBuf()
 	return w.queue(f, j)
@@ -647,6 +664,7 @@ func (w *Writer) sparseBlock(f *fileState, n int) error {
 	f.hash.Write(recordZero)
 	f.written += int64(n)
 	w.bytesIn.Add(int64(n))
+	w.partBlock(f, false)
 	j := &job{kind: jobBlock, n: f.n, first: f.blocks == 0, sparse: true, sparseLen: n}
 	f.blocks++
 	return w.queue(f, j)
@@ -683,6 +701,9 @@ func (w *Writer) dropPending(f *fileState) {
 	for _, j := range f.pending {
 		if j.data != nil {
 			w.putBuf(j.data)
+		}
+		if j.was != nil {
+			w.putBuf(j.was)
 		}
 	}
 	f.pending = nil
@@ -905,7 +926,7 @@ func (w *Writer) startSegment() {
 	w.seg = &Segment{FragmentBase: w.fragCount}
 	w.segNodes = nil
 	w.segDups = map[[sha256.Size]byte]*node{}
-	w.reuse, w.reuseFrags = nil, nil
+	w.reuse, w.reuseFrags, w.reuseParts = nil, nil, nil
 }
 
 func (w *Writer) endSegment() error {
@@ -918,7 +939,7 @@ func (w *Writer) endSegment() error {
 	if err := w.flushFragment(); err != nil {
 		return err
 	}
-	w.reuse, w.reuseFrags = nil, nil
+	w.reuse, w.reuseFrags, w.reuseParts = nil, nil, nil
 	if len(w.segNodes) == 0 && w.fragCount == w.seg.FragmentBase {
 		return nil
 	}
@@ -1051,11 +1072,11 @@ func (w *Writer) Close() error {
 
 // Unfinished returns, once Close has failed, what the image holds of the segment the writer was
 // writing (with Pieces, as for a segment): its first entry, which names it, without its data;
-// then the whole blocks of the files whose blocks were all written, each file described without
-// its tail; and the fragment blocks written. A later writer
-// with the same options takes them as stored (Reuse) when it writes the same files again, as a
-// rerun after an interruption or a failure does, instead of compressing them again. It cannot
-// be placed (AddSegment). Unfinished is nil when Close succeeded or nothing is to be had, as
+// then the files with blocks written, each with its whole blocks written so far (all of them, or
+// the first ones of a file the writer was in the middle of, which has no contents hash), without
+// its tail; and the fragment blocks written. A later writer with the same options takes them as
+// stored (Reuse) when it writes the same files again, as a rerun after an interruption or a
+// failure does, instead of compressing them again. It cannot be placed (AddSegment). Unfinished is nil when Close succeeded or nothing is to be had, as
 // without duplicate detection (no contents hashes to find the files by).
 func (w *Writer) Unfinished() *Segment { return w.unfinished }
 
@@ -1076,11 +1097,17 @@ func (w *Writer) describeUnfinished() *Segment {
 	}
 	bs := int64(w.blockSize)
 	for _, n := range w.segFiles {
+		// A file's blocks are written in order: those of a file written in part are the
+		// first ones, described without its contents hash, which is not known.
 		whole := n.hdr.Size / bs
-		if whole == 0 || int64(len(n.blocks)) < whole || n.hash == ([sha256.Size]byte{}) {
+		blocks := n.blocks[:min(int64(len(n.blocks)), whole)]
+		if len(blocks) == 0 {
 			continue
 		}
-		e := SegmentEntry{Header: n.hdr, Offset: n.self, Blocks: slices.Clone(n.blocks[:whole]), Fragment: noFragment, Hash: n.hash}
+		e := SegmentEntry{Header: n.hdr, Offset: n.self, Blocks: slices.Clone(blocks), Fragment: noFragment}
+		if int64(len(blocks)) == whole {
+			e.Hash = n.hash
+		}
 		e.Name = n.path()
 		for _, b := range e.Blocks {
 			if b == 0 {
@@ -1101,7 +1128,7 @@ func (w *Writer) releaseAll() {
 	w.root, w.file, w.frag = nil, nil, nil
 	w.segDups, w.shared, w.frags, w.tailOf = nil, nil, nil, nil
 	w.seg, w.segNodes, w.tails, w.tailBytes = nil, nil, nil, nil
-	w.reuse, w.reuseFrags = nil, nil
+	w.reuse, w.reuseFrags, w.reuseParts = nil, nil, nil
 	w.splices, w.fragments, w.segHead, w.segFiles = nil, nil, nil, nil
 	w.bufs = sync.Pool{}
 }

@@ -225,11 +225,12 @@ type job struct {
 	raw       io.Reader // jobRaw
 	head      *node     // the first entry of the segment the job belongs to (nil for jobRaw)
 	reused    bool      // jobBlock, jobFragment: out and size are the block as Reuse's segment stored it
+	stored    bool      // jobBlock: a tail known not to shrink, stored as it is
+
 	// jobBlock: the block as an unfinished segment stored it, and its size word, for the worker
 	// to take if it decodes to data (reuseParts).
 	was     []byte
 	wasSize uint32
-	stored  bool // jobBlock: a tail known not to shrink, stored as it is
 
 	// sparse is a block of zeros, not stored: sparseLen bytes of the file.
 	sparse    bool

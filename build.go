@@ -338,7 +338,7 @@ func (b *build) offerEarlier(w *squash.Writer, sc *segmentCache, p string) (done
 		if err := w.Reuse(seg, data); err != nil {
 			b.logf("cache: %s: not reusing the blocks of %s: %v", p, of.what, err)
 		} else if seg.Unfinished {
-			b.logf("cache: %s: reusing the blocks of %d files an interrupted build compressed", p, len(seg.Entries))
+			b.logf("cache: %s: reusing the blocks of %d files and %d fragment blocks an interrupted build compressed", p, len(seg.Entries)-1, len(seg.Fragments))
 		}
 	}
 	return func() {

@@ -2,10 +2,12 @@ package squash_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 
@@ -134,4 +136,81 @@ func ExampleWriter_AddSegment() {
 	fmt.Println("identical:", string(cold) == string(warm))
 	// Output:
 	// identical: true
+}
+
+// A writer that fails in the middle of a segment (here its disk fills up) still describes what
+// it wrote of it: a rerun offers that to Reuse and takes those blocks as stored instead of
+// compressing them again, and its image is the one a writer that never failed makes.
+func ExampleWriter_Unfinished() {
+	data := make([]byte, 3<<17+1000) // 3 blocks of 128 KiB and a tail, which cannot shrink
+	rand.NewChaCha8([32]byte{}).Read(data)
+	opts := squash.Options{BlockSize: 128 << 10, Compression: squash.Compression{Level: 3, PureGo: true}}
+	write := func(disk *memDisk, u *squash.Segment, kept []byte) *squash.Writer {
+		w, err := squash.NewWriter(disk, opts)
+		if err != nil {
+			log.Fatal(err)
+		}
+		w.WriteHeader(&squash.Header{Name: ".", Mode: fs.ModeDir | 0o755})
+		w.Flush() // the file is a segment of its own
+		if u != nil {
+			if err := w.Reuse(u, bytes.NewReader(kept)); err != nil {
+				log.Fatal(err)
+			}
+		}
+		w.WriteHeader(&squash.Header{Name: "big", Mode: 0o644, Size: int64(len(data))})
+		w.Write(data)
+		fmt.Println("Close:", w.Close())
+		return w
+	}
+
+	// The first writer's disk has room for one block.
+	first := &memDisk{room: 200 << 10}
+	u := write(first, nil, nil).Unfinished()
+	fmt.Println(u.Entries[1].Name, "blocks kept:", len(u.Entries[1].Blocks))
+	// Its data lies where Pieces says; a build keeps it beside the description (MarshalBinary),
+	// as it keeps a segment.
+	var kept []byte
+	for _, p := range u.Pieces() {
+		kept = append(kept, first.b[p.Offset:p.Offset+p.Length]...)
+	}
+	rerun := &memDisk{room: 1 << 30}
+	fmt.Println("bytes reused:", write(rerun, u, kept).Reused())
+	never := &memDisk{room: 1 << 30}
+	write(never, nil, nil)
+	fmt.Println("same image:", bytes.Equal(rerun.b, never.b))
+	// Output:
+	// Close: squash: writing data: disk full
+	// big blocks kept: 1
+	// Close: <nil>
+	// bytes reused: 131072
+	// Close: <nil>
+	// same image: true
+}
+
+// memDisk is an image file in memory, with room for so many bytes.
+type memDisk struct {
+	b        []byte
+	at, room int64
+}
+
+func (d *memDisk) Write(p []byte) (int, error) {
+	if d.at+int64(len(p)) > d.room {
+		return 0, errors.New("disk full")
+	}
+	if end := d.at + int64(len(p)); end > int64(len(d.b)) {
+		d.b = append(d.b, make([]byte, end-int64(len(d.b)))...)
+	}
+	d.at += int64(copy(d.b[d.at:], p))
+	return len(p), nil
+}
+
+func (d *memDisk) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		off += d.at
+	case io.SeekEnd:
+		off += int64(len(d.b))
+	}
+	d.at = off
+	return off, nil
 }

@@ -1077,8 +1077,8 @@ func (w *Writer) Close() error {
 // the first ones of a file the writer was in the middle of, which has no contents hash), without
 // its tail; and the fragment blocks written. A later writer with the same options takes them as
 // stored (Reuse) when it writes the same files again, as a rerun after an interruption or a
-// failure does, instead of compressing them again. It cannot be placed (AddSegment). Unfinished is nil when Close succeeded or nothing is to be had, as
-// without duplicate detection (no contents hashes to find the files by).
+// failure does, instead of compressing them again. It cannot be placed (AddSegment). Unfinished
+// is nil when Close succeeded or nothing is to be had, as without duplicate detection.
 func (w *Writer) Unfinished() *Segment { return w.unfinished }
 
 // describeUnfinished describes the consumer's segment as far as it was written, once the

@@ -187,30 +187,15 @@ func ExampleWriter_Unfinished() {
 	// same image: true
 }
 
-// memDisk is an image file in memory, with room for so many bytes.
+// memDisk is an image file in memory (memFile) with room for so many bytes.
 type memDisk struct {
-	b        []byte
-	at, room int64
+	memFile
+	room int64
 }
 
 func (d *memDisk) Write(p []byte) (int, error) {
-	if d.at+int64(len(p)) > d.room {
+	if d.pos+int64(len(p)) > d.room {
 		return 0, errors.New("disk full")
 	}
-	if end := d.at + int64(len(p)); end > int64(len(d.b)) {
-		d.b = append(d.b, make([]byte, end-int64(len(d.b)))...)
-	}
-	d.at += int64(copy(d.b[d.at:], p))
-	return len(p), nil
-}
-
-func (d *memDisk) Seek(off int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekCurrent:
-		off += d.at
-	case io.SeekEnd:
-		off += int64(len(d.b))
-	}
-	d.at = off
-	return off, nil
+	return d.memFile.Write(p)
 }

@@ -14,25 +14,27 @@ import (
 	"github.com/gonixiso/gonixiso/squash"
 )
 
+// compressible returns n bytes of text that compresses, different for each seed.
+func compressible(seed byte, n int) []byte {
+	r := rand.New(rand.NewChaCha8([32]byte{seed}))
+	var b strings.Builder
+	for b.Len() < n {
+		fmt.Fprintf(&b, "line %d of a file that compresses: %x\n", r.IntN(1000), r.IntN(16))
+	}
+	return []byte(b.String()[:n])
+}
+
 // TestReuse writes a new version of a store path with the segment of its earlier version offered
 // to Reuse: the image's bytes are those of a build without it, whatever the workers, and the
 // unchanged files' blocks and the unchanged fragment block are taken as stored (Reused counts
 // them), the changed file's blocks not.
 func TestReuse(t *testing.T) {
 	bs := 16 << 10
-	text := func(seed byte, n int) []byte {
-		r := rand.New(rand.NewChaCha8([32]byte{seed}))
-		var b strings.Builder
-		for b.Len() < n {
-			fmt.Fprintf(&b, "line %d of a file that compresses: %x\n", r.IntN(1000), r.IntN(16))
-		}
-		return []byte(b.String()[:n])
-	}
-	sparse := append(make([]byte, 3*bs), text(4, bs+100)...) // a hole, then data and a tail
+	sparse := append(make([]byte, 3*bs), compressible(4, bs+100)...) // a hole, then data and a tail
 	src := t.TempDir()
 	files := map[string]map[string][]byte{
-		"v1": {"bin/tool": text(1, 10*bs+300), "lib/libx.so": text(2, 5*bs), "sparse": sparse, "changes": text(3, 4*bs), "small": []byte("small\n")},
-		"v2": {"bin/tool": text(1, 10*bs+300), "lib/libx.so": text(2, 5*bs), "sparse": sparse, "changes": text(5, 4*bs), "small": []byte("small\n"), "new": text(6, 2*bs)},
+		"v1": {"bin/tool": compressible(1, 10*bs+300), "lib/libx.so": compressible(2, 5*bs), "sparse": sparse, "changes": compressible(3, 4*bs), "small": []byte("small\n")},
+		"v2": {"bin/tool": compressible(1, 10*bs+300), "lib/libx.so": compressible(2, 5*bs), "sparse": sparse, "changes": compressible(5, 4*bs), "small": []byte("small\n"), "new": compressible(6, 2*bs)},
 	}
 	writeFiles(t, src, files)
 	opts := squash.Options{BlockSize: bs, Compression: squash.Compression{Level: 3, PureGo: true}}
@@ -138,27 +140,19 @@ func (f *failAfter) Write(b []byte) (int, error) {
 // placed, and it keeps its kind through MarshalBinary.
 func TestUnfinished(t *testing.T) {
 	bs := 16 << 10
-	text := func(seed byte, n int) []byte {
-		r := rand.New(rand.NewChaCha8([32]byte{seed}))
-		var b strings.Builder
-		for b.Len() < n {
-			fmt.Fprintf(&b, "line %d of a file that compresses: %x\n", r.IntN(1000), r.IntN(16))
-		}
-		return []byte(b.String()[:n])
-	}
 	src := t.TempDir()
 	p := map[string][]byte{
-		"a":     text(1, 10*bs+300),
-		"b":     text(2, 5*bs),
-		"b2":    text(2, 5*bs), // b's contents: b's blocks
-		"c":     append(make([]byte, 3*bs), text(4, bs+100)...),
-		"d":     text(3, 4*bs+7),
-		"e":     text(6, 20<<20), // streams: more than the 16 MiB lookahead
+		"a":     compressible(1, 10*bs+300),
+		"b":     compressible(2, 5*bs),
+		"b2":    compressible(2, 5*bs), // b's contents: b's blocks
+		"c":     append(make([]byte, 3*bs), compressible(4, bs+100)...),
+		"d":     compressible(3, 4*bs+7),
+		"e":     compressible(6, 20<<20), // streams: more than the 16 MiB lookahead
 		"small": []byte("small\n"),
-		"zz/e":  text(5, 3*bs),
+		"zz/e":  compressible(5, 3*bs),
 	}
 	for i := range 2100 { // 16.8 MB of tails, more than the window holds
-		p[fmt.Sprintf("m/%04d", i)] = append([]byte(fmt.Sprintf("%04d ", i)), text(byte(10+i%7), 7995)...)
+		p[fmt.Sprintf("m/%04d", i)] = append([]byte(fmt.Sprintf("%04d ", i)), compressible(byte(10+i%7), 7995)...)
 	}
 	writeFiles(t, src, map[string]map[string][]byte{"p": p})
 	opts := squash.Options{BlockSize: bs, Compression: squash.Compression{Level: 3, PureGo: true}}

@@ -19,6 +19,7 @@ import (
 	"github.com/gonixiso/gonixiso/closure"
 	"github.com/gonixiso/gonixiso/closure/nar"
 	"github.com/gonixiso/gonixiso/internal/atomicfile"
+	"github.com/gonixiso/gonixiso/internal/fsname"
 	"github.com/gonixiso/gonixiso/internal/livestore"
 	"github.com/gonixiso/gonixiso/internal/sandbox"
 	"github.com/gonixiso/gonixiso/internal/zstdfile"
@@ -744,7 +745,7 @@ func (b *build) addContents(iw *iso9660.Writer) error {
 				}
 				return iw.AddFile(dst, hdr, src)
 			}
-			return fmt.Errorf("%s: a %s cannot go on an ISO", "/"+name, typeName(fi.Mode()))
+			return fmt.Errorf("%s: a %s cannot go on an ISO", "/"+name, fsname.Type(fi.Mode()))
 		})
 		if err != nil {
 			return fmt.Errorf("contents %s → %s: %w", c.Source, c.Target, err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gonixiso/gonixiso/closure"
+	"github.com/gonixiso/gonixiso/internal/fsname"
 )
 
 // maxOutputLinks bounds the symlinks resolveOutput follows.
@@ -35,7 +36,7 @@ func resolveOutput(out string, store closure.Store, inStore bool) (string, error
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			if !fi.Mode().IsRegular() {
-				return "", fmt.Errorf("output %s: %s is a %s; gonixiso writes a regular file and renames it into place", out, cur, typeName(fi.Mode()))
+				return "", fmt.Errorf("output %s: %s is a %s; gonixiso writes a regular file and renames it into place", out, cur, fsname.Type(fi.Mode()))
 			}
 			break
 		}
@@ -64,23 +65,4 @@ func resolveOutput(out string, store closure.Store, inStore bool) (string, error
 		return "", fmt.Errorf("output %s: %s is inside the store %s, which the image is made from", out, target, storeDir)
 	}
 	return target, nil
-}
-
-// typeName names a file's type in errors.
-func typeName(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "folder"
-	case m&fs.ModeCharDevice != 0:
-		return "character device"
-	case m&fs.ModeDevice != 0:
-		return "block device"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeSymlink != 0:
-		return "symlink"
-	}
-	return "file of another kind"
 }

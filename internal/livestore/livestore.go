@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 
 	"github.com/gonixiso/gonixiso/boot"
+	"github.com/gonixiso/gonixiso/internal/fsname"
 	"github.com/gonixiso/gonixiso/squash"
 )
 
@@ -49,25 +50,10 @@ func storeEntry(p string) func(*squash.Header) error {
 	return func(h *squash.Header) error {
 		if t := h.Mode.Type(); t != 0 && t != fs.ModeDir && t != fs.ModeSymlink {
 			return fmt.Errorf("livestore: %s: a store path cannot hold a %s (only files, directories and symlinks)",
-				filepath.Join(filepath.Dir(p), h.Name), typeName(t))
+				filepath.Join(filepath.Dir(p), h.Name), fsname.Type(t))
 		}
 		return squash.AllRoot(h)
 	}
-}
-
-// typeName names a file type that a store path cannot hold.
-func typeName(t fs.FileMode) string {
-	switch {
-	case t&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case t&fs.ModeSocket != 0:
-		return "socket"
-	case t&fs.ModeCharDevice != 0:
-		return "character device"
-	case t&fs.ModeDevice != 0:
-		return "block device"
-	}
-	return "file of type " + t.String()
 }
 
 // AddRegistration adds the registration file at the root, mode 0444 with the time t, in a segment

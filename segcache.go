@@ -98,33 +98,10 @@ func (s *segmentCache) unfinished(storePath string) (*squash.Segment, io.ReaderA
 	return s.reusable(s.unfinishedKey(storePath))
 }
 
-// reusable returns the segment stored under k with its data, for its blocks (squash.Writer.Reuse).
-func (s *segmentCache) reusable(k cache.Key) (*squash.Segment, io.ReaderAt, io.Closer, bool) {
-	e, ok := s.c.Get(k)
-	if !ok {
-		return nil, nil, nil, false
-	}
-	seg := new(squash.Segment)
-	err := seg.UnmarshalBinary(e.Desc)
-	if err == nil && seg.Size() != e.Size {
-		err = errors.New("description and data lengths differ")
-	}
-	var at int64
-	if err == nil {
-		at, err = e.Data.Seek(0, io.SeekCurrent)
-	}
-	if err != nil {
-		e.Close()
-		s.c.Discard(k, fmt.Sprintf("%v", err))
-		return nil, nil, nil, false
-	}
-	return seg, io.NewSectionReader(e.Data, at, e.Size), e, true
-}
-
-// get returns the stored segment of a store path with that NAR hash, if the cache has a sound
-// one that describes the path as it is on disk at real, with its data positioned at the start.
-func (s *segmentCache) get(storePath string, narHash closure.Hash, real string) (*squash.Segment, *os.File, bool) {
-	k := s.entryKey(storePath, narHash)
+// open returns the segment stored under k and its entry, whose data is positioned at the start,
+// if the cache has a sound one that check (if not nil) accepts; one that is not is discarded,
+// with the reason and then why.
+func (s *segmentCache) open(k cache.Key, check func(*squash.Segment) error, then string) (*squash.Segment, *cache.Entry, bool) {
 	e, ok := s.c.Get(k)
 	if !ok {
 		return nil, nil, false
@@ -134,13 +111,38 @@ func (s *segmentCache) get(storePath string, narHash closure.Hash, real string) 
 	if err == nil && seg.Size() != e.Size {
 		err = errors.New("description and data lengths differ")
 	}
-	if err == nil {
-		// The NAR hash in the key covers contents; this covers what a NAR does not record.
-		err = livestore.CheckPath(seg, real)
+	if err == nil && check != nil {
+		err = check(seg)
 	}
 	if err != nil {
 		e.Close()
-		s.c.Discard(k, fmt.Sprintf("%v; compressing %s again", err, storePath))
+		s.c.Discard(k, fmt.Sprintf("%v%s", err, then))
+		return nil, nil, false
+	}
+	return seg, e, true
+}
+
+// reusable returns the segment stored under k with its data, for its blocks (squash.Writer.Reuse).
+func (s *segmentCache) reusable(k cache.Key) (*squash.Segment, io.ReaderAt, io.Closer, bool) {
+	seg, e, ok := s.open(k, nil, "")
+	if !ok {
+		return nil, nil, nil, false
+	}
+	at, err := e.Data.Seek(0, io.SeekCurrent)
+	if err != nil {
+		e.Close()
+		return nil, nil, nil, false
+	}
+	return seg, io.NewSectionReader(e.Data, at, e.Size), e, true
+}
+
+// get returns the stored segment of a store path with that NAR hash, if the cache has a sound
+// one that describes the path as it is on disk at real, with its data positioned at the start.
+func (s *segmentCache) get(storePath string, narHash closure.Hash, real string) (*squash.Segment, *os.File, bool) {
+	// The NAR hash in the key covers contents; CheckPath covers what a NAR does not record.
+	seg, e, ok := s.open(s.entryKey(storePath, narHash), func(seg *squash.Segment) error { return livestore.CheckPath(seg, real) },
+		fmt.Sprintf("; compressing %s again", storePath))
+	if !ok {
 		return nil, nil, false
 	}
 	return seg, e.Data, true
@@ -155,15 +157,8 @@ func (s *segmentCache) has(storePath string, narHash closure.Hash) bool {
 // put stores a store path's segment, whose data lies in the file img (seg.Pieces, from the
 // image's start at base in img), and notes its NAR hash.
 func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File, base int64) error {
-	desc, err := seg.MarshalBinary()
 	k := s.entryKey(p.Path, p.NarHash)
-	if err == nil {
-		var data []cache.Range
-		for _, p := range seg.Pieces() {
-			data = append(data, cache.Range{Off: base + p.Offset, N: p.Length})
-		}
-		err = s.c.Put(k, desc, img, data)
-	}
+	err := s.store(k, seg, img, base)
 	if err == nil {
 		err = s.c.SetNote(s.lastKey(p.Path), p.NarHash.String(), k)
 	}
@@ -177,6 +172,20 @@ func (s *segmentCache) put(p *closure.Path, seg *squash.Segment, img *os.File, b
 	return nil
 }
 
+// store stores seg under k: its description, and its data, which lies in the file img
+// (seg.Pieces, from the image's start at base in img).
+func (s *segmentCache) store(k cache.Key, seg *squash.Segment, img *os.File, base int64) error {
+	desc, err := seg.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	var data []cache.Range
+	for _, p := range seg.Pieces() {
+		data = append(data, cache.Range{Off: base + p.Offset, N: p.Length})
+	}
+	return s.c.Put(k, desc, img, data)
+}
+
 // keepUnfinished stores what the failed writer w had compressed of the store path it was
 // writing (squash.Writer.Unfinished), whose data lies in img from the image's start at base, for
 // a rerun to take instead of compressing it again. A failure to store it is reported.
@@ -187,15 +196,7 @@ func (s *segmentCache) keepUnfinished(w *squash.Writer, storeDir string, img *os
 	}
 	name, _, _ := strings.Cut(u.Entries[0].Name, "/") // entries are named from the store
 	p := path.Join(storeDir, name)
-	desc, err := u.MarshalBinary()
-	if err == nil {
-		var data []cache.Range
-		for _, pc := range u.Pieces() {
-			data = append(data, cache.Range{Off: base + pc.Offset, N: pc.Length})
-		}
-		err = s.c.Put(s.unfinishedKey(p), desc, img, data)
-	}
-	if err != nil {
+	if err := s.store(s.unfinishedKey(p), u, img, base); err != nil {
 		s.c.Warnf("cache: cannot keep what was compressed of %s: %v", p, err)
 		return
 	}

@@ -47,6 +47,16 @@ func (w *Writer) Reuse(seg *Segment, data io.ReaderAt) error {
 			w.reuseFrags[f.Hash] = reusable{blocks: []uint32{f.Size}, data: data, off: f.Offset}
 		}
 	}
+	if seg.Unfinished {
+		// Its files are offered by name too: a file the writer was in the middle of has no
+		// contents hash, and a file past the duplicate check's lookahead is not found by it.
+		if err := w.partDecoder(); err != nil {
+			return err
+		}
+		if w.reuseParts == nil {
+			w.reuseParts = map[string]reusable{}
+		}
+	}
 	for i := range seg.Entries {
 		e := &seg.Entries[i]
 		if !e.Mode.IsRegular() || len(e.Blocks) == 0 || dataLength(e.Blocks) == 0 {
@@ -54,14 +64,6 @@ func (w *Writer) Reuse(seg *Segment, data io.ReaderAt) error {
 		}
 		r := reusable{size: e.Size, blocks: e.Blocks, data: data, off: e.Offset}
 		if seg.Unfinished {
-			// By name too: a file the writer was in the middle of has no contents hash,
-			// and a file past the duplicate check's lookahead is not found by it.
-			if err := w.partDecoder(); err != nil {
-				return err
-			}
-			if w.reuseParts == nil {
-				w.reuseParts = map[string]reusable{}
-			}
 			w.reuseParts[e.Name] = r
 		}
 		if _, ok := w.reuse[e.Hash]; !ok && e.Hash != ([32]byte{}) {

@@ -162,11 +162,11 @@ func (s *Segment) check(blockSize int) error {
 			continue
 		}
 		want := e.Size / bs
-		if !s.Unfinished && e.Fragment == noFragment && e.Size%bs != 0 {
-			want++
-		}
-		if s.Unfinished && len(e.Blocks) > 0 && int64(len(e.Blocks)) <= want {
-			want = int64(len(e.Blocks)) // the first ones
+		switch {
+		case s.Unfinished && len(e.Blocks) > 0 && int64(len(e.Blocks)) <= want:
+			want = int64(len(e.Blocks)) // some of its whole blocks, the first ones
+		case !s.Unfinished && e.Fragment == noFragment && e.Size%bs != 0:
+			want++ // the tail is a block
 		}
 		if int64(len(e.Blocks)) != want {
 			return fmt.Errorf("%s: %d blocks for %d bytes", e.Name, len(e.Blocks), e.Size)

@@ -522,8 +522,10 @@ func (w *Writer) WriteHeader(hdr *Header) error {
 	w.segNodes = append(w.segNodes, n)
 	if n.hdr.Mode.IsRegular() {
 		w.file = &fileState{n: n, hash: sha256.New(), buf: w.getBuf()}
-		if r, ok := w.reuseParts[n.path()]; ok && r.size == n.hdr.Size {
-			w.file.part, w.file.partAt = &r, r.off
+		if w.reuseParts != nil { // n.path() costs an allocation per file
+			if r, ok := w.reuseParts[n.path()]; ok && r.size == n.hdr.Size {
+				w.file.part, w.file.partAt = &r, r.off
+			}
 		}
 	}
 	return nil

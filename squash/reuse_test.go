@@ -45,30 +45,11 @@ func TestReuse(t *testing.T) {
 	}
 	write := func(opts squash.Options, reuse bool) ([]byte, int64) {
 		t.Helper()
-		f, err := os.Create(filepath.Join(t.TempDir(), "img"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		w, err := squash.NewWriter(f, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.WriteHeader(&squash.Header{Name: ".", Mode: os.ModeDir | 0o755, ModTime: 1}); err != nil {
-			t.Fatal(err)
-		}
+		offer := (*squash.Segment)(nil)
 		if reuse {
-			if err := w.Reuse(&v1, bytes.NewReader(segs["v1"].data)); err != nil {
-				t.Fatal(err)
-			}
+			offer = &v1
 		}
-		if err := w.AddTree("v2", filepath.Join(src, "v2"), squash.AllRoot, nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(f.Name())
+		b, w, err := writeReusing(t, opts, asFile, src, "v2", nil, offer, segs["v1"].data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,6 +95,52 @@ func TestReuse(t *testing.T) {
 	}
 }
 
+// writeReusing writes the subtree name of src, in a segment of its own after the root, with reuse
+// and its data offered to Reuse if not nil, into out's file, a new one; fix, if not nil, may fail
+// the walk. It returns the image, the writer and the writer's first error.
+func writeReusing(t *testing.T, opts squash.Options, out func(*os.File) io.WriteSeeker, src, name string, fix func(*squash.Header) error, reuse *squash.Segment, data []byte) ([]byte, *squash.Writer, error) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := squash.NewWriter(out(f), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteHeader(&squash.Header{Name: ".", Mode: os.ModeDir | 0o755, ModTime: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if reuse != nil {
+		if err := w.Reuse(reuse, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = w.AddTree(name, filepath.Join(src, name), func(h *squash.Header) error {
+		if fix != nil {
+			if err := fix(h); err != nil {
+				return err
+			}
+		}
+		return squash.AllRoot(h)
+	}, nil)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	b, rerr := os.ReadFile(f.Name())
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	return b, w, err
+}
+
+// asFile writes an image to its file as it is.
+func asFile(f *os.File) io.WriteSeeker { return f }
+
 // failAfter is an image file that fails every write past its first n bytes, as a full disk does.
 type failAfter struct {
 	*os.File
@@ -156,48 +183,11 @@ func TestUnfinished(t *testing.T) {
 	}
 	writeFiles(t, src, map[string]map[string][]byte{"p": p})
 	opts := squash.Options{BlockSize: bs, Compression: squash.Compression{Level: 3, PureGo: true}}
-	// write writes p to out's file, failing as out and fix say, and returns the image and the
-	// writer.
 	write := func(t *testing.T, opts squash.Options, out func(*os.File) io.WriteSeeker, fix func(*squash.Header) error, reuse *squash.Segment, data []byte) ([]byte, *squash.Writer, error) {
 		t.Helper()
-		f, err := os.Create(filepath.Join(t.TempDir(), "img"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		w, err := squash.NewWriter(out(f), opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.WriteHeader(&squash.Header{Name: ".", Mode: os.ModeDir | 0o755, ModTime: 1}); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Flush(); err != nil { // p is a segment of its own
-			t.Fatal(err)
-		}
-		if reuse != nil {
-			if err := w.Reuse(reuse, bytes.NewReader(data)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		err = w.AddTree("p", filepath.Join(src, "p"), func(h *squash.Header) error {
-			if fix != nil {
-				if err := fix(h); err != nil {
-					return err
-				}
-			}
-			return squash.AllRoot(h)
-		}, nil)
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
-		b, rerr := os.ReadFile(f.Name())
-		if rerr != nil {
-			t.Fatal(rerr)
-		}
-		return b, w, err
+		return writeReusing(t, opts, out, src, "p", fix, reuse, data)
 	}
-	file := func(f *os.File) io.WriteSeeker { return f }
+	file := asFile
 	cold, w, err := write(t, opts, file, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
